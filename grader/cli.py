@@ -1,0 +1,172 @@
+"""Command line: a thin skin that parses arguments and calls one library function per command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from grader.config import load_assignment
+from grader.errors import GraderError, UsageError
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from grader.generate import generate, release_differences
+
+    assignment = load_assignment(args.assignment)
+    if args.check:
+        differences = release_differences(assignment, args.out)
+        for line in differences:
+            print(f"out of date: {line}")
+        if differences:
+            print(f"run `grader generate {assignment.name}` and commit the result", file=sys.stderr)
+            return 1
+        print(f"{assignment.name}: the release is up to date")
+        return 0
+    for path in generate(assignment, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from grader.validate import validate_master, validate_student
+
+    assignment = load_assignment(args.assignment)
+    failed = False
+    for run in (validate_master, validate_student):
+        result = run(assignment)
+        print(f"{'ok  ' if result.ok else 'FAIL'} {result.notebook}")
+        for problem in result.problems:
+            print(f"     {problem}")
+        failed |= not result.ok
+    return 1 if failed else 0
+
+
+def _print_table(named: list) -> None:
+    from grader.report import fmt
+
+    if not named:
+        return
+    functions = [f.name for f in named[0][1].functions]
+    width = max(len(name) for name, _ in named)
+    print()
+    print(f"{'submission':<{width}}  {'score':>9}  " + "  ".join(f[:12].ljust(12) for f in functions))
+    for name, report in named:
+        cells = [("ok " if f.passed else "-- ") + f"{fmt(f.score)}/{fmt(f.points)}" for f in report.functions]
+        score = f"{fmt(report.score)}/{fmt(report.max_score)}"
+        print(f"{name:<{width}}  {score:>9}  " + "  ".join(c.ljust(12) for c in cells))
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from grader.batch import grade_all
+    from grader.sandbox import UNISOLATED, resolve_mode
+
+    assignment = load_assignment(args.assignment)
+    if not assignment.instructor:
+        raise UsageError(f"{assignment.source_dir} is a student release: grading needs the instructor's solutions/ folder")
+    missing = [str(p) for p in args.submissions if not p.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    mode = resolve_mode(args.sandbox)
+    if mode == "none":
+        print(f"warning: {UNISOLATED}", file=sys.stderr)
+    named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit)
+    _print_table(named)
+    print(f"\nreports in {args.out}/ (grades.csv, grades.sqlite, <submission>/feedback.html, results.json)")
+    if args.fail_under is not None and any(report.score < args.fail_under for _, report in named):
+        print(f"a score is below --fail-under {args.fail_under:g}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from grader.batch import grade_paths
+    from grader.notebooks import read_notebook
+    from grader.report import fmt, label
+    from grader.sandbox import UNISOLATED, resolve_mode
+
+    notebook = args.notebook
+    if args.assignment:
+        spec = args.assignment
+    elif (notebook.parent / "assignment.toml").is_file():
+        spec = str(notebook.parent)
+    else:
+        spec = read_notebook(notebook).metadata.get("grader", {}).get("assignment", "")
+        if not spec:
+            raise UsageError("cannot tell which assignment this notebook belongs to: pass --assignment")
+    assignment = load_assignment(spec)
+    mode = resolve_mode(args.sandbox)
+    if mode == "none":
+        print(f"warning: {UNISOLATED}", file=sys.stderr)
+    (report,) = grade_paths(assignment, [notebook], mode, public_only=True)
+    if report.error:
+        print(report.error)
+    for note in report.notes:
+        print(f"note: {note}")
+    for check in report.checks:
+        mark = "PASS" if check.passed else "FAIL"
+        print(f"{mark} {check.name}" + ("" if check.passed else f": {label(check)}"))
+        if not check.passed and check.message:
+            print("     " + check.message.replace("\n", "\n     "))
+    print(f"public tests: {sum(c.passed for c in report.checks)}/{len(report.checks)} passed "
+          f"(hidden tests are run when your notebook is graded; score here {fmt(report.score)}/{fmt(report.max_score)})")
+    return 0 if all(c.passed for c in report.checks) else 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="grader", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    generate = commands.add_parser("generate", help="write the student release of an assignment",
+                                   description="Strip the solutions from the master notebook and write the student release.")
+    generate.add_argument("assignment", help="a folder name under solutions/ or a path to one")
+    generate.add_argument("--out", type=Path, help="output folder (default: assignments/<name>)")
+    generate.add_argument("--check", action="store_true", help="exit 1 if the release on disk is out of date")
+    generate.set_defaults(run=cmd_generate)
+
+    validate = commands.add_parser("validate", help="run the master and student notebooks in a Jupyter kernel",
+                                   description="Execute the master notebook (every public test must pass) and the "
+                                               "student notebook (it must run to the end with every public test failing).")
+    validate.add_argument("assignment", help="a folder name under solutions/ or a path to one")
+    validate.set_defaults(run=cmd_validate)
+
+    grade = commands.add_parser("grade", help="grade submitted notebooks",
+                                description="Grade notebooks with the public and hidden tests in a sandbox and write "
+                                            "results.json, feedback.html and feedback.md per submission plus grades.csv.")
+    grade.add_argument("assignment", help="a folder name under solutions/ or a path to one")
+    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION", help="submitted .ipynb files")
+    grade.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the reports")
+    grade.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions graded in parallel (default 1)")
+    grade.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML, one testcase per check")
+    grade.add_argument("--fail-under", type=float, metavar="SCORE", help="exit 1 if any score is below SCORE")
+    grade.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"],
+                       help="auto: bubblewrap when available (default); bwrap: require it; none: process limits only")
+    grade.set_defaults(run=cmd_grade)
+
+    check = commands.add_parser("check", help="run the public tests on your notebook",
+                                description="Run the public tests against a notebook's functions (no kernel needed) "
+                                            "and print what passed and what is wrong.")
+    check.add_argument("notebook", type=Path, help="your .ipynb file")
+    check.add_argument("--assignment", help="assignment folder or name (default: from the notebook)")
+    check.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"], help="as for grade")
+    check.set_defaults(run=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except GraderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,99 @@
+"""An assignment's configuration: frozen dataclasses read once from its ``assignment.toml``."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    points: float
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    call_seconds: float = 10.0
+    cpu_seconds: int = 30
+    memory_mb: int = 1024
+    output_kb: int = 4
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where an assignment's files are and how it is graded."""
+
+    name: str
+    source_dir: Path  # solutions/<name>: instructor-only
+    release_dir: Path  # assignments/<name>: what students get
+    title: str
+    version: str
+    notebook: str
+    functions: tuple[Function, ...]
+    release_files: tuple[str, ...] = ()
+    public_tests: str = "public_tests.py"
+    hidden_tests: str = "hidden_tests.py"
+    isolate: bool = True
+    allowed_imports: tuple[str, ...] = ()
+    limits: Limits = Limits()
+
+    @property
+    def instructor(self) -> bool:
+        """False for a student release (assignments/<name>): no master notebook, no hidden tests."""
+        return self.source_dir != self.release_dir
+
+    @property
+    def master_notebook(self) -> Path:
+        return self.source_dir / self.notebook
+
+    @property
+    def student_notebook(self) -> Path:
+        return self.release_dir / self.notebook
+
+    @property
+    def max_score(self) -> float:
+        return sum(f.points for f in self.functions if not f.optional)
+
+    def function(self, name: str) -> Function:
+        return next(f for f in self.functions if f.name == name)
+
+
+def find_assignment(spec: str | Path, course_dir: Path | None = None) -> Path:
+    """Resolve ASSIGNMENT: a path to a folder with assignment.toml, or a folder name under ``solutions/``
+    (the instructor's copy) or else ``assignments/`` (a student's release)."""
+    course_dir = Path.cwd() if course_dir is None else course_dir
+    for candidate in (Path(spec), course_dir / "solutions" / str(spec), course_dir / "assignments" / str(spec)):
+        if (candidate / "assignment.toml").is_file():
+            return candidate.resolve()
+    raise UsageError(f"no assignment {str(spec)!r}: expected {course_dir / 'solutions' / str(spec) / 'assignment.toml'}")
+
+
+def load_assignment(spec: str | Path, course_dir: Path | None = None) -> Assignment:
+    source_dir = find_assignment(spec, course_dir)
+    try:
+        data = tomllib.loads((source_dir / "assignment.toml").read_text(encoding="utf-8"))
+        functions = tuple(Function(**entry) for entry in data.pop("functions"))
+        limits = Limits(**data.pop("limits", {}))
+        release_dir = source_dir.parent.parent / "assignments" / source_dir.name
+        return Assignment(
+            name=source_dir.name,
+            source_dir=source_dir,
+            release_dir=release_dir,
+            functions=functions,
+            limits=limits,
+            release_files=tuple(data.pop("release_files", ())),
+            allowed_imports=tuple(data.pop("allowed_imports", ())),
+            **data,
+        )
+    except (tomllib.TOMLDecodeError, TypeError, KeyError) as error:
+        raise UsageError(f"{source_dir / 'assignment.toml'}: {error}") from error

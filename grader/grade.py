@@ -1,0 +1,172 @@
+"""One submission, top to bottom: extract → load in the sandbox → run every check → score → report.
+
+The checks (public tests and hidden cases) run here, in the grader's process; they call a
+proxy that forwards each call of a student's function to the sandboxed worker and turns what
+comes back into a value or an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from grader.checks import CheckFailed
+from grader.config import Assignment
+from grader.errors import NotebookError
+from grader.extract import extract_submission
+from grader.model import CheckResult, FunctionScore, GradeReport, Submission
+from grader.sandbox import CallOutcome, Worker
+from grader.suite import Suite
+
+
+class StudentFailure(Exception):
+    """The student's function did not return a value: it raised, timed out, ran out of memory or crashed."""
+
+    def __init__(self, outcome: str, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+        self.output = output
+
+
+OUTCOME_OF_STATUS = {"raised": "error", "memory": "memory", "timeout": "timeout", "crash": "crash"}
+
+
+def _write_back(original: Any, new: Any) -> None:
+    """Make an in-place change the student's code made in the sandbox visible to the check here."""
+    if isinstance(original, np.ndarray) and isinstance(new, np.ndarray) and original.shape == new.shape:
+        np.copyto(original, new, casting="unsafe")
+    elif isinstance(original, dict) and isinstance(new, dict):
+        original.clear()
+        original.update(new)
+    elif isinstance(original, list) and isinstance(new, list):
+        original[:] = new
+    elif isinstance(original, tuple) and isinstance(new, tuple) and len(original) == len(new):
+        for old_item, new_item in zip(original, new):
+            _write_back(old_item, new_item)
+
+
+class Proxy:
+    """Stands in for the student's function inside a check; remembers what the calls printed."""
+
+    def __init__(self, worker: Worker, function: str, stubs: dict[str, Callable[..., Any]]) -> None:
+        self.worker = worker
+        self.function = function
+        self.stubs = stubs
+        self.output: list[str] = []
+        self.__name__ = function
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        outcome: CallOutcome = self.worker.call(self.function, args, kwargs, self.stubs)
+        if outcome.output:
+            self.output.append(outcome.output)
+        if outcome.status == "returned":
+            for index, value in outcome.changed.items():
+                if value is None:
+                    raise CheckFailed("modified", f"{self.function} put something that is not plain data into argument #{index + 1}.")
+                _write_back(args[index], value)
+            return outcome.value
+        if outcome.status == "unencodable":
+            raise CheckFailed("type", f"{self.function} returned {outcome.message.removeprefix('a ')}")
+        raise StudentFailure(OUTCOME_OF_STATUS[outcome.status], outcome.message, outcome.output)
+
+
+def run_check(function: str, name: str, kind: str, params: str, run: Callable[[Callable[..., Any]], None],
+              proxy: Proxy) -> CheckResult:
+    """Run one check against the proxy; every way it can end becomes a CheckResult."""
+    proxy.output.clear()
+    started = time.perf_counter()
+    result: dict[str, str] = {"outcome": "passed"}
+    with contextlib.redirect_stdout(io.StringIO()):  # public tests print their success line
+        try:
+            run(proxy)
+        except CheckFailed as failed:
+            result = {"outcome": "wrong", "failure": failed.kind, "message": failed.message}
+        except StudentFailure as failure:
+            result = {"outcome": failure.outcome, "message": failure.message}
+        except Exception as error:  # the check could not use what the function returned
+            detail = "" if kind == "hidden" else f": {type(error).__name__}: {error}"
+            result = {"outcome": "wrong", "failure": "structure",
+                      "message": f"the check could not use the value {function} returned{detail}"}
+    output = "".join(proxy.output)
+    return CheckResult(function=function, name=name, kind=kind, params=params, output=output,
+                       duration=round(time.perf_counter() - started, 4), **result)
+
+
+def _missing(function: str, suite: Suite, message: str, outcome: str = "missing") -> list[CheckResult]:
+    return [CheckResult(function=function, name=name, kind=kind, params=params, outcome=outcome, message=message)
+            for name, kind, params, _ in suite.checks_for(function)]
+
+
+def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission:
+    """Drop imports of modules the assignment does not allow, with a note for each."""
+    if not assignment.allowed_imports:
+        return submission
+    allowed = set(assignment.allowed_imports)
+    shipped = {Path(name).stem for name in (assignment.public_tests, *assignment.release_files)} | {"grader_checks"}
+    kept, notes = [], list(submission.notes)
+    for chunk in submission.chunks:
+        if chunk.kind == "import" and not set(chunk.modules) <= allowed:
+            if set(chunk.modules) <= shipped:  # the notebook's own `from public_tests import *`
+                continue
+            modules = ", ".join(sorted(set(chunk.modules) - allowed))
+            notes.append(f"cell {chunk.cell}, line {chunk.line}: `import {modules}` was skipped (not needed here; allowed: "
+                         f"{', '.join(assignment.allowed_imports)}).")
+        else:
+            kept.append(chunk)
+    return Submission(submission.path, tuple(kept), tuple(notes))
+
+
+def score(assignment: Assignment, checks: list[CheckResult]) -> tuple[tuple[FunctionScore, ...], float]:
+    """A function earns its points when it has at least one check and passes all of them."""
+    scores = []
+    for function in assignment.functions:
+        own = [c for c in checks if c.function == function.name]
+        passed = sum(c.passed for c in own)
+        earned = function.points if own and passed == len(own) else 0.0
+        scores.append(FunctionScore(function.name, function.points, function.optional, earned, len(own), passed))
+    return tuple(scores), min(assignment.max_score, sum(s.score for s in scores))
+
+
+def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: Worker) -> GradeReport:
+    started = time.perf_counter()
+    names = [f.name for f in assignment.functions]
+    try:
+        submission = allowed_chunks(extract_submission(path), assignment)
+    except NotebookError as error:
+        checks = [r for name in names for r in _missing(name, suite, f"not graded: {error}", outcome="error")]
+        functions, total = score(assignment, checks)
+        return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions,
+                           tuple(checks), error=f"This file could not be read as a notebook: {error}.",
+                           execution_time=round(time.perf_counter() - started, 3))
+
+    loaded = worker.load(submission, names)
+    notes = [*submission.notes, *(f"loading {error}" for error in loaded.errors)]
+    checks: list[CheckResult] = []
+    failed: set[str] = set()
+    for name in names:
+        if loaded.failure:
+            checks += _missing(name, suite, loaded.failure, outcome="error")
+            continue
+        if name not in loaded.defined:
+            renamed = " (it was defined in a cell that could not be run)" if name in submission.defined else ""
+            checks += _missing(name, suite, f"{name} is not defined in the notebook{renamed}; was it renamed or deleted?")
+            failed.add(name)
+            continue
+        isolate = assignment.isolate and suite.reference is not None
+        stubs = {other: getattr(suite.reference, other) for other in sorted(failed)} if isolate else {}
+        proxy = Proxy(worker, name, stubs)
+        own = [run_check(name, check, kind, params, run, proxy) for check, kind, params, run in suite.checks_for(name)]
+        if not all(c.passed for c in own):
+            failed.add(name)
+        checks += own
+    worker.end()
+    functions, total = score(assignment, checks)
+    error = f"The notebook's definitions could not be loaded: {loaded.failure}." if loaded.failure else ""
+    return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
+                       tuple(notes), error=error, execution_time=round(time.perf_counter() - started, 3))

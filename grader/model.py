@@ -1,0 +1,92 @@
+"""Plain data passed between the stages: Submission → CheckResult → GradeReport (with a JSON round trip)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: What happened to one check. Only "passed" earns points.
+OUTCOMES = ("passed", "wrong", "error", "timeout", "memory", "crash", "missing")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One top-level statement of a notebook cell worth loading (import, definition, constant)."""
+
+    cell: int
+    line: int
+    kind: str  # import | def | assign
+    names: tuple[str, ...]
+    code: str  # padded with blank lines so line numbers match the cell
+    modules: tuple[str, ...] = ()  # top-level modules an import chunk imports
+
+
+@dataclass(frozen=True)
+class Submission:
+    path: str
+    chunks: tuple[Chunk, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def defined(self) -> frozenset[str]:
+        return frozenset(name for chunk in self.chunks if chunk.kind == "def" for name in chunk.names)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    function: str
+    name: str
+    kind: str  # public | hidden
+    outcome: str
+    message: str = ""
+    failure: str = ""  # for "wrong": structure, type, shape, values or modified
+    params: str = ""
+    output: str = ""  # what the student's code printed (capped)
+    duration: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+
+@dataclass(frozen=True)
+class FunctionScore:
+    name: str
+    points: float
+    optional: bool
+    score: float
+    checks: int
+    passed_checks: int
+
+    @property
+    def passed(self) -> bool:
+        return self.checks > 0 and self.passed_checks == self.checks
+
+
+@dataclass(frozen=True)
+class GradeReport:
+    assignment: str
+    title: str
+    submission: str
+    score: float
+    max_score: float
+    functions: tuple[FunctionScore, ...] = ()
+    checks: tuple[CheckResult, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str = ""  # set when the notebook could not be graded at all
+    execution_time: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GradeReport:
+        return cls(
+            **{
+                **data,
+                "functions": tuple(FunctionScore(**f) for f in data["functions"]),
+                "checks": tuple(CheckResult(**c) for c in data["checks"]),
+                "notes": tuple(data["notes"]),
+            }
+        )

@@ -1,0 +1,96 @@
+"""Run the master and the student notebooks in a real Jupyter kernel (nbclient).
+
+The master must pass every public test; the student notebook must run to its end while every
+public test fails, which shows the solutions are really gone.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, DeadKernelError
+from nbformat import NotebookNode
+
+from grader.config import Assignment
+from grader.generate import CHECKS_MODULE
+from grader.notebooks import read_notebook
+
+PASSED = "All tests passed"
+
+
+@dataclass(frozen=True)
+class Validation:
+    notebook: Path
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _test_cells(notebook: NotebookNode, assignment: Assignment) -> list[tuple[int, NotebookNode]]:
+    names = "|".join(re.escape(f.name) for f in assignment.functions)
+    pattern = re.compile(rf"^\s*({names})_test\(")
+    return [(n, c) for n, c in enumerate(notebook.cells, 1) if c.cell_type == "code" and pattern.search(c.source)]
+
+
+def _text(cell: NotebookNode) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        parts.append(output.get("text", "") + "".join(output.get("traceback", [])) + str(output.get("data", {}).get("text/plain", "")))
+    return "".join(parts)
+
+
+def _execute(notebook: NotebookNode, files: dict[str, Path], allow_errors: bool, timeout: int) -> str | None:
+    """Run beside copies of ``files`` (name → source) in a scratch folder; say what stopped it, if anything."""
+    with tempfile.TemporaryDirectory(prefix="grader-validate-") as scratch:
+        for name, path in files.items():
+            shutil.copy(path, Path(scratch) / name)
+        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                                resources={"metadata": {"path": scratch}})
+        try:
+            client.execute()
+        except CellExecutionError as error:
+            cell = next((n for n, c in enumerate(notebook.cells, 1) if c.get("outputs") and any(
+                o.get("output_type") == "error" for o in c.outputs)), "?")
+            return f"cell {cell} raised {error.ename}: {error.evalue}"
+        except DeadKernelError as error:
+            return f"the kernel died: {error}"
+        except TimeoutError as error:
+            return f"a cell ran longer than {timeout} s: {error}"
+    return None
+
+
+def validate_master(assignment: Assignment, timeout: int = 300) -> Validation:
+    notebook = read_notebook(assignment.master_notebook)
+    files = {name: assignment.source_dir / name for name in assignment.release_files}
+    stopped = _execute(notebook, {**files, "grader_checks.py": CHECKS_MODULE}, allow_errors=False, timeout=timeout)
+    problems = []
+    if stopped:
+        problems.append(stopped)
+    tests = _test_cells(notebook, assignment)
+    if not tests:
+        problems.append("no public test cell (e.g. zero_pad_test(zero_pad)) was found")
+    problems += [f"cell {n}: the public test did not pass" for n, cell in tests if not stopped and PASSED not in _text(cell)]
+    return Validation(assignment.master_notebook, tuple(problems))
+
+
+def validate_student(assignment: Assignment, release_dir: Path | None = None, timeout: int = 300) -> Validation:
+    release_dir = assignment.release_dir if release_dir is None else release_dir
+    path = release_dir / assignment.notebook
+    notebook = read_notebook(path)
+    files = {p.name: p for p in release_dir.iterdir() if p.is_file() and p.name != assignment.notebook}
+    problems = []
+    stopped = _execute(notebook, files, allow_errors=True, timeout=timeout)
+    if stopped:
+        problems.append(stopped)
+    tests = _test_cells(notebook, assignment)
+    if len(tests) < len(assignment.functions):
+        problems.append(f"only {len(tests)} public test cells for {len(assignment.functions)} graded functions")
+    problems += [f"cell {n}: the public test passed on the stripped notebook" for n, cell in tests if PASSED in _text(cell)]
+    return Validation(path, tuple(problems))

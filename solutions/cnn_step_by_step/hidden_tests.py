@@ -1,0 +1,278 @@
+"""Hidden checks for "Convolutional Neural Networks: Step by Step". Never shipped to students.
+
+``cases(ref)`` returns the checks; ``ref`` holds the reference functions, which run here in
+the grader's own process. Every input comes from a fixed seed, so a submission always meets
+the same checks. Messages given to CheckFailed here never carry expected values.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Callable
+
+import numpy as np
+
+from grader.checks import Case, CheckFailed, call_unchanged, expect_array, expect_scalar, expect_shape, expect_tuple
+
+
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.default_rng([2026, *key])
+
+
+def _hidden(name: str, got: Any, expected: Any) -> None:
+    expect_array(name, got, expected, show_values=False)
+
+
+def _describe(**params: Any) -> str:
+    return ", ".join(f"{key} = {value}" for key, value in params.items())
+
+
+def _case(function: str, index: int, params: str, run: Callable[[Callable[..., Any]], None]) -> Case:
+    return Case(function=function, name=f"{function} hidden #{index}", params=params, run=run)
+
+
+def zero_pad_cases(ref: Any) -> list[Case]:
+    shapes = [((1, 3, 3, 1), 1), ((2, 4, 6, 3), 2), ((3, 5, 2, 4), 0), ((2, 1, 7, 2), 3), ((4, 3, 3, 2), 1, "float32")]
+    cases = []
+    for index, (shape, pad, *dtype) in enumerate(shapes, 1):
+        def run(target: Callable[..., Any], shape: tuple = shape, pad: int = pad, dtype: list = dtype, index: int = index) -> None:
+            X = _rng(1, index).standard_normal(shape).astype(dtype[0] if dtype else np.float64)
+            _hidden("X_pad", call_unchanged(target, "zero_pad", X, pad), ref.zero_pad(X, pad))
+
+        cases.append(_case("zero_pad", index, _describe(shape=shape, pad=pad) + (", float32 input" if dtype else ""), run))
+    return cases
+
+
+def conv_single_step_cases(ref: Any) -> list[Case]:
+    settings = [(1, 1), (2, 3), (3, 1), (5, 4), (3, 2, "float32")]
+    cases = []
+    for index, (f, n_C, *dtype) in enumerate(settings, 1):
+        def run(target: Callable[..., Any], f: int = f, n_C: int = n_C, dtype: list = dtype, index: int = index) -> None:
+            rng = _rng(2, index)
+            kind = dtype[0] if dtype else np.float64
+            a = rng.standard_normal((f, f, n_C)).astype(kind)
+            W = rng.standard_normal((f, f, n_C)).astype(kind)
+            b = rng.standard_normal((1, 1, 1)).astype(kind)
+            expect_scalar("Z", call_unchanged(target, "conv_single_step", a, W, b), ref.conv_single_step(a, W, b), show_values=False)
+
+        cases.append(_case("conv_single_step", index, _describe(f=f, n_C_prev=n_C) + (", float32 inputs" if dtype else ""), run))
+    return cases
+
+
+CONV_SETTINGS = [
+    # m, n_H_prev, n_W_prev, n_C_prev, f, n_C, pad, stride
+    (1, 4, 4, 1, 2, 1, 0, 1),
+    (2, 5, 7, 3, 3, 4, 1, 2),
+    (3, 6, 5, 2, 1, 3, 0, 1),
+    (2, 7, 7, 2, 3, 2, 0, 2),
+    (1, 5, 8, 2, 2, 3, 2, 3),
+    (2, 6, 4, 3, 4, 2, 1, 1),
+]
+
+
+def _conv_inputs(index: int, setting: tuple, dtype: Any = np.float64) -> tuple:
+    m, n_H, n_W, n_C_prev, f, n_C, pad, stride = setting
+    rng = _rng(3, index)
+    A_prev = rng.standard_normal((m, n_H, n_W, n_C_prev)).astype(dtype)
+    W = rng.standard_normal((f, f, n_C_prev, n_C)).astype(dtype)
+    b = rng.standard_normal((1, 1, 1, n_C)).astype(dtype)
+    return A_prev, W, b, {"pad": pad, "stride": stride}
+
+
+def _conv_params(setting: tuple) -> str:
+    m, n_H, n_W, n_C_prev, f, n_C, pad, stride = setting
+    return _describe(m=m, n_H_prev=n_H, n_W_prev=n_W, n_C_prev=n_C_prev, f=f, n_C=n_C, pad=pad, stride=stride)
+
+
+def conv_forward_cases(ref: Any) -> list[Case]:
+    cases = []
+    variants = [(s, np.float64) for s in CONV_SETTINGS] + [(CONV_SETTINGS[1], np.float32)]
+    for index, (setting, dtype) in enumerate(variants, 1):
+        @cache
+        def expected(setting: tuple = setting, dtype: Any = dtype, index: int = index) -> tuple:
+            inputs = _conv_inputs(index, setting, dtype)
+            return inputs, ref.conv_forward(*inputs)[0]
+
+        def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected) -> None:
+            inputs, Z_expected = expected()
+            Z, cache_ = expect_tuple("conv_forward", call_unchanged(target, "conv_forward", *inputs), 2)
+            _hidden("Z", Z, Z_expected)
+            cache_ = expect_tuple("the cache", cache_, 4)
+            for name, got, want in zip(("A_prev", "W", "b"), cache_, inputs):
+                _hidden(f"cache entry {name}", got, want)
+            if cache_[3] != inputs[3]:
+                raise CheckFailed("structure", "the cache's fourth entry should be the hparameters dictionary.")
+
+        params = _conv_params(setting) + (", float32 inputs" if dtype is np.float32 else "")
+        cases.append(_case("conv_forward", index, params, run))
+    return cases
+
+
+POOL_SETTINGS = [
+    # m, n_H_prev, n_W_prev, n_C, f, stride
+    (1, 4, 4, 1, 2, 2),
+    (2, 5, 7, 3, 3, 1),
+    (3, 6, 5, 2, 2, 3),
+    (2, 7, 7, 2, 3, 2),
+    (1, 3, 3, 2, 1, 1),
+]
+
+
+def _pool_inputs(index: int, setting: tuple, dtype: Any = np.float64) -> tuple:
+    m, n_H, n_W, n_C, f, stride = setting
+    A_prev = _rng(4, index).standard_normal((m, n_H, n_W, n_C)).astype(dtype)
+    return A_prev, {"f": f, "stride": stride}
+
+
+def _pool_params(setting: tuple, mode: str) -> str:
+    m, n_H, n_W, n_C, f, stride = setting
+    return _describe(m=m, n_H_prev=n_H, n_W_prev=n_W, n_C=n_C, f=f, stride=stride, mode=repr(mode))
+
+
+def pool_forward_cases(ref: Any) -> list[Case]:
+    cases = []
+    variants = [(s, mode, np.float64) for s in POOL_SETTINGS for mode in ("max", "average")]
+    variants += [(POOL_SETTINGS[1], "max", np.float32), (tuple(POOL_SETTINGS[3]), "average", np.float32)]
+    for index, (setting, mode, dtype) in enumerate(variants, 1):
+        def run(target: Callable[..., Any], setting: tuple = setting, mode: str = mode, dtype: Any = dtype, index: int = index) -> None:
+            A_prev, hparameters = _pool_inputs(index, setting, dtype)
+            if mode == "max":
+                A_prev = A_prev - 3.0  # all negative: a maximum started at zero shows
+            A, cache_ = expect_tuple("pool_forward", call_unchanged(target, "pool_forward", A_prev, hparameters, mode=mode), 2)
+            _hidden("A", A, ref.pool_forward(A_prev, hparameters, mode=mode)[0])
+            cache_ = expect_tuple("the cache", cache_, 2)
+            _hidden("cache entry A_prev", cache_[0], A_prev)
+
+        params = _pool_params(setting, mode) + (", float32 input" if dtype is np.float32 else "")
+        cases.append(_case("pool_forward", index, params, run))
+    return cases
+
+
+def _numerical_gradient(loss: Callable[[], float], array: np.ndarray, picks: list[tuple], eps: float = 1e-6) -> np.ndarray:
+    """Central differences of ``loss`` at a few entries of ``array`` (changed in place, then restored)."""
+    grads = []
+    for where in picks:
+        saved = array[where]
+        array[where] = saved + eps
+        up = loss()
+        array[where] = saved - eps
+        down = loss()
+        array[where] = saved
+        grads.append((up - down) / (2 * eps))
+    return np.array(grads)
+
+
+def _picks(rng: np.random.Generator, shape: tuple, count: int = 5) -> list[tuple]:
+    return [tuple(int(rng.integers(n)) for n in shape) for _ in range(count)]
+
+
+def conv_backward_cases(ref: Any) -> list[Case]:
+    cases = []
+    for index, setting in enumerate(CONV_SETTINGS, 1):
+        @cache
+        def expected(setting: tuple = setting, index: int = index) -> tuple:
+            inputs = _conv_inputs(index, setting)
+            Z = ref.conv_forward(*inputs)[0]
+            dZ = _rng(5, index).standard_normal(Z.shape)
+            return inputs, dZ, ref.conv_backward(dZ, inputs)
+
+        def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected) -> None:
+            inputs, dZ, wanted = expected()
+            got = expect_tuple("conv_backward", call_unchanged(target, "conv_backward", dZ, inputs), 3)
+            for name, g, w in zip(("dA_prev", "dW", "db"), got, wanted):
+                _hidden(name, g, w)
+
+        cases.append(_case("conv_backward", index, _conv_params(setting), run))
+
+    setting = CONV_SETTINGS[1]
+
+    def gradient_check(target: Callable[..., Any]) -> None:
+        A_prev, W, b, hparameters = _conv_inputs(99, setting)
+        Z = ref.conv_forward(A_prev, W, b, hparameters)[0]
+        G = _rng(6).standard_normal(Z.shape)
+        got = expect_tuple("conv_backward", call_unchanged(target, "conv_backward", G, (A_prev, W, b, hparameters)), 3)
+        rng = _rng(7)
+        for name, array, grad in zip(("dA_prev", "dW", "db"), (A_prev, W, b), got):
+            expect_shape(name, grad, array.shape)
+            picks = _picks(rng, array.shape)
+            numeric = _numerical_gradient(lambda: float(np.sum(ref.conv_forward(A_prev, W, b, hparameters)[0] * G)), array, picks)
+            if not np.allclose([grad[p] for p in picks], numeric, rtol=1e-4, atol=1e-5):
+                raise CheckFailed("values", f"{name} does not match a finite-difference estimate of the gradient.")
+
+    cases.append(_case("conv_backward", len(cases) + 1, "finite-difference gradient check, " + _conv_params(setting), gradient_check))
+    return cases
+
+
+def create_mask_from_window_cases(ref: Any) -> list[Case]:
+    windows = [
+        _rng(8, 1).standard_normal((3, 3)),
+        _rng(8, 2).standard_normal((2, 4)),
+        -np.abs(_rng(8, 3).standard_normal((4, 4))) - 1.0,
+        np.array([[7.0]]),
+        _rng(8, 4).permutation(12).reshape(3, 4),
+    ]
+    cases = []
+    for index, x in enumerate(windows, 1):
+        def run(target: Callable[..., Any], x: np.ndarray = x) -> None:
+            _hidden("mask", call_unchanged(target, "create_mask_from_window", x.copy()), ref.create_mask_from_window(x))
+
+        kind = "integer" if x.dtype.kind == "i" else "negative" if (x < 0).all() else "random"
+        cases.append(_case("create_mask_from_window", index, _describe(shape=x.shape, values=kind), run))
+    return cases
+
+
+def distribute_value_cases(ref: Any) -> list[Case]:
+    settings = [(1.0, (1, 1)), (-6.0, (2, 3)), (5, (4, 4)), (0.3, (3, 1)), (np.float64(2.5), (2, 2))]
+    cases = []
+    for index, (dz, shape) in enumerate(settings, 1):
+        def run(target: Callable[..., Any], dz: Any = dz, shape: tuple = shape) -> None:
+            _hidden("a", call_unchanged(target, "distribute_value", dz, shape), ref.distribute_value(dz, shape))
+
+        cases.append(_case("distribute_value", index, _describe(dz=float(dz), shape=shape), run))
+    return cases
+
+
+def pool_backward_cases(ref: Any) -> list[Case]:
+    cases = []
+    for setting in POOL_SETTINGS:
+        for mode in ("max", "average"):
+            index = len(cases) + 1
+
+            def run(target: Callable[..., Any], setting: tuple = setting, mode: str = mode, index: int = index) -> None:
+                A_prev, hparameters = _pool_inputs(index, setting)
+                A = ref.pool_forward(A_prev, hparameters, mode=mode)[0]
+                dA = _rng(9, index).standard_normal(A.shape)
+                got = call_unchanged(target, "pool_backward", dA, (A_prev, hparameters), mode=mode)
+                _hidden("dA_prev", got, ref.pool_backward(dA, (A_prev, hparameters), mode=mode))
+
+            cases.append(_case("pool_backward", index, _pool_params(setting, mode), run))
+
+    for mode in ("max", "average"):
+        setting = POOL_SETTINGS[1]
+
+        def gradient_check(target: Callable[..., Any], mode: str = mode, setting: tuple = setting) -> None:
+            A_prev, hparameters = _pool_inputs(98, setting)
+            A = ref.pool_forward(A_prev, hparameters, mode=mode)[0]
+            G = _rng(10).standard_normal(A.shape)
+            got = expect_shape("dA_prev", call_unchanged(target, "pool_backward", G, (A_prev, hparameters), mode=mode), A_prev.shape)
+            picks = _picks(_rng(11), A_prev.shape, 8)
+            loss = lambda: float(np.sum(ref.pool_forward(A_prev, hparameters, mode=mode)[0] * G))  # noqa: E731
+            if not np.allclose([got[p] for p in picks], _numerical_gradient(loss, A_prev, picks), rtol=1e-4, atol=1e-5):
+                raise CheckFailed("values", "dA_prev does not match a finite-difference estimate of the gradient.")
+
+        params = "finite-difference gradient check, " + _pool_params(setting, mode)
+        cases.append(_case("pool_backward", len(cases) + 1, params, gradient_check))
+    return cases
+
+
+def cases(ref: Any) -> list[Case]:
+    return [
+        *zero_pad_cases(ref),
+        *conv_single_step_cases(ref),
+        *conv_forward_cases(ref),
+        *pool_forward_cases(ref),
+        *conv_backward_cases(ref),
+        *create_mask_from_window_cases(ref),
+        *distribute_value_cases(ref),
+        *pool_backward_cases(ref),
+    ]
