@@ -112,9 +112,30 @@ def _keep(node: ast.stmt, modules: set[str]) -> tuple[str, tuple[str, ...]] | No
     return None
 
 
+def _names_read(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _needed(found: list[tuple[Chunk, set[str]]]) -> list[Chunk]:
+    """Drop imports and assignments no definition reads (exploration variables, plots): only what a
+    function can depend on is loaded, so a broken exploration cell costs nothing."""
+    needed: set[str] = set()
+    for chunk, reads in found:
+        if chunk.kind == "def":
+            needed |= reads
+    grown = True
+    while grown:
+        grown = False
+        for chunk, reads in found:
+            if chunk.kind == "assign" and set(chunk.names) & needed and not reads <= needed:
+                needed |= reads
+                grown = True
+    return [chunk for chunk, _ in found if chunk.kind == "def" or set(chunk.names) & (needed | {"*"})]
+
+
 def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tuple[str, ...]]:
     """Chunks to load, in notebook order, and notes about the cells that were skipped."""
-    chunks: list[Chunk] = []
+    found: list[tuple[Chunk, set[str]]] = []
     notes: list[str] = []
     modules: set[str] = set()
     for number, source in cells:
@@ -139,8 +160,9 @@ def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tupl
             first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
             code = "\n" * (first - 1) + "\n".join(lines[first - 1 : node.end_lineno])
             modules_used = _imported_modules(node) if kind == "import" else ()
-            chunks.append(Chunk(cell=number, line=first, kind=kind, names=names, code=code, modules=modules_used))
-    return tuple(chunks), tuple(notes)
+            chunk = Chunk(cell=number, line=first, kind=kind, names=names, code=code, modules=modules_used)
+            found.append((chunk, _names_read(node)))
+    return tuple(_needed(found)), tuple(notes)
 
 
 def extract_submission(path: Path) -> Submission:
