@@ -22,6 +22,7 @@ AUTOMAGICS = {"cd", "ls", "ll", "pwd", "pip", "conda", "env", "who", "whos", "lo
               "autoreload", "reset", "history", "mkdir", "rm", "cp", "mv", "cat", "clear", "timeit", "time"}
 AUTOMAGIC_LINE = re.compile(r"^(?P<word>[A-Za-z_]+)(?:\s+(?P<rest>[^=(\[.,:].*)?)?$")
 ODD_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u2009": " ", "\ufeff": "", "\u200b": ""})
+DEF_LINE = re.compile(r"^\s*(?:async\s+)?def\s+(\w+)\s*\(", re.MULTILINE)
 SAFE_BUILTINS = {"range", "tuple", "list", "dict", "set", "frozenset", "float", "int", "str", "bool", "complex", "len"}
 
 
@@ -133,10 +134,12 @@ def _needed(found: list[tuple[Chunk, set[str]]]) -> list[Chunk]:
     return [chunk for chunk, _ in found if chunk.kind == "def" or set(chunk.names) & (needed | {"*"})]
 
 
-def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tuple[str, ...]]:
-    """Chunks to load, in notebook order, and notes about the cells that were skipped."""
+def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Chunks to load, in notebook order; notes about the cells that were skipped; and (function, note)
+    for each ``def`` inside a skipped cell, so that a missing function can be explained."""
     found: list[tuple[Chunk, set[str]]] = []
     notes: list[str] = []
+    unparsed: list[tuple[str, str]] = []
     modules: set[str] = set()
     for number, source in cells:
         try:
@@ -145,9 +148,11 @@ def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tupl
         except SyntaxError as error:
             where = f"line {error.lineno}" if error.lineno else "somewhere"
             notes.append(f"cell {number} was skipped: it is not valid Python ({error.msg}, {where}).")
+            unparsed += [(name, notes[-1]) for name in DEF_LINE.findall(source)]
             continue
         except Exception as error:  # IPython's transformer can fail on odd input; it costs the cell only
             notes.append(f"cell {number} was skipped: its IPython syntax could not be read ({error}).")
+            unparsed += [(name, notes[-1]) for name in DEF_LINE.findall(source)]
             continue
         lines = python.split("\n")
         for node in tree.body:
@@ -162,14 +167,14 @@ def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tupl
             modules_used = _imported_modules(node) if kind == "import" else ()
             chunk = Chunk(cell=number, line=first, kind=kind, names=names, code=code, modules=modules_used)
             found.append((chunk, _names_read(node)))
-    return tuple(_needed(found)), tuple(notes)
+    return tuple(_needed(found)), tuple(notes), tuple(unparsed)
 
 
 def extract_submission(path: Path) -> Submission:
     """Read a notebook file (raising NotebookError if it is not one) and extract what can be graded."""
     notebook = read_notebook(path)
     cells = code_cells(notebook)
-    chunks, notes = extract_cells(cells)
+    chunks, notes, unparsed = extract_cells(cells)
     if not cells:
         notes = ("the notebook has no code cells.", *notes)
-    return Submission(path=str(path), chunks=chunks, notes=notes)
+    return Submission(path=str(path), chunks=chunks, notes=notes, unparsed=unparsed)

@@ -8,6 +8,7 @@ comes back into a value or an exception.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import io
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from grader.config import Assignment
 from grader.errors import NotebookError
 from grader.extract import extract_submission
 from grader.model import CheckResult, FunctionScore, GradeReport, Submission
-from grader.sandbox import CallOutcome, Worker
+from grader.sandbox import CallOutcome, Loaded, Worker
 from grader.suite import Suite
 
 
@@ -103,6 +104,18 @@ def _missing(function: str, suite: Suite, message: str, outcome: str = "missing"
             for name, kind, params, _ in suite.checks_for(function)]
 
 
+def why_missing(name: str, submission: Submission, loaded: Loaded) -> str:
+    """The most useful thing to tell a student whose function the grader cannot find."""
+    unparsed = [why for function, why in submission.unparsed if function == name]
+    if unparsed:
+        return f"{name} is in a cell that could not be read: {unparsed[-1]}"
+    if name in submission.defined:
+        return f"{name} is defined, but its cell failed when it ran (see the notes above)."
+    similar = difflib.get_close_matches(name, sorted(submission.defined), n=1, cutoff=0.75)
+    hint = f" The notebook defines {similar[0]}: was it renamed? Keep the name {name}." if similar else ""
+    return f"{name} is not defined in the notebook.{hint}"
+
+
 def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission:
     """Drop imports of modules the assignment does not allow, with a note for each."""
     if not assignment.allowed_imports:
@@ -119,7 +132,7 @@ def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission
                          f"{', '.join(assignment.allowed_imports)}).")
         else:
             kept.append(chunk)
-    return Submission(submission.path, tuple(kept), tuple(notes))
+    return Submission(submission.path, tuple(kept), tuple(notes), submission.unparsed)
 
 
 def score(assignment: Assignment, checks: list[CheckResult]) -> tuple[tuple[FunctionScore, ...], float]:
@@ -154,14 +167,19 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
             checks += _missing(name, suite, loaded.failure, outcome="error")
             continue
         if name not in loaded.defined:
-            renamed = " (it was defined in a cell that could not be run)" if name in submission.defined else ""
-            checks += _missing(name, suite, f"{name} is not defined in the notebook{renamed}; was it renamed or deleted?")
+            checks += _missing(name, suite, why_missing(name, submission, loaded))
             failed.add(name)
             continue
         isolate = assignment.isolate and suite.reference is not None
         stubs = {other: getattr(suite.reference, other) for other in sorted(failed)} if isolate else {}
         proxy = Proxy(worker, name, stubs)
-        own = [run_check(name, check, kind, params, run, proxy) for check, kind, params, run in suite.checks_for(name)]
+        own: list[CheckResult] = []
+        for check, kind, params, run in suite.checks_for(name):
+            if own and own[-1].outcome == "timeout":  # the function earns nothing now; don't wait again
+                own.append(CheckResult(name, check, kind, "timeout", "not run: an earlier check of this function timed out",
+                                       params=params))
+            else:
+                own.append(run_check(name, check, kind, params, run, proxy))
         if not all(c.passed for c in own):
             failed.add(name)
         checks += own

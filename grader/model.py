@@ -26,6 +26,7 @@ class Submission:
     path: str
     chunks: tuple[Chunk, ...]
     notes: tuple[str, ...] = ()
+    unparsed: tuple[tuple[str, str], ...] = ()  # (function, why) for defs in cells that could not be parsed
 
     @property
     def defined(self) -> frozenset[str]:

@@ -26,7 +26,7 @@ def read_notebook(path: Path) -> NotebookNode:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise NotebookError(f"the file is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from error
+        raise NotebookError(f"the file is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from error
     if not isinstance(data, dict) or "nbformat" not in data or not isinstance(data.get("cells", data.get("worksheets")), list):
         raise NotebookError("the file is JSON but not a Jupyter notebook (no 'nbformat' and 'cells')")
     try:

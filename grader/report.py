@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,24 @@ def label(check: CheckResult) -> str:
     return OUTCOME_LABELS.get(check.outcome, check.outcome)
 
 
+@dataclass(frozen=True)
+class FailureGroup:
+    """Failed checks of one function that failed the same way: shown once, with every check listed."""
+
+    label: str
+    message: str
+    output: str
+    checks: tuple[CheckResult, ...]
+
+
+def failure_groups(report: GradeReport, function: str) -> list[FailureGroup]:
+    groups: dict[tuple[str, str, str, str], list[CheckResult]] = {}
+    for check in report.checks:
+        if check.function == function and not check.passed:
+            groups.setdefault((check.kind, label(check), check.message, check.output), []).append(check)
+    return [FailureGroup(key[1], key[2], key[3], tuple(checks)) for key, checks in groups.items()]
+
+
 def fmt(number: float) -> str:
     return f"{number:g}"
 
@@ -39,7 +58,7 @@ def template_dir() -> Path:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(template_dir()), autoescape=select_autoescape(["html", "html.j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.globals.update(label=label, fmt=fmt)
+    env.globals.update(label=label, fmt=fmt, failure_groups=failure_groups)
     return env
 
 

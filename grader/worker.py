@@ -72,7 +72,7 @@ def _student_traceback(error: BaseException) -> str:
         skipped = "  ... (more calls of the same functions)\n"
     else:
         skipped = ""
-    lines = traceback.format_list(frames)
+    lines = ["".join(line for line in entry.splitlines(True) if line.strip(" ^~\n")) for entry in traceback.format_list(frames)]
     if skipped:
         lines.insert(3, skipped)
     return "".join(lines) + "".join(traceback.format_exception_only(type(error), error)).strip()
