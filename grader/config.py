@@ -64,6 +64,9 @@ class Assignment:
     def max_score(self) -> float:
         return sum(f.points for f in self.functions if not f.optional)
 
+    def allows_import(self, modules: tuple[str, ...]) -> bool:
+        return not self.allowed_imports or set(modules) <= set(self.allowed_imports)
+
     def function(self, name: str) -> Function:
         return next(f for f in self.functions if f.name == name)
 

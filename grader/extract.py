@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from grader.config import Assignment
 from grader.model import Chunk, Submission
 from grader.notebooks import code_cells, read_notebook
 
@@ -178,3 +179,20 @@ def extract_submission(path: Path) -> Submission:
     if not cells:
         notes = ("the notebook has no code cells.", *notes)
     return Submission(path=str(path), chunks=chunks, notes=notes, unparsed=unparsed)
+
+
+def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission:
+    """Drop imports of the assignment's own test modules (the sandbox has none) and, with a note for
+    each, of modules the assignment does not allow."""
+    shipped = {Path(name).stem for name in (assignment.public_tests, *assignment.release_files)} | {"grader_checks"}
+    kept, notes = [], list(submission.notes)
+    for chunk in submission.chunks:
+        if chunk.kind == "import" and set(chunk.modules) <= shipped:
+            continue
+        if chunk.kind == "import" and not assignment.allows_import(chunk.modules):
+            modules = ", ".join(sorted(set(chunk.modules) - set(assignment.allowed_imports)))
+            notes.append(f"cell {chunk.cell}, line {chunk.line}: `import {modules}` was skipped (this assignment allows "
+                         f"{', '.join(assignment.allowed_imports)}).")
+        else:
+            kept.append(chunk)
+    return Submission(submission.path, tuple(kept), tuple(notes), submission.unparsed)

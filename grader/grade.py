@@ -11,15 +11,16 @@ import contextlib
 import difflib
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from grader.checks import CheckFailed
 from grader.config import Assignment
 from grader.errors import NotebookError
-from grader.extract import extract_submission
+from grader.extract import allowed_chunks, extract_submission
 from grader.model import CheckResult, FunctionScore, GradeReport, Submission
 from grader.sandbox import CallOutcome, Loaded, Worker
 from grader.suite import Suite
@@ -114,25 +115,6 @@ def why_missing(name: str, submission: Submission, loaded: Loaded) -> str:
     similar = difflib.get_close_matches(name, sorted(submission.defined), n=1, cutoff=0.75)
     hint = f" The notebook defines {similar[0]}: was it renamed? Keep the name {name}." if similar else ""
     return f"{name} is not defined in the notebook.{hint}"
-
-
-def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission:
-    """Drop imports of modules the assignment does not allow, with a note for each."""
-    if not assignment.allowed_imports:
-        return submission
-    allowed = set(assignment.allowed_imports)
-    shipped = {Path(name).stem for name in (assignment.public_tests, *assignment.release_files)} | {"grader_checks"}
-    kept, notes = [], list(submission.notes)
-    for chunk in submission.chunks:
-        if chunk.kind == "import" and not set(chunk.modules) <= allowed:
-            if set(chunk.modules) <= shipped:  # the notebook's own `from public_tests import *`
-                continue
-            modules = ", ".join(sorted(set(chunk.modules) - allowed))
-            notes.append(f"cell {chunk.cell}, line {chunk.line}: `import {modules}` was skipped (not needed here; allowed: "
-                         f"{', '.join(assignment.allowed_imports)}).")
-        else:
-            kept.append(chunk)
-    return Submission(submission.path, tuple(kept), tuple(notes), submission.unparsed)
 
 
 def score(assignment: Assignment, checks: list[CheckResult]) -> tuple[tuple[FunctionScore, ...], float]:

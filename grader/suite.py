@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from grader.checks import Case
 from grader.config import Assignment
-from grader.extract import extract_submission
+from grader.extract import allowed_chunks, extract_submission
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,7 @@ def _load_module(path: Path, name: str) -> ModuleType:
 def load_reference(assignment: Assignment) -> SimpleNamespace:
     """Run the master notebook's definitions (not its test or plot cells) into a namespace."""
     namespace: dict[str, Any] = {"__name__": f"reference_{assignment.name}"}
-    for chunk in extract_submission(assignment.master_notebook).chunks:
-        if chunk.kind == "import" and not set(chunk.modules) <= set(assignment.allowed_imports):
-            continue
+    for chunk in allowed_chunks(extract_submission(assignment.master_notebook), assignment).chunks:
         exec(compile(chunk.code, f"{assignment.master_notebook.name}, cell {chunk.cell}", "exec"), namespace)
     missing = [f.name for f in assignment.functions if not callable(namespace.get(f.name))]
     if missing:

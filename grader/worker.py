@@ -29,7 +29,6 @@ import warnings
 from typing import Any
 
 import numpy as np  # noqa: F401  (imported once here so every forked child starts with it)
-
 import wire
 
 IN_PID_NAMESPACE = os.environ.get("GRADER_SANDBOX") == "bwrap"
