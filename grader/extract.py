@@ -21,7 +21,7 @@ PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit"}
 #: IPython automagics students type without ``%`` (they work in a notebook, not in Python).
 AUTOMAGICS = {"cd", "ls", "ll", "pwd", "pip", "conda", "env", "who", "whos", "load_ext", "reload_ext", "matplotlib",
               "autoreload", "reset", "history", "mkdir", "rm", "cp", "mv", "cat", "clear", "timeit", "time"}
-AUTOMAGIC_LINE = re.compile(r"^(?P<word>[A-Za-z_]+)(?:\s+(?P<rest>[^=(\[.,:].*)?)?$")
+AUTOMAGIC_LINE = re.compile(r"^(?P<word>[A-Za-z_]+)(?:\s+(?P<rest>(?!(?:[-+*/%&|^@]?=(?!=)|[(\[,:]|\.[A-Za-z_])).+))?$")
 ODD_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u2009": " ", "\ufeff": "", "\u200b": ""})
 DEF_LINE = re.compile(r"^\s*(?:async\s+)?def\s+(\w+)\s*\(", re.MULTILINE)
 SAFE_BUILTINS = {"range", "tuple", "list", "dict", "set", "frozenset", "float", "int", "str", "bool", "complex", "len"}

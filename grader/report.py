@@ -85,8 +85,8 @@ def gradescope_results(report: GradeReport) -> dict[str, Any]:
         for check in own:
             tests.append({
                 "name": f"{check.function}: {check.name}",
-                "score": round(share if function.passed else 0.0, 6),
-                "max_score": round(share, 6),
+                "score": share if function.passed else 0.0,
+                "max_score": share,
                 "status": "passed" if check.passed else "failed",
                 "visibility": "visible" if check.kind == "public" else "after_published",
                 "output": _check_output(check),

@@ -84,14 +84,13 @@ def decode(data: Any, blobs: list[bytes], depth: int = 0) -> Any:
         return data
     if type(data) is list:
         return [decode(item, blobs, depth + 1) for item in data]
-    if type(data) is not dict or len(data) not in (1, 2):
-        raise WireError("malformed value")
-    if "$array" in data:
+    keys = set(data) if type(data) is dict else None
+    if keys == {"$array"}:
         array = np.load(io.BytesIO(blobs[data["$array"]]), allow_pickle=False)
         if type(array) is not np.ndarray or array.dtype.kind not in "biufc":
             raise WireError("malformed array")
         return array
-    if "$scalar" in data:
+    if keys == {"$scalar", "value"}:
         dtype = np.dtype(data["$scalar"])
         if dtype.kind not in "biufc":
             raise WireError("malformed scalar")
@@ -99,13 +98,13 @@ def decode(data: Any, blobs: list[bytes], depth: int = 0) -> Any:
         if isinstance(value, complex) and dtype.kind != "c":
             raise WireError("malformed scalar")
         return dtype.type(value)
-    if "$float" in data:
+    if keys == {"$float"}:
         return float(data["$float"])
-    if "$bigint" in data:
+    if keys == {"$bigint"}:
         return int(data["$bigint"])
-    if "$tuple" in data:
+    if keys == {"$tuple"}:
         return tuple(decode(item, blobs, depth + 1) for item in data["$tuple"])
-    if "$dict" in data:
+    if keys == {"$dict"}:
         return {str(key): decode(item, blobs, depth + 1) for key, item in data["$dict"]}
     raise WireError("malformed value")
 

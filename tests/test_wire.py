@@ -1,0 +1,102 @@
+"""The sandbox's messages: plain data round-trips exactly; anything else is refused, nothing is unpickled."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from grader import wire
+
+
+def round_trip(value: object) -> object:
+    blobs: list[bytes] = []
+    read, write = os.pipe()
+    try:
+        wire.send(write, {"value": wire.encode(value, blobs)}, blobs)
+        message, received = wire.receive(read)
+    finally:
+        os.close(read)
+        os.close(write)
+    return wire.decode(message["value"], received)
+
+
+def same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray):
+        return type(b) is np.ndarray and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, dict):
+        return type(b) is dict and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and a != a:
+        return isinstance(b, float) and b != b
+    return type(a) is type(b) and a == b
+
+
+plain = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+    | hnp.arrays(st.sampled_from([np.float64, np.float32, np.int64, np.bool_]), hnp.array_shapes(min_dims=0, max_dims=3, max_side=4))
+    | st.builds(np.float32, st.floats(width=32)) | st.builds(np.int64, st.integers(-(2**63), 2**63 - 1)),
+    lambda inner: st.lists(inner, max_size=4) | st.lists(inner, max_size=4).map(tuple)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(plain)
+def test_plain_data_round_trips_exactly(value: object) -> None:
+    assert same(value, round_trip(value))
+
+
+def test_scalar_types_survive() -> None:
+    assert type(round_trip(np.float32(1.5))) is np.float32
+    assert type(round_trip(np.float64(-6.99))) is np.float64
+    assert type(round_trip(1.5)) is float
+
+
+class Liar:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+
+class Sub(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("value", [Liar(), np.zeros(2).view(Sub), np.array([object()]), {1: 2}, {1, 2}, lambda: 1,
+                                   np.zeros(2, dtype=[("a", "f8")])])
+def test_everything_else_is_refused(value: object) -> None:
+    with pytest.raises(wire.WireError):
+        wire.encode(value, [])
+
+
+def test_pickled_arrays_are_never_loaded() -> None:
+    import io
+    import pickle
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([Liar()], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        wire.decode({"$array": 0}, [buffer.getvalue()])
+    with pytest.raises(wire.WireError):
+        wire.decode({"$pickle": pickle.dumps(1).hex()}, [])
+
+
+@pytest.mark.parametrize("data", [{"$scalar": "|O", "value": "1"}, {"$scalar": "<f8", "value": "__import__('os')"},
+                                  {"$tuple": [], "$dict": []}, {"unknown": 1}])
+def test_malformed_values_are_refused(data: dict) -> None:
+    with pytest.raises((wire.WireError, TypeError)):
+        wire.decode(data, [])
+
+
+def test_malformed_frames_are_refused() -> None:
+    read, write = os.pipe()
+    os.write(write, (2**31).to_bytes(4, "big"))
+    with pytest.raises(wire.WireError):
+        wire.receive(read)
+    os.close(read)
+    os.close(write)
