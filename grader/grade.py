@@ -53,17 +53,30 @@ def _write_back(original: Any, new: Any) -> None:
             _write_back(old_item, new_item)
 
 
+def describe(value: Any) -> str:
+    """A short description of an argument for feedback: shapes, not values, for arrays."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} ({value.dtype})"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(describe, value)) + ("," if len(value) == 1 else "") + ")"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class Proxy:
-    """Stands in for the student's function inside a check; remembers what the calls printed."""
+    """Stands in for the student's function inside a check; remembers its last call and what it printed."""
 
     def __init__(self, worker: Worker, function: str, stubs: dict[str, Callable[..., Any]]) -> None:
         self.worker = worker
         self.function = function
         self.stubs = stubs
         self.output: list[str] = []
+        self.last_call = ""
         self.__name__ = function
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        arguments = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+        self.last_call = f"{self.function}({', '.join(arguments)})"
         outcome: CallOutcome = self.worker.call(self.function, args, kwargs, self.stubs)
         if outcome.output:
             self.output.append(outcome.output)
@@ -82,6 +95,7 @@ def run_check(function: str, name: str, kind: str, params: str, run: Callable[[C
               proxy: Proxy) -> CheckResult:
     """Run one check against the proxy; every way it can end becomes a CheckResult."""
     proxy.output.clear()
+    proxy.last_call = ""
     started = time.perf_counter()
     result: dict[str, str] = {"outcome": "passed"}
     with contextlib.redirect_stdout(io.StringIO()):  # public tests print their success line
@@ -96,7 +110,8 @@ def run_check(function: str, name: str, kind: str, params: str, run: Callable[[C
             result = {"outcome": "wrong", "failure": "structure",
                       "message": f"the check could not use the value {function} returned{detail}"}
     output = "".join(proxy.output)
-    return CheckResult(function=function, name=name, kind=kind, params=params, output=output,
+    called = proxy.last_call if kind == "public" and result["outcome"] != "passed" else ""
+    return CheckResult(function=function, name=name, kind=kind, params=params, output=output, called=called,
                        duration=round(time.perf_counter() - started, 4), **result)
 
 

@@ -43,6 +43,7 @@ class CheckResult:
     failure: str = ""  # for "wrong": structure, type, shape, values or modified
     params: str = ""
     output: str = ""  # what the student's code printed (capped)
+    called: str = ""  # the failing public check's last call, with argument shapes
     duration: float = 0.0
 
     @property

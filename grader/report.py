@@ -33,6 +33,7 @@ class FailureGroup:
     label: str
     message: str
     output: str
+    called: str
     checks: tuple[CheckResult, ...]
 
 
@@ -40,8 +41,8 @@ def failure_groups(report: GradeReport, function: str) -> list[FailureGroup]:
     groups: dict[tuple[str, str, str, str], list[CheckResult]] = {}
     for check in report.checks:
         if check.function == function and not check.passed:
-            groups.setdefault((check.kind, label(check), check.message, check.output), []).append(check)
-    return [FailureGroup(key[1], key[2], key[3], tuple(checks)) for key, checks in groups.items()]
+            groups.setdefault((check.kind, label(check), check.message, check.output, check.called), []).append(check)
+    return [FailureGroup(key[1], key[2], key[3], key[4], tuple(checks)) for key, checks in groups.items()]
 
 
 def fmt(number: float) -> str:
@@ -69,6 +70,8 @@ def render(template: str, report: GradeReport, name: str) -> str:
 
 def _check_output(check: CheckResult) -> str:
     lines = [f"{label(check)}" + (f" ({check.params})" if check.params else "")]
+    if check.called:
+        lines.append(f"Called {check.called}")
     if check.message and not check.passed:
         lines.append(check.message)
     if check.output:
