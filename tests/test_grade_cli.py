@@ -61,7 +61,7 @@ def test_one_wrong_function_loses_only_its_points(batch: Path) -> None:
     scores = function_scores(results(batch, "wrong_zero_pad"))
     assert scores.pop("zero_pad") == 0
     # isolation: conv_forward and conv_backward call zero_pad, and get the reference one instead
-    assert {f: round(s, 6) for f, s in scores.items()} == {"conv_single_step": 10, "conv_forward": 40, "pool_forward": 40, "conv_backward": 10,
+    assert scores == {"conv_single_step": 10, "conv_forward": 40, "pool_forward": 40, "conv_backward": 10,
                       "create_mask_from_window": 5, "distribute_value": 5, "pool_backward": 10}
 
 
