@@ -144,6 +144,7 @@ class Worker:
         self.scratch: tempfile.TemporaryDirectory[str] | None = None
         self.current: tuple[Submission, list[str]] | None = None
         self.child_alive = False
+        self.ready = False
 
     def start(self) -> None:
         if self.mode == "bwrap":
@@ -154,9 +155,13 @@ class Worker:
             env, cwd = {**QUIET_ENV, "HOME": self.scratch.name, "GRADER_SANDBOX": "none"}, self.scratch.name
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         env=env, cwd=cwd, start_new_session=True)
+        self.ready = False  # its "ready" message is read on first use, so start-up overlaps the caller's work
+
+    def _await_ready(self) -> None:
         message, _ = self._receive(time.monotonic() + START_SECONDS)
         if message.get("op") != "ready":
             raise WorkerDied("the worker did not start")
+        self.ready = True
 
     def stop(self) -> None:
         if self.process is not None:
@@ -211,6 +216,12 @@ class Worker:
         if self.process is None or self.process.poll() is not None:
             self.stop()
             self.start()
+        if not self.ready:
+            try:
+                self._await_ready()
+            except (TimeoutError, WorkerDied) as error:
+                self.stop()
+                return Loaded((), (), failure=f"the sandbox did not start ({error or 'timeout'})")
         limits = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                   "output_kb": self.limits.output_kb}
         chunks = [{"cell": c.cell, "line": c.line, "code": c.code} for c in submission.chunks]

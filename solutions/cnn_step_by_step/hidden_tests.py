@@ -7,8 +7,10 @@ the same checks. Messages given to CheckFailed here never carry expected values.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +19,11 @@ from grader.checks import Case, CheckFailed, call_unchanged, expect_array, expec
 
 def _rng(*key: int) -> np.random.Generator:
     return np.random.default_rng([2026, *key])
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of cached inputs for one call: what a wrong submission does to them must not outlive it."""
+    return copy.deepcopy(value)
 
 
 def _hidden(name: str, got: Any, expected: Any) -> None:
@@ -95,7 +102,7 @@ def conv_forward_cases(ref: Any) -> list[Case]:
 
         def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected) -> None:
             inputs, Z_expected = expected()
-            Z, cache_ = expect_tuple("conv_forward", call_unchanged(target, "conv_forward", *inputs), 2)
+            Z, cache_ = expect_tuple("conv_forward", call_unchanged(target, "conv_forward", *_fresh(inputs)), 2)
             _hidden("Z", Z, Z_expected)
             cache_ = expect_tuple("the cache", cache_, 4)
             for name, got, want in zip(("A_prev", "W", "b"), cache_, inputs):
@@ -134,12 +141,18 @@ def pool_forward_cases(ref: Any) -> list[Case]:
     variants = [(s, mode, np.float64) for s in POOL_SETTINGS for mode in ("max", "average")]
     variants += [(POOL_SETTINGS[1], "max", np.float32), (tuple(POOL_SETTINGS[3]), "average", np.float32)]
     for index, (setting, mode, dtype) in enumerate(variants, 1):
-        def run(target: Callable[..., Any], setting: tuple = setting, mode: str = mode, dtype: Any = dtype, index: int = index) -> None:
+        @cache
+        def expected(setting: tuple = setting, mode: str = mode, dtype: Any = dtype, index: int = index) -> tuple:
             A_prev, hparameters = _pool_inputs(index, setting, dtype)
             if mode == "max":
                 A_prev = A_prev - 3.0  # all negative: a maximum started at zero shows
+            return A_prev, hparameters, ref.pool_forward(A_prev, hparameters, mode=mode)[0]
+
+        def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected, mode: str = mode) -> None:
+            A_prev, hparameters, A_expected = expected()
+            A_prev, hparameters = _fresh((A_prev, hparameters))
             A, cache_ = expect_tuple("pool_forward", call_unchanged(target, "pool_forward", A_prev, hparameters, mode=mode), 2)
-            _hidden("A", A, ref.pool_forward(A_prev, hparameters, mode=mode)[0])
+            _hidden("A", A, A_expected)
             cache_ = expect_tuple("the cache", cache_, 2)
             _hidden("cache entry A_prev", cache_[0], A_prev)
 
@@ -178,7 +191,7 @@ def conv_backward_cases(ref: Any) -> list[Case]:
 
         def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected) -> None:
             inputs, dZ, wanted = expected()
-            got = expect_tuple("conv_backward", call_unchanged(target, "conv_backward", dZ, inputs), 3)
+            got = expect_tuple("conv_backward", call_unchanged(target, "conv_backward", dZ.copy(), _fresh(inputs)), 3)
             for name, g, w in zip(("dA_prev", "dW", "db"), got, wanted):
                 _hidden(name, g, w)
 
@@ -186,16 +199,25 @@ def conv_backward_cases(ref: Any) -> list[Case]:
 
     setting = CONV_SETTINGS[1]
 
-    def gradient_check(target: Callable[..., Any]) -> None:
-        A_prev, W, b, hparameters = _conv_inputs(99, setting)
-        Z = ref.conv_forward(A_prev, W, b, hparameters)[0]
-        G = _rng(6).standard_normal(Z.shape)
-        got = expect_tuple("conv_backward", call_unchanged(target, "conv_backward", G, (A_prev, W, b, hparameters)), 3)
+    @cache
+    def numeric_gradients() -> tuple:
+        """Finite differences of sum(conv_forward(...) * G) at a few entries of A_prev, W and b."""
+        inputs = _conv_inputs(99, setting)
+        A_prev, W, b, hparameters = inputs
+        G = _rng(6).standard_normal(ref.conv_forward(*inputs)[0].shape)
         rng = _rng(7)
-        for name, array, grad in zip(("dA_prev", "dW", "db"), (A_prev, W, b), got):
-            expect_shape(name, grad, array.shape)
+        loss = lambda: float(np.sum(ref.conv_forward(A_prev, W, b, hparameters)[0] * G))
+        estimates = []
+        for array in (A_prev, W, b):
             picks = _picks(rng, array.shape)
-            numeric = _numerical_gradient(lambda: float(np.sum(ref.conv_forward(A_prev, W, b, hparameters)[0] * G)), array, picks)
+            estimates.append((picks, _numerical_gradient(loss, array, picks)))
+        return inputs, G, estimates
+
+    def gradient_check(target: Callable[..., Any]) -> None:
+        inputs, G, estimates = numeric_gradients()
+        got = expect_tuple("conv_backward", call_unchanged(target, "conv_backward", G.copy(), _fresh(inputs)), 3)
+        for name, array, grad, (picks, numeric) in zip(("dA_prev", "dW", "db"), inputs, got, estimates):
+            expect_shape(name, grad, array.shape)
             if not np.allclose([grad[p] for p in picks], numeric, rtol=1e-4, atol=1e-5):
                 raise CheckFailed("values", f"{name} does not match a finite-difference estimate of the gradient.")
 
@@ -238,26 +260,35 @@ def pool_backward_cases(ref: Any) -> list[Case]:
         for mode in ("max", "average"):
             index = len(cases) + 1
 
-            def run(target: Callable[..., Any], setting: tuple = setting, mode: str = mode, index: int = index) -> None:
+            @cache
+            def expected(setting: tuple = setting, mode: str = mode, index: int = index) -> tuple:
                 A_prev, hparameters = _pool_inputs(index, setting)
-                A = ref.pool_forward(A_prev, hparameters, mode=mode)[0]
-                dA = _rng(9, index).standard_normal(A.shape)
-                got = call_unchanged(target, "pool_backward", dA, (A_prev, hparameters), mode=mode)
-                _hidden("dA_prev", got, ref.pool_backward(dA, (A_prev, hparameters), mode=mode))
+                dA = _rng(9, index).standard_normal(ref.pool_forward(A_prev, hparameters, mode=mode)[0].shape)
+                return dA, (A_prev, hparameters), ref.pool_backward(dA, (A_prev, hparameters), mode=mode)
+
+            def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected, mode: str = mode) -> None:
+                dA, cache_, dA_prev = expected()
+                got = call_unchanged(target, "pool_backward", dA.copy(), _fresh(cache_), mode=mode)
+                _hidden("dA_prev", got, dA_prev)
 
             cases.append(_case("pool_backward", index, _pool_params(setting, mode), run))
 
     for mode in ("max", "average"):
         setting = POOL_SETTINGS[1]
 
-        def gradient_check(target: Callable[..., Any], mode: str = mode, setting: tuple = setting) -> None:
+        @cache
+        def numeric_gradient(mode: str = mode, setting: tuple = setting) -> tuple:
             A_prev, hparameters = _pool_inputs(98, setting)
-            A = ref.pool_forward(A_prev, hparameters, mode=mode)[0]
-            G = _rng(10).standard_normal(A.shape)
-            got = expect_shape("dA_prev", call_unchanged(target, "pool_backward", G, (A_prev, hparameters), mode=mode), A_prev.shape)
+            G = _rng(10).standard_normal(ref.pool_forward(A_prev, hparameters, mode=mode)[0].shape)
             picks = _picks(_rng(11), A_prev.shape, 8)
-            loss = lambda: float(np.sum(ref.pool_forward(A_prev, hparameters, mode=mode)[0] * G))  # noqa: E731
-            if not np.allclose([got[p] for p in picks], _numerical_gradient(loss, A_prev, picks), rtol=1e-4, atol=1e-5):
+            loss = lambda: float(np.sum(ref.pool_forward(A_prev, hparameters, mode=mode)[0] * G))
+            return A_prev, hparameters, G, picks, _numerical_gradient(loss, A_prev, picks)
+
+        def gradient_check(target: Callable[..., Any], mode: str = mode, numeric_gradient: Callable[[], tuple] = numeric_gradient) -> None:
+            A_prev, hparameters, G, picks, numeric = numeric_gradient()
+            got = call_unchanged(target, "pool_backward", G.copy(), _fresh((A_prev, hparameters)), mode=mode)
+            expect_shape("dA_prev", got, A_prev.shape)
+            if not np.allclose([got[p] for p in picks], numeric, rtol=1e-4, atol=1e-5):
                 raise CheckFailed("values", "dA_prev does not match a finite-difference estimate of the gradient.")
 
         params = "finite-difference gradient check, " + _pool_params(setting, mode)
