@@ -143,45 +143,52 @@ def score(assignment: Assignment, checks: list[CheckResult]) -> tuple[tuple[Func
     return tuple(scores), min(assignment.max_score, sum(s.score for s in scores))
 
 
+def _unreadable(path: Path, assignment: Assignment, suite: Suite, error: NotebookError, started: float) -> GradeReport:
+    checks = [r for f in assignment.functions for r in _missing(f.name, suite, f"not graded: {error}", outcome="error")]
+    functions, total = score(assignment, checks)
+    return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
+                       error=f"This file could not be read as a notebook: {error}.",
+                       execution_time=round(time.perf_counter() - started, 3))
+
+
+def _run_function(name: str, suite: Suite, proxy: Proxy) -> list[CheckResult]:
+    own: list[CheckResult] = []
+    for check, kind, params, run in suite.checks_for(name):
+        if own and own[-1].outcome == "timeout":  # the function earns nothing now; don't wait again
+            own.append(CheckResult(name, check, kind, "timeout", "not run: an earlier check of this function timed out",
+                                   params=params))
+        else:
+            own.append(run_check(name, check, kind, params, run, proxy))
+    return own
+
+
 def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: Worker) -> GradeReport:
     started = time.perf_counter()
     names = [f.name for f in assignment.functions]
     try:
         submission = allowed_chunks(extract_submission(path), assignment)
     except NotebookError as error:
-        checks = [r for name in names for r in _missing(name, suite, f"not graded: {error}", outcome="error")]
-        functions, total = score(assignment, checks)
-        return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions,
-                           tuple(checks), error=f"This file could not be read as a notebook: {error}.",
-                           execution_time=round(time.perf_counter() - started, 3))
+        return _unreadable(path, assignment, suite, error, started)
 
     loaded = worker.load(submission, names)
-    notes = [*submission.notes, *(f"loading {error}" for error in loaded.errors)]
+    notes = [*submission.notes, *(f"loading {problem}" for problem in loaded.errors)]
+    isolate = assignment.isolate and suite.reference is not None
     checks: list[CheckResult] = []
     failed: set[str] = set()
     for name in names:
         if loaded.failure:
             checks += _missing(name, suite, loaded.failure, outcome="error")
-            continue
-        if name not in loaded.defined:
+        elif name not in loaded.defined:
             checks += _missing(name, suite, why_missing(name, submission, loaded))
             failed.add(name)
-            continue
-        isolate = assignment.isolate and suite.reference is not None
-        stubs = {other: getattr(suite.reference, other) for other in sorted(failed)} if isolate else {}
-        proxy = Proxy(worker, name, stubs)
-        own: list[CheckResult] = []
-        for check, kind, params, run in suite.checks_for(name):
-            if own and own[-1].outcome == "timeout":  # the function earns nothing now; don't wait again
-                own.append(CheckResult(name, check, kind, "timeout", "not run: an earlier check of this function timed out",
-                                       params=params))
-            else:
-                own.append(run_check(name, check, kind, params, run, proxy))
-        if not all(c.passed for c in own):
-            failed.add(name)
-        checks += own
+        else:
+            stubs = {other: getattr(suite.reference, other) for other in sorted(failed)} if isolate else {}
+            own = _run_function(name, suite, Proxy(worker, name, stubs))
+            if not all(c.passed for c in own):
+                failed.add(name)
+            checks += own
     worker.end()
     functions, total = score(assignment, checks)
-    error = f"The notebook's definitions could not be loaded: {loaded.failure}." if loaded.failure else ""
+    problem = f"The notebook's definitions could not be loaded: {loaded.failure}." if loaded.failure else ""
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
-                       tuple(notes), error=error, execution_time=round(time.perf_counter() - started, 3))
+                       tuple(notes), error=problem, execution_time=round(time.perf_counter() - started, 3))

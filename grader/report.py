@@ -38,7 +38,7 @@ class FailureGroup:
 
 
 def failure_groups(report: GradeReport, function: str) -> list[FailureGroup]:
-    groups: dict[tuple[str, str, str, str], list[CheckResult]] = {}
+    groups: dict[tuple[str, str, str, str, str], list[CheckResult]] = {}
     for check in report.checks:
         if check.function == function and not check.passed:
             groups.setdefault((check.kind, label(check), check.message, check.output, check.called), []).append(check)

@@ -300,7 +300,7 @@ class Worker:
 
     def _outcome(self, message: dict[str, Any], blobs: list[bytes]) -> CallOutcome:
         op = message.get("op")
-        common = {"output": str(message.get("output", "")), "seconds": float(message.get("seconds", 0.0))}
+        common: dict[str, Any] = {"output": str(message.get("output", "")), "seconds": float(message.get("seconds", 0.0))}
         if op == "returned":
             try:
                 value = wire.decode(message["value"], blobs)

@@ -61,10 +61,11 @@ def load_suite(assignment: Assignment, public_only: bool = False) -> Suite:
     prefix = f"grader_suite_{assignment.name}"
     public = _load_module(assignment.source_dir / assignment.public_tests, f"{prefix}_public")
     hidden_path = assignment.source_dir / assignment.hidden_tests
-    if public_only or not assignment.instructor:
-        reference, hidden = None, []
-    else:
+    hidden: list[Case] = []
+    reference = None
+    if assignment.instructor and not public_only:
         reference = load_reference(assignment)
-        hidden = _load_module(hidden_path, f"{prefix}_hidden").cases(reference) if hidden_path.exists() else []
+        if hidden_path.exists():
+            hidden = _load_module(hidden_path, f"{prefix}_hidden").cases(reference)
     tests = {f.name: getattr(public, f"{f.name}_test") for f in assignment.functions if hasattr(public, f"{f.name}_test")}
     return Suite(public=tests, hidden=tuple(hidden), reference=reference)

@@ -112,16 +112,21 @@ class Session:
         self.output = CappedText(int(request["limits"]["output_kb"]) * 1024)
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.load_errors: list[dict[str, Any]] = []
+        self.sources: dict[str, list[str]] = {}
         for chunk in request["chunks"]:
             self._load(chunk)
 
     def _load(self, chunk: dict[str, Any]) -> None:
         filename = f"cell {chunk['cell']}"
         code = chunk["code"]
-        previous = linecache.cache.get(filename, (0, None, [], filename))[2]
-        lines = code.splitlines(True)
-        merged = [new if new.strip() else (previous[i] if i < len(previous) else new) for i, new in enumerate(lines)]
-        linecache.cache[filename] = (len(code), None, merged + previous[len(merged):], filename)
+        # Several chunks can come from one cell: merge their lines so tracebacks can quote any of them.
+        lines = self.sources.setdefault(filename, [])
+        for index, line in enumerate(code.splitlines(True)):
+            if index >= len(lines):
+                lines.append(line)
+            elif line.strip():
+                lines[index] = line
+        linecache.cache[filename] = (len(code), None, lines, filename)
         try:
             exec(compile(code, filename, "exec"), self.namespace)
         except BaseException as error:  # anything a chunk does wrong costs that chunk only
@@ -246,4 +251,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
