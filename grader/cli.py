@@ -23,8 +23,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             return 1
         print(f"{assignment.name}: the release is up to date")
         return 0
-    for path in generate(assignment, args.out):
-        print(f"wrote {path}")
+    for path, changed in generate(assignment, args.out):
+        print(f"{'wrote    ' if changed else 'unchanged'} {path}")
     return 0
 
 

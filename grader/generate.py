@@ -7,6 +7,7 @@ always gives the same bytes, which is what ``--check`` compares.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import nbformat
@@ -27,49 +28,64 @@ CHECKS_MODULE = Path(__file__).with_name("checks.py")
 def strip_lines(lines: list[str], cell: int, code: bool = True) -> list[str]:
     """Remove every solution and hidden-test region and ``# SOLUTION`` line; keep all else in order.
 
-    In code, if what is left does not compile (a function body that was all solution), a
-    ``raise NotImplementedError()`` goes where the solution was.
+    In code, where a removal leaves a block empty (a function body that was all solution), a
+    ``raise NotImplementedError()`` goes in its place so that the cell still compiles; the rule
+    looks only at that block, so stripping twice changes nothing.
     """
     regions = {region.begin: region for region in find_regions(lines, cell)}
-    kept: list[str] = []
-    holes: list[tuple[int, str]] = []
+    kept: list[tuple[int, str]] = []  # (line index in the master cell, text)
+    holes: list[tuple[int, int, str, str]] = []  # (position in kept, master line index, indent, filler)
     index = 0
     while index < len(lines):
         region = regions.get(index)
         if region:
+            filler = "pass" if region.style.hidden_tests else PLACEHOLDER
             if region.style.keep_markers:
-                kept.append(lines[region.begin])
-                holes.append((len(kept), region.indent))
-                kept.append(lines[region.end])
-            elif not region.style.hidden_tests:
-                holes.append((len(kept) + 1, region.indent))
-                kept.append(region.indent + ("# YOUR CODE HERE" if code else "YOUR ANSWER HERE"))
+                kept.append((region.begin, lines[region.begin]))
+                holes.append((len(kept), region.begin, region.indent, filler))
+                kept.append((region.end, lines[region.end]))
+            elif region.style.hidden_tests:
+                holes.append((len(kept), region.begin, region.indent, filler))
+            else:
+                kept.append((region.begin, region.indent + ("# YOUR CODE HERE" if code else "YOUR ANSWER HERE")))
+                holes.append((len(kept), region.begin, region.indent, filler))
             index = region.end + 1
             continue
         line = strip_solution_line(lines[index]) if code else lines[index]
         if line is None:
-            holes.append((len(kept), lines[index][: len(lines[index]) - len(lines[index].lstrip())]))
+            holes.append((len(kept), index, lines[index][: _width(lines[index])], PLACEHOLDER))
         else:
-            kept.append(line)
+            kept.append((index, line))
         index += 1
-    if not code or _compiles(kept):
-        return kept
-    for position, indent in reversed(holes):
-        kept.insert(position, indent + PLACEHOLDER)
-    if not _compiles(kept):
-        try:
-            compile(to_python("\n".join(kept)), f"cell {cell}", "exec")
-        except SyntaxError as error:
-            raise MarkerError(cell, error.lineno or 1, f"the student version of this cell does not compile: {error.msg}") from None
-    return kept
-
-
-def _compiles(lines: list[str]) -> bool:
+    if not code:
+        return [text for _, text in kept]
+    for position, origin, indent, filler in reversed(holes):
+        if _block_left_empty(kept, position, indent):
+            kept.insert(position, (origin, indent + filler))
+    text = [line for _, line in kept]
     try:
-        compile(to_python("\n".join(lines)), "<cell>", "exec")
-    except SyntaxError:
-        return False
-    return True
+        compile(to_python("\n".join(text)), f"cell {cell}", "exec")
+    except SyntaxError as error:
+        line = kept[error.lineno - 1][0] + 1 if error.lineno and error.lineno <= len(kept) else 1
+        raise MarkerError(cell, line, f"the student version of this cell does not compile: {error.msg}") from None
+    return text
+
+
+def _is_statement(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _width(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _block_left_empty(kept: list[tuple[int, str]], position: int, indent: str) -> bool:
+    """True when the statement before ``position`` opens a block and nothing deeper than it follows."""
+    before = next((t for _, t in reversed(kept[:position]) if _is_statement(t)), None)
+    after = next((t for _, t in kept[position:] if _is_statement(t)), None)
+    opens = before is not None and re.sub(r"\s+#.*$", "", before.rstrip()).endswith(":") and _width(before) < len(indent)
+    return opens and (after is None or _width(after) <= _width(before))
 
 
 def strip_solutions(cell: NotebookNode, number: int) -> NotebookNode:
@@ -132,25 +148,28 @@ def build_release(assignment: Assignment) -> dict[str, bytes]:
     return files
 
 
-def generate(assignment: Assignment, out_dir: Path | None = None) -> list[Path]:
-    """Write the release into ``out_dir`` (default ``assignments/<name>``) and return the paths written."""
+def generate(assignment: Assignment, out_dir: Path | None = None) -> list[tuple[Path, bool]]:
+    """Write the release into ``out_dir`` (default ``assignments/<name>``): (path, changed) per file."""
     files = build_release(assignment)
     out_dir = assignment.release_dir if out_dir is None else out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, content in files.items():
         path = out_dir / name
-        if not path.exists() or path.read_bytes() != content:
+        changed = not path.exists() or path.read_bytes() != content
+        if changed:
             path.write_bytes(content)
-        written.append(path)
+        written.append((path, changed))
     return written
 
 
 def release_differences(assignment: Assignment, out_dir: Path | None = None) -> list[str]:
     """What differs between the release on disk and a fresh generation (empty when up to date)."""
     out_dir = assignment.release_dir if out_dir is None else out_dir
-    differences = []
-    for name, content in build_release(assignment).items():
+    release = build_release(assignment)
+    differences = [f"{path} is not part of the release" for path in sorted(out_dir.glob("*"))
+                   if path.name not in release and not path.name.startswith((".", "__pycache__"))]
+    for name, content in release.items():
         path = out_dir / name
         if not path.exists():
             differences.append(f"{path} is missing")

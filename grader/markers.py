@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
@@ -32,7 +33,6 @@ STYLES: tuple[Style, ...] = (
 
 #: otter's one-line form: ``x = compute()  # SOLUTION``.
 SOLUTION_LINE = re.compile(r"^(?P<indent>\s*)(?P<code>.*?)\s*#\s*SOLUTION\s*$")
-ASSIGNMENT = re.compile(r"^(?P<target>[\w\s,.\[\]()*]+?)\s*(?P<op>[-+*/%@&|^]?=)(?!=)")
 
 
 @dataclass(frozen=True)
@@ -80,5 +80,12 @@ def strip_solution_line(line: str) -> str | None:
     match = SOLUTION_LINE.match(line)
     if not match:
         return line
-    target = ASSIGNMENT.match(match["code"])
-    return f"{match['indent']}{target['target']} {target['op']} ..." if target else None
+    code = match["code"]
+    try:
+        (statement,) = ast.parse(code).body
+    except (SyntaxError, ValueError):
+        return None
+    value = getattr(statement, "value", None)
+    if not isinstance(statement, (ast.Assign, ast.AugAssign, ast.AnnAssign)) or value is None:
+        return None
+    return f"{match['indent']}{code[: value.col_offset].rstrip()} ..."  # targets, annotation, operator
