@@ -1,26 +1,23 @@
 """Seconds per submission: this grader against nbgrader's ``autograde``, on the same notebooks.
 
-Both graders grade copies of one correct student notebook (examples/submissions/alice_full_marks.ipynb)
-for the CNN assignment: (a) one submission alone, (b) a batch of N (``--batch``, default 50). Each
-timing is the wall clock of the whole command, start-up included, median of 3 runs; the table shows
-seconds per submission and the ratio nbgrader / ours. Our grader runs the batch with ``--jobs 2``;
-nbgrader has no parallel option, so it grades one notebook after the other, each in a fresh kernel.
-The figures also show our in-process time per submission: the median ``execution_time`` of the
-results.json files (grading one notebook, without the start-up of the command).
+Both grade copies of one correct submission (examples/submissions/alice_full_marks.ipynb) of the CNN
+assignment: (a) one notebook, (b) a batch of N (``--batch``, default 50), ours with ``--jobs 2``, nbgrader
+one notebook after the other in a fresh kernel each (it has no parallel option). A timing is the wall
+clock of the whole command, start-up included, median of 3 runs. Also shown: our in-process time per
+submission, the median ``execution_time`` of the results.json files.
 
-nbgrader lives in its own virtual environment, bench/.venv-nbgrader, which the script creates on
-first use (python3 -m venv, then pip install nbgrader with ipykernel, numpy and matplotlib, which
-its kernel needs). Its course is built in a temporary folder from the master notebook: the solution
-markers become ``### BEGIN SOLUTION`` / ``### END SOLUTION`` in autograded-answer cells and each
-``<fn>_test(<fn>)`` cell becomes an autograder test cell worth the function's points; after
-``nbgrader generate_assignment`` every student's copy is the release notebook with alice's function
-cells put in. Each nbgrader timing starts from a fresh gradebook and runs ``autograde --force``.
+nbgrader runs from its own virtual environment, bench/.venv-nbgrader, created on first use (python3 -m
+venv; pip install nbgrader, plus ipykernel, numpy and matplotlib for its kernel). Its course is built in
+a temporary folder from the master notebook: our solution markers become ``### BEGIN SOLUTION`` /
+``### END SOLUTION`` in autograded-answer cells, each ``<fn>_test(<fn>)`` cell an autograder test worth
+the function's points; each student's copy is the generated release with alice's function cells put in.
+Every nbgrader timing starts from a fresh gradebook and runs ``autograde --force``.
 
-Run it with the interpreter of the virtual environment where grader is installed (ours is timed
-with the ``grader`` command beside that interpreter), from anywhere:
+Run it with the interpreter of the virtual environment where grader is installed: ours is timed with
+the ``grader`` command beside that interpreter. From anywhere:
 
-    .venv/bin/python bench/bench_grade.py                  # or: make bench
-    .venv/bin/python bench/bench_grade.py --skip-nbgrader  # ours only, a few seconds
+    .venv/bin/python bench/bench_grade.py                  # or: make bench (a few minutes)
+    .venv/bin/python bench/bench_grade.py --skip-nbgrader  # ours only, seconds
     .venv/bin/python bench/bench_grade.py --batch 100
 """
 
@@ -31,6 +28,7 @@ import copy
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -81,7 +79,7 @@ def ensure_nbgrader_venv() -> Path:
     bin_dir = NBGRADER_VENV / "bin"
     if (bin_dir / "nbgrader").exists():
         return bin_dir
-    print(f"creating {NBGRADER_VENV} and installing {' '.join(NBGRADER_PACKAGES)} (once, about 30 s)", flush=True)
+    print(f"creating {NBGRADER_VENV} and installing {' '.join(NBGRADER_PACKAGES)} (first run only, under a minute)", flush=True)
     run([shutil.which("python3") or sys.executable, "-m", "venv", str(NBGRADER_VENV)], ROOT)
     run([str(bin_dir / "pip"), "install", "--quiet", *NBGRADER_PACKAGES], ROOT)
     return bin_dir
@@ -139,16 +137,23 @@ def fill_in(release: dict, submission: dict) -> dict:
     return nb
 
 
-def function_points() -> dict[str, int]:
-    config = tomllib.loads((SOLUTION / "assignment.toml").read_text(encoding="utf-8"))
-    return {f["name"]: f["points"] for f in config["functions"]}
+def graded_functions() -> list[dict]:
+    """The [[functions]] tables of assignment.toml: name, points, optional."""
+    return tomllib.loads((SOLUTION / "assignment.toml").read_text(encoding="utf-8"))["functions"]
+
+
+def our_max_score() -> int:
+    """Our maximum: the required functions' points (optional ones are bonus, capped at this)."""
+    return sum(f["points"] for f in graded_functions() if not f.get("optional"))
 
 
 def build_nbgrader_course(course: Path, students: list[str], bin_dir: Path) -> Path:
     """Course folder with source, release and submitted/<student>/; returns the pristine gradebook copy."""
-    (course / "nbgrader_config.py").write_text(f'c = get_config()\nc.CourseDirectory.root = "{course}"\n', encoding="utf-8")
+    course.mkdir(parents=True, exist_ok=True)
+    (course / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\n", encoding="utf-8")
     source_dir = course / "source" / NB_ASSIGNMENT
-    write_notebook(to_nbgrader_source(read_notebook(SOLUTION / NB_NAME), function_points()), source_dir / NB_NAME)
+    points = {f["name"]: f["points"] for f in graded_functions()}
+    write_notebook(to_nbgrader_source(read_notebook(SOLUTION / NB_NAME), points), source_dir / NB_NAME)
     for name in ("public_tests.py", "grader_checks.py", "conv_backward_dZ.npy"):
         shutil.copy(RELEASE / name, source_dir / name)
     run([str(bin_dir / "nbgrader"), "generate_assignment", NB_ASSIGNMENT, "--force"], course)
@@ -167,18 +172,29 @@ def time_nbgrader(course: Path, pristine: Path, bin_dir: Path, student: str | No
     return timed(cmd, course, lambda: shutil.copy(pristine, course / "gradebook.db"))
 
 
-def nbgrader_score(course: Path, student: str) -> str:
-    """'score/max' of one student in the gradebook, to check that nbgrader graded like ours."""
-    import sqlite3
-
+def nbgrader_lowest_score(course: Path) -> str:
+    """Lowest 'score/max' over the students in the gradebook (nbgrader has no bonus: optional functions count in max)."""
     with sqlite3.connect(course / "gradebook.db") as db:
         got, top = db.execute(
-            "SELECT SUM(COALESCE(g.manual_score, g.auto_score)), SUM(c.max_score) FROM grade g"
-            " JOIN grade_cells c ON g.cell_id = c.id JOIN submitted_notebook n ON g.notebook_id = n.id"
-            " JOIN submitted_assignment a ON n.assignment_id = a.id WHERE a.student_id = ?",
-            (student,),
+            "SELECT SUM(g.auto_score) AS got, SUM(c.max_score) FROM grade g JOIN grade_cells c ON g.cell_id = c.id"
+            " JOIN submitted_notebook n ON g.notebook_id = n.id JOIN submitted_assignment a ON n.assignment_id = a.id"
+            " GROUP BY a.student_id ORDER BY got LIMIT 1"
         ).fetchone()
     return f"{got:g}/{top:g}"
+
+
+def nbgrader_timings(course: Path, count: int) -> tuple[float, float]:
+    """Seconds of nbgrader autograde for one student and for all of them, printed as they come."""
+    bin_dir = ensure_nbgrader_venv()
+    students = [f"student_{i:03d}" for i in range(count)]
+    pristine = build_nbgrader_course(course, students, bin_dir)
+    print(f"nbgrader: {bin_dir / 'nbgrader'} ({NBGRADER_PACKAGES[0]}), one notebook at a time, each in a new kernel;")
+    print("  no bonus points in nbgrader: the optional functions count in its maximum")
+    single = time_nbgrader(course, pristine, bin_dir, students[0])
+    print(f"  single: {single:.2f} s, score {nbgrader_lowest_score(course)}", flush=True)
+    batch = time_nbgrader(course, pristine, bin_dir, None)
+    print(f"  batch:  {batch:.2f} s for {count}, lowest score {nbgrader_lowest_score(course)}", flush=True)
+    return single, batch
 
 
 def make_copies(folder: Path, count: int) -> list[Path]:
@@ -186,22 +202,36 @@ def make_copies(folder: Path, count: int) -> list[Path]:
     return [Path(shutil.copy(SUBMISSION, folder / f"student_{i:03d}.ipynb")) for i in range(count)]
 
 
-def time_ours(grader: Path, notebooks: list[Path], out: Path, jobs: int) -> tuple[float, float]:
-    """Median seconds of ``grader grade`` and median execution_time of the results.json files."""
+def time_ours(grader: Path, notebooks: list[Path], out: Path, jobs: int) -> tuple[float, float, float]:
+    """Median seconds of ``grader grade``, median execution_time and lowest score of the results.json files."""
     cmd = [str(grader), "grade", ASSIGNMENT, *map(str, notebooks), "--out", str(out), "--jobs", str(jobs)]
     seconds = timed(cmd, ROOT, lambda: shutil.rmtree(out, ignore_errors=True))
-    inside = [json.loads(p.read_text())["execution_time"] for p in out.glob("*/results.json")]
-    return seconds, statistics.median(inside)
+    results = [json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*/results.json")]
+    if len(results) != len(notebooks):
+        sys.exit(f"expected {len(notebooks)} results.json in {out}, found {len(results)}")
+    return seconds, statistics.median(r["execution_time"] for r in results), min(r["score"] for r in results)
+
+
+def our_timings(grader: Path, notebooks: list[Path], work: Path) -> tuple[float, float]:
+    """Seconds of ``grader grade`` for one notebook and for all of them (--jobs 2), printed as they come."""
+    sandbox = "bubblewrap" if shutil.which("bwrap") else "none: no bwrap, process limits only"
+    print(f"ours: {grader} (interpreter {sys.executable}), sandbox {sandbox}")
+    top, count = our_max_score(), len(notebooks)
+    single, single_in, single_score = time_ours(grader, notebooks[:1], work / "out-single", jobs=1)
+    print(f"  single: {single:.2f} s, score {single_score:g}/{top}, in-process (execution_time) {single_in:.3f} s", flush=True)
+    batch, batch_in, low = time_ours(grader, notebooks, work / "out-batch", jobs=2)
+    print(f"  batch:  {batch:.2f} s for {count}, --jobs 2, lowest score {low:g}/{top}, in-process median {batch_in:.3f} s", flush=True)
+    return single, batch
 
 
 def print_table(rows: list[tuple[str, int, float, float | None]]) -> None:
     print(f"\n{'':<22}{'notebooks':>10}{'ours s/notebook':>17}{'nbgrader s/notebook':>21}{'ratio':>8}")
     for label, count, ours, theirs in rows:
-        ratio = f"{theirs / ours:>7.1f}x" if theirs else f"{'-':>8}"
-        nbg = f"{theirs / count:>21.3f}" if theirs else f"{'skipped':>21}"
+        nbg = f"{'skipped':>21}" if theirs is None else f"{theirs / count:>21.3f}"
+        ratio = f"{'-':>8}" if theirs is None else f"{theirs / ours:>7.1f}x"
         print(f"{label:<22}{count:>10}{ours / count:>17.3f}{nbg}{ratio}")
-    print("ratio = nbgrader / ours (how many times faster ours is); batch: ours --jobs 2, nbgrader one at a time")
-    print("(nbgrader autograde has no parallel option)")
+    print("ratio = nbgrader / ours, wall clock of the whole command (start-up included), median of", REPEATS, "runs.")
+    print("Batch: ours with --jobs 2; nbgrader autograde has no parallel option, so it grades one notebook at a time.")
 
 
 def main() -> None:
@@ -214,30 +244,11 @@ def main() -> None:
     grader = Path(sys.executable).parent / "grader"
     if not grader.exists():
         sys.exit(f"no grader command beside {sys.executable}: run this with the venv where grader is installed")
-    print(f"ours: {grader} (interpreter {sys.executable}); {REPEATS} runs per timing, median")
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         work = Path(tmp)
-        notebooks = make_copies(work / "submissions", args.batch)
-        single, single_in = time_ours(grader, notebooks[:1], work / "out-single", jobs=1)
-        batch, batch_in = time_ours(grader, notebooks, work / "out-batch", jobs=2)
-        print(f"ours in-process per submission (median execution_time): single {single_in:.3f} s, batch {batch_in:.3f} s")
-        theirs: tuple[float | None, float | None] = (None, None)
-        if not args.skip_nbgrader:
-            theirs = nbgrader_timings(work / "course", args.batch)
-    print_table([("(a) single", 1, single, theirs[0]), ("(b) batch, jobs 2", args.batch, batch, theirs[1])])
-
-
-def nbgrader_timings(course: Path, count: int) -> tuple[float, float]:
-    """Seconds of nbgrader autograde for one student and for all of them."""
-    bin_dir = ensure_nbgrader_venv()
-    students = [f"student_{i:03d}" for i in range(count)]
-    pristine = build_nbgrader_course(course, students, bin_dir)
-    print(f"nbgrader: {bin_dir / 'nbgrader'}, course in {course}, one kernel per notebook", flush=True)
-    single = time_nbgrader(course, pristine, bin_dir, students[0])
-    print(f"nbgrader single: {single:.2f} s, score of {students[0]}: {nbgrader_score(course, students[0])}", flush=True)
-    batch = time_nbgrader(course, pristine, bin_dir, None)
-    print(f"nbgrader batch: {batch:.2f} s for {count}, score of {students[-1]}: {nbgrader_score(course, students[-1])}")
-    return single, batch
+        ours = our_timings(grader, make_copies(work / "submissions", args.batch), work)
+        theirs = (None, None) if args.skip_nbgrader else nbgrader_timings(work / "course", args.batch)
+    print_table([("(a) single", 1, ours[0], theirs[0]), ("(b) batch", args.batch, ours[1], theirs[1])])
 
 
 if __name__ == "__main__":

@@ -66,8 +66,8 @@ def strip_lines(lines: list[str], cell: int, code: bool = True) -> list[str]:
     try:
         compile(to_python("\n".join(text)), f"cell {cell}", "exec")
     except SyntaxError as error:
-        line = kept[error.lineno - 1][0] + 1 if error.lineno and error.lineno <= len(kept) else 1
-        raise MarkerError(cell, line, f"the student version of this cell does not compile: {error.msg}") from None
+        at = kept[error.lineno - 1][0] + 1 if error.lineno and error.lineno <= len(kept) else 1
+        raise MarkerError(cell, at, f"the student version of this cell does not compile: {error.msg}") from None
     return text
 
 
@@ -84,8 +84,9 @@ def _block_left_empty(kept: list[tuple[int, str]], position: int, indent: str) -
     """True when the statement before ``position`` opens a block and nothing deeper than it follows."""
     before = next((t for _, t in reversed(kept[:position]) if _is_statement(t)), None)
     after = next((t for _, t in kept[position:] if _is_statement(t)), None)
-    opens = before is not None and re.sub(r"\s+#.*$", "", before.rstrip()).endswith(":") and _width(before) < len(indent)
-    return opens and (after is None or _width(after) <= _width(before))
+    if before is None or not re.sub(r"\s+#.*$", "", before.rstrip()).endswith(":") or _width(before) >= len(indent):
+        return False
+    return after is None or _width(after) <= _width(before)
 
 
 def strip_solutions(cell: NotebookNode, number: int) -> NotebookNode:
