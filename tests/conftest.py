@@ -11,11 +11,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from hypothesis import settings
 
 from grader.config import Assignment, load_assignment
 from grader.suite import load_reference
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The same examples on every run: a red CI must be reproducible.
+settings.register_profile("repeatable", derandomize=True, deadline=None, database=None)
+settings.load_profile("repeatable")
 ASSIGNMENT = "cnn_step_by_step"
 
 

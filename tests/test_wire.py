@@ -32,8 +32,8 @@ def same(a: object, b: object) -> bool:
         return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
     if isinstance(a, dict):
         return type(b) is dict and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, float) and a != a:
-        return isinstance(b, float) and b != b
+    if isinstance(a, (float, np.floating)) and a != a:
+        return type(a) is type(b) and b != b
     return type(a) is type(b) and a == b
 
 
