@@ -43,6 +43,7 @@ class Assignment:
     release_files: tuple[str, ...] = ()
     public_tests: str = "public_tests.py"
     hidden_tests: str = "hidden_tests.py"
+    mistakes: str = "mistakes.py"  # the catalogue of known mistakes (optional)
     isolate: bool = True
     allowed_imports: tuple[str, ...] = ()
     limits: Limits = Limits()

@@ -8,6 +8,8 @@ comes back into a value or an exception.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import difflib
 import io
 import time
@@ -21,7 +23,8 @@ from grader.checks import CheckFailed
 from grader.config import Assignment
 from grader.errors import NotebookError
 from grader.extract import allowed_chunks, extract_submission
-from grader.model import CheckResult, FunctionScore, GradeReport, Submission
+from grader.mistakes import Call, recognise
+from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission
 from grader.sandbox import CallOutcome, Loaded, Worker
 from grader.suite import Suite
 
@@ -71,13 +74,16 @@ class Proxy:
         self.function = function
         self.stubs = stubs
         self.output: list[str] = []
+        self.calls: list[Call] = []  # this check's calls, for recognising known mistakes
         self.last_call = ""
         self.__name__ = function
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         arguments = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
         self.last_call = f"{self.function}({', '.join(arguments)})"
+        before = copy.deepcopy((args, kwargs))
         outcome: CallOutcome = self.worker.call(self.function, args, kwargs, self.stubs)
+        self.calls.append(Call(*before, value=outcome.value, error=outcome.message if outcome.status == "raised" else ""))
         if outcome.output:
             self.output.append(outcome.output)
         if outcome.status == "returned":
@@ -95,6 +101,7 @@ def run_check(function: str, name: str, kind: str, params: str, run: Callable[[C
               proxy: Proxy) -> CheckResult:
     """Run one check against the proxy; every way it can end becomes a CheckResult."""
     proxy.output.clear()
+    proxy.calls.clear()
     proxy.last_call = ""
     started = time.perf_counter()
     result: dict[str, str] = {"outcome": "passed"}
@@ -151,15 +158,22 @@ def _unreadable(path: Path, assignment: Assignment, suite: Suite, error: Noteboo
                        execution_time=round(time.perf_counter() - started, 3))
 
 
-def _run_function(name: str, suite: Suite, proxy: Proxy) -> list[CheckResult]:
+def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResult], list[MistakeMatch]]:
     own: list[CheckResult] = []
+    known: dict[str, MistakeMatch] = {}
+    reference = getattr(suite.reference, name, None)
     for check, kind, params, run in suite.checks_for(name):
         if own and own[-1].outcome == "timeout":  # the function earns nothing now; don't wait again
             own.append(CheckResult(name, check, kind, "timeout", "not run: an earlier check of this function timed out",
                                    params=params))
-        else:
-            own.append(run_check(name, check, kind, params, run, proxy))
-    return own
+            continue
+        result = run_check(name, check, kind, params, run, proxy)
+        own.append(result)
+        if not result.passed and suite.mistakes:
+            calls = [dataclasses.replace(call, failure=result.failure) for call in proxy.calls]
+            for mistake in recognise(suite.mistakes, name, calls, reference):
+                known.setdefault(mistake.id, MistakeMatch(name, mistake.id, mistake.title, mistake.hint, check))
+    return own, list(known.values())
 
 
 def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: Worker) -> GradeReport:
@@ -174,6 +188,7 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     notes = [*submission.notes, *(f"loading {problem}" for problem in loaded.errors)]
     isolate = assignment.isolate and suite.reference is not None
     checks: list[CheckResult] = []
+    mistakes: list[MistakeMatch] = []
     failed: set[str] = set()
     for name in names:
         if loaded.failure:
@@ -183,12 +198,13 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
             failed.add(name)
         else:
             stubs = {other: getattr(suite.reference, other) for other in sorted(failed)} if isolate else {}
-            own = _run_function(name, suite, Proxy(worker, name, stubs))
+            own, known = _run_function(name, suite, Proxy(worker, name, stubs))
             if not all(c.passed for c in own):
                 failed.add(name)
             checks += own
+            mistakes += known
     worker.end()
     functions, total = score(assignment, checks)
     problem = f"The notebook's definitions could not be loaded: {loaded.failure}." if loaded.failure else ""
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
-                       tuple(notes), error=problem, execution_time=round(time.perf_counter() - started, 3))
+                       tuple(notes), tuple(mistakes), error=problem, execution_time=round(time.perf_counter() - started, 3))

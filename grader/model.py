@@ -66,6 +66,17 @@ class FunctionScore:
 
 
 @dataclass(frozen=True)
+class MistakeMatch:
+    """A known mistake from the assignment's catalogue that explains a failed check."""
+
+    function: str
+    id: str
+    title: str
+    hint: str
+    check: str  # the first failed check it explains
+
+
+@dataclass(frozen=True)
 class GradeReport:
     assignment: str
     title: str
@@ -75,6 +86,7 @@ class GradeReport:
     functions: tuple[FunctionScore, ...] = ()
     checks: tuple[CheckResult, ...] = ()
     notes: tuple[str, ...] = ()
+    mistakes: tuple[MistakeMatch, ...] = ()
     error: str = ""  # set when the notebook could not be graded at all
     execution_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -90,5 +102,6 @@ class GradeReport:
                 "functions": tuple(FunctionScore(**f) for f in data["functions"]),
                 "checks": tuple(CheckResult(**c) for c in data["checks"]),
                 "notes": tuple(data["notes"]),
+                "mistakes": tuple(MistakeMatch(**m) for m in data.get("mistakes", ())),
             }
         )

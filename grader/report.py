@@ -98,6 +98,7 @@ def gradescope_results(report: GradeReport) -> dict[str, Any]:
             })
     summary = [report.error] if report.error else []
     summary += [f"{f.name}: {fmt(f.score)} / {fmt(f.points)}" + (" (optional)" if f.optional else "") for f in report.functions]
+    summary += [f"{m.function}: this looks like a known mistake: {m.title}. {m.hint}" for m in report.mistakes]
     summary += list(report.notes)
     return {
         "score": report.score,
@@ -106,7 +107,8 @@ def gradescope_results(report: GradeReport) -> dict[str, Any]:
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
-        "extra_data": {"assignment": report.assignment, "max_score": report.max_score, "submission": report.submission},
+        "extra_data": {"assignment": report.assignment, "max_score": report.max_score, "submission": report.submission,
+                       "mistakes": [{"function": m.function, "id": m.id, "title": m.title} for m in report.mistakes]},
     }
 
 

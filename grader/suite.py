@@ -18,6 +18,7 @@ from typing import Any
 from grader.checks import Case
 from grader.config import Assignment
 from grader.extract import allowed_chunks, extract_submission
+from grader.mistakes import Mistake
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Suite:
     public: dict[str, Callable[[Callable[..., Any]], None]]  # function name → its public test
     hidden: tuple[Case, ...]
     reference: SimpleNamespace | None
+    mistakes: tuple[Mistake, ...] = ()
 
     def checks_for(self, function: str) -> list[tuple[str, str, str, Callable[[Callable[..., Any]], None]]]:
         """(name, kind, params, run) of every check of one function, public first."""
@@ -61,11 +63,15 @@ def load_suite(assignment: Assignment, public_only: bool = False) -> Suite:
     prefix = f"grader_suite_{assignment.name}"
     public = _load_module(assignment.source_dir / assignment.public_tests, f"{prefix}_public")
     hidden_path = assignment.source_dir / assignment.hidden_tests
+    mistakes_path = assignment.source_dir / assignment.mistakes
     hidden: list[Case] = []
+    mistakes: list[Mistake] = []
     reference = None
     if assignment.instructor and not public_only:
         reference = load_reference(assignment)
         if hidden_path.exists():
             hidden = _load_module(hidden_path, f"{prefix}_hidden").cases(reference)
+        if mistakes_path.exists():
+            mistakes = _load_module(mistakes_path, f"{prefix}_mistakes").catalogue(reference)
     tests = {f.name: getattr(public, f"{f.name}_test") for f in assignment.functions if hasattr(public, f"{f.name}_test")}
-    return Suite(public=tests, hidden=tuple(hidden), reference=reference)
+    return Suite(public=tests, hidden=tuple(hidden), reference=reference, mistakes=tuple(mistakes))
