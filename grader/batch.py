@@ -35,12 +35,12 @@ def output_names(paths: Sequence[Path]) -> list[str]:
     return names
 
 
-def _start_job(assignment: Assignment, mode: str, public_only: bool = False) -> None:
+def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
     global _job
     worker = Worker(mode, assignment.limits)
     worker.start()
     atexit.register(worker.stop)
-    _job = (assignment, load_suite(assignment, public_only=public_only), worker)
+    _job = (assignment, load_suite(assignment, suite), worker)
 
 
 def _grade_one(path: Path) -> GradeReport:
@@ -50,10 +50,10 @@ def _grade_one(path: Path) -> GradeReport:
 
 
 def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
-                public_only: bool = False) -> Iterator[GradeReport]:
+                suite: str = "all") -> Iterator[GradeReport]:
     """Reports in the order of ``paths``; with jobs > 1 each job is a process with its own sandbox."""
     if jobs <= 1 or len(paths) <= 1:
-        _start_job(assignment, mode, public_only)
+        _start_job(assignment, mode, suite)
         try:
             yield from map(_grade_one, paths)
         finally:
@@ -62,7 +62,7 @@ def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: 
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_job,
-                             initargs=(assignment, mode, public_only)) as pool:
+                             initargs=(assignment, mode, suite)) as pool:
         yield from pool.map(_grade_one, paths)
 
 

@@ -100,7 +100,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     mode = resolve_mode(args.sandbox)
     if mode == "none":
         print(f"warning: {UNISOLATED}", file=sys.stderr)
-    (report,) = grade_paths(assignment, [notebook], mode, public_only=True)
+    (report,) = grade_paths(assignment, [notebook], mode, suite="public")
     if report.error:
         print(report.error)
     for note in report.notes:
@@ -113,6 +113,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"public tests: {sum(c.passed for c in report.checks)}/{len(report.checks)} passed "
           f"(hidden tests are run when your notebook is graded; score here {fmt(report.score)}/{fmt(report.max_score)})")
     return 0 if all(c.passed for c in report.checks) else 1
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from grader.audit import run_audit, summarise, table, write_audit
+    from grader.sandbox import UNISOLATED, resolve_mode
+
+    assignment = load_assignment(args.assignment)
+    if not assignment.instructor:
+        raise UsageError("the audit needs the instructor's solutions/ folder")
+    mode = resolve_mode(args.sandbox)
+    if mode == "none":
+        print(f"warning: {UNISOLATED}", file=sys.stderr)
+    results = run_audit(assignment, mode, jobs=args.jobs)
+    summary = summarise(assignment, results)
+    print(table(summary))
+    write_audit(assignment, results, args.out)
+    print(f"\nwrote {args.out / 'audit.json'} and {args.out / 'audit.html'}")
+    missed = sum(s.missed for s in summary)
+    if missed:
+        print(f"{missed} wrong mutant(s) pass every test: strengthen the hidden tests (see audit.html)", file=sys.stderr)
+    return 1 if missed else 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -157,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--assignment", help="assignment folder or name (default: from the notebook)")
     check.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"], help="as for grade")
     check.set_defaults(run=cmd_check)
+
+    audit = commands.add_parser("audit", help="mutation-test the public and hidden tests of an assignment",
+                                description="Grade mutants of the reference solutions (classic mistakes put in) "
+                                            "and report which ones the public and hidden tests kill. Exits 1 if a "
+                                            "mutant that is not equivalent survives.")
+    audit.add_argument("assignment", help="a folder name under solutions/ or a path to one")
+    audit.add_argument("--out", type=Path, default=Path("out/audit"), metavar="DIR",
+                       help="folder for audit.json and audit.html (default out/audit)")
+    audit.add_argument("--jobs", type=int, default=2, metavar="N", help="mutants graded in parallel (default 2)")
+    audit.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"], help="as for grade")
+    audit.set_defaults(run=cmd_audit)
     return parser
 
 

@@ -158,6 +158,28 @@ def compare_swap(node: ast.AST) -> list[Alternative]:
     return alternatives
 
 
+def tuple_swap(node: ast.AST) -> list[Alternative]:
+    """Two neighbours of a tuple swapped: padding on the wrong axes, a shape in the wrong order."""
+    if not (isinstance(node, ast.Tuple) and isinstance(node.ctx, ast.Load) and len(node.elts) >= 2):
+        return []
+    swapped = []
+    for k in range(len(node.elts) - 1):
+        elts = list(node.elts)
+        elts[k], elts[k + 1] = elts[k + 1], elts[k]
+        if ast.dump(elts[k]) != ast.dump(elts[k + 1]):
+            swapped.append(_swap(node, _with(node, elts=elts)))
+    return swapped
+
+
+def regroup(node: ast.AST) -> list[Alternative]:
+    """`a / (b * c)` → `a / b * c`: parentheses forgotten around a divisor."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.FloorDiv)) and isinstance(node.right, ast.BinOp)
+            and isinstance(node.right.op, (ast.Mult, ast.Add, ast.Sub))):
+        return []
+    inner = node.right
+    return [_swap(node, ast.BinOp(ast.BinOp(node.left, node.op, inner.left), inner.op, inner.right))]
+
+
 OPERATORS: dict[str, Operator] = {
     "arith-swap": arith_swap,
     "off-by-one": off_by_one,
@@ -170,6 +192,8 @@ OPERATORS: dict[str, Operator] = {
     "round-swap": round_swap,
     "range-shorten": range_shorten,
     "compare-swap": compare_swap,
+    "tuple-swap": tuple_swap,
+    "regroup": regroup,
 }
 
 Slot = tuple[ast.AST, str, int | None]  # parent node, field name, index when the field is a list

@@ -63,9 +63,13 @@ def _environment() -> Environment:
     return env
 
 
+def render_page(template: str, **context: Any) -> str:
+    return _environment().get_template(template).render(**context)
+
+
 def render(template: str, report: GradeReport, name: str) -> str:
     percent = round(100 * report.score / report.max_score) if report.max_score else 0
-    return _environment().get_template(template).render(report=report, name=name, percent=percent)
+    return render_page(template, report=report, name=name, percent=percent)
 
 
 def _check_output(check: CheckResult) -> str:

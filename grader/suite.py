@@ -57,21 +57,21 @@ def load_reference(assignment: Assignment) -> SimpleNamespace:
     return SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
 
 
-def load_suite(assignment: Assignment, public_only: bool = False) -> Suite:
-    """Everything needed to grade; ``public_only`` (what ``grader check`` and students have) skips
-    the hidden checks and the reference, and so also isolation."""
+def load_suite(assignment: Assignment, kind: str = "all") -> Suite:
+    """The checks to run. ``all``: public and hidden, with the reference (for isolation) and the known
+    mistakes. ``public``: what ``grader check`` and students have. ``sweep``: only the hidden module's
+    many random cases, which ``grader audit`` uses to judge whether a surviving mutant is equivalent."""
     prefix = f"grader_suite_{assignment.name}"
     public = _load_module(assignment.source_dir / assignment.public_tests, f"{prefix}_public")
-    hidden_path = assignment.source_dir / assignment.hidden_tests
-    mistakes_path = assignment.source_dir / assignment.mistakes
-    hidden: list[Case] = []
-    mistakes: list[Mistake] = []
-    reference = None
-    if assignment.instructor and not public_only:
-        reference = load_reference(assignment)
-        if hidden_path.exists():
-            hidden = _load_module(hidden_path, f"{prefix}_hidden").cases(reference)
-        if mistakes_path.exists():
-            mistakes = _load_module(mistakes_path, f"{prefix}_mistakes").catalogue(reference)
     tests = {f.name: getattr(public, f"{f.name}_test") for f in assignment.functions if hasattr(public, f"{f.name}_test")}
-    return Suite(public=tests, hidden=tuple(hidden), reference=reference, mistakes=tuple(mistakes))
+    if kind == "public" or not assignment.instructor:
+        return Suite(public=tests, hidden=(), reference=None)
+    reference = load_reference(assignment)
+    hidden_path = assignment.source_dir / assignment.hidden_tests
+    hidden = _load_module(hidden_path, f"{prefix}_hidden") if hidden_path.exists() else None
+    if kind == "sweep":
+        return Suite(public={}, hidden=tuple(hidden.sweep(reference) if hidden else ()), reference=reference)
+    mistakes_path = assignment.source_dir / assignment.mistakes
+    mistakes = _load_module(mistakes_path, f"{prefix}_mistakes").catalogue(reference) if mistakes_path.exists() else []
+    return Suite(public=tests, hidden=tuple(hidden.cases(reference) if hidden else ()), reference=reference,
+                 mistakes=tuple(mistakes))

@@ -92,9 +92,19 @@ def test_compare_swap_one_operator_at_a_time() -> None:
     assert of("def f(a, b, c):\n    return a < b <= c", "compare-swap") == ["return a <= b <= c", "return a < b < c"]
 
 
+def test_tuple_swap() -> None:
+    assert of("def f(X, p):\n    return np.pad(X, ((0, 0), (p, p), (0, 0)))", "tuple-swap") == [
+        "return np.pad(X, ((p, p), (0, 0), (0, 0)))", "return np.pad(X, ((0, 0), (0, 0), (p, p)))"]
+
+
+def test_regroup() -> None:
+    assert of("def f(d, h, w):\n    return d / (h * w)", "regroup") == ["return d / h * w"]
+
+
 def test_every_operator_has_a_test_above() -> None:
     assert set(OPERATORS) == {"arith-swap", "off-by-one", "augassign-to-assign", "drop-term", "reduce-swap", "slice-bound-swap",
-                              "axis-swap", "hparam-constant", "round-swap", "range-shorten", "compare-swap"}
+                              "axis-swap", "hparam-constant", "round-swap", "range-shorten", "compare-swap", "tuple-swap",
+                              "regroup"}
 
 
 CELL = '''# GRADED FUNCTION: g

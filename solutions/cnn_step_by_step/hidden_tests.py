@@ -307,3 +307,79 @@ def cases(ref: Any) -> list[Case]:
         *distribute_value_cases(ref),
         *pool_backward_cases(ref),
     ]
+
+
+def _sweep_case(function: str, index: int, call: Callable[[], tuple], reference: Callable[..., Any]) -> Case:
+    """Compare with the reference on inputs from ``call()``; any structure, arrays compared within tolerance."""
+
+    def run(target: Callable[..., Any]) -> None:
+        args, kwargs = call()
+        got, want = target(*_fresh(args), **kwargs), reference(*_fresh(args), **kwargs)
+        for name, g, w in zip(("value", "second value", "third value"), *(
+                (x if isinstance(x, tuple) else (x,)) for x in (got, want))):
+            if isinstance(w, np.ndarray):
+                _hidden(name, g, w)
+            elif isinstance(w, tuple):
+                continue  # a cache: checked by the hidden cases
+            else:
+                expect_scalar(name, g, float(w), show_values=False)
+
+    return Case(function=function, name=f"{function} sweep #{index}", params="", run=run)
+
+
+def sweep(ref: Any, count: int = 40) -> list[Case]:
+    """Many random valid inputs per function, for ``grader audit`` to tell a surviving mutant that
+    computes the same thing (equivalent) from one the hidden cases miss."""
+    rng = _rng(99)
+    found: list[Case] = []
+
+    def add(function: str, make: Callable[[np.random.Generator], tuple]) -> None:
+        for index in range(count):
+            state = int(rng.integers(2**31))
+            found.append(_sweep_case(function, index, lambda s=state: make(np.random.default_rng(s)), getattr(ref, function)))
+
+    def conv_inputs(r: np.random.Generator) -> tuple:
+        f, stride, pad = int(r.integers(1, 5)), int(r.integers(1, 4)), int(r.integers(0, 3))
+        m, n_C_prev, n_C = (int(v) for v in r.integers(1, 4, size=3))
+        n_H, n_W = (int(v) for v in r.integers(max(1, f - 2 * pad), 9, size=2))
+        dtype = r.choice([np.float64, np.float32])
+        A = r.standard_normal((m, n_H, n_W, n_C_prev)).astype(dtype)
+        W = r.standard_normal((f, f, n_C_prev, n_C)).astype(dtype)
+        b = r.standard_normal((1, 1, 1, n_C)).astype(dtype)
+        return A, W, b, {"pad": pad, "stride": stride}
+
+    def pool_inputs(r: np.random.Generator) -> tuple:
+        f, stride = int(r.integers(1, 4)), int(r.integers(1, 4))
+        m, n_C = (int(v) for v in r.integers(1, 4, size=2))
+        n_H, n_W = (int(v) for v in r.integers(f, 9, size=2))
+        A = r.standard_normal((m, n_H, n_W, n_C)) - float(r.choice([0.0, 3.0]))
+        return A, {"f": f, "stride": stride}, str(r.choice(["max", "average"]))
+
+    def conv_backward_inputs(r: np.random.Generator) -> tuple:
+        inputs = conv_inputs(r)
+        Z = ref.conv_forward(*inputs)[0]
+        return (r.standard_normal(Z.shape), inputs), {}
+
+    def pool_backward_inputs(r: np.random.Generator) -> tuple:
+        A, hparameters, mode = pool_inputs(r)
+        A_out = ref.pool_forward(A, hparameters, mode=mode)[0]
+        return (r.standard_normal(A_out.shape), (A, hparameters)), {"mode": mode}
+
+    add("zero_pad", lambda r: ((r.standard_normal(tuple(int(v) for v in r.integers(1, 6, size=4))),
+                                int(r.integers(0, 4))), {}))
+    def single_step_inputs(r: np.random.Generator) -> tuple:
+        shape = (f := int(r.integers(1, 5)), f, int(r.integers(1, 4)))
+        return (r.standard_normal(shape), r.standard_normal(shape), r.standard_normal((1, 1, 1))), {}
+
+    add("conv_single_step", single_step_inputs)
+    add("conv_forward", lambda r: (conv_inputs(r), {}))
+    def pool_forward_inputs(r: np.random.Generator) -> tuple:
+        A, hparameters, mode = pool_inputs(r)
+        return (A, hparameters), {"mode": mode}
+
+    add("pool_forward", pool_forward_inputs)
+    add("conv_backward", conv_backward_inputs)
+    add("create_mask_from_window", lambda r: ((r.standard_normal(tuple(int(v) for v in r.integers(1, 5, size=2))),), {}))
+    add("distribute_value", lambda r: ((float(r.standard_normal() * 10), tuple(int(v) for v in r.integers(1, 5, size=2))), {}))
+    add("pool_backward", pool_backward_inputs)
+    return found
