@@ -64,7 +64,8 @@ def _graded_cells(assignment: Assignment) -> dict[str, tuple[int, str]]:
 
 def _write_mutants(assignment: Assignment, folder: Path) -> tuple[list[Mutant], list[Path]]:
     master = nbformat.read(assignment.master_notebook, as_version=4)
-    made, paths = [], []
+    made: list[Mutant] = []
+    paths: list[Path] = []
     for function, (index, source) in _graded_cells(assignment).items():
         for mutant in mutants(source, function):
             notebook = nbformat.from_dict(master)
