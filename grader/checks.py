@@ -21,12 +21,17 @@ RTOL = 1e-4
 
 
 class CheckFailed(AssertionError):
-    """A wrong answer. ``kind`` names what was wrong: structure, type, shape, values or modified."""
+    """A wrong answer. ``kind`` names what was wrong: structure, type, shape, values or modified.
 
-    def __init__(self, kind: str, message: str) -> None:
+    A failed public array check also carries ``expected`` and ``got``, for the picture in the feedback.
+    """
+
+    def __init__(self, kind: str, message: str, expected: Any = None, got: Any = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.expected = expected
+        self.got = got
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,12 @@ def expect_shape(name: str, got: Any, shape: tuple[int, ...]) -> np.ndarray:
 def expect_array(name: str, got: Any, expected: Any, *, show_values: bool = True) -> None:
     """``got`` must be an ndarray of the expected shape whose values match within tolerance."""
     expected = np.asarray(expected)
-    expect_shape(name, got, expected.shape)
+    try:
+        expect_shape(name, got, expected.shape)
+    except CheckFailed as failed:
+        if show_values and failed.kind == "shape":
+            raise CheckFailed("shape", failed.message, expected, got) from None
+        raise
     if expected.dtype.kind == "b":
         wrong = got.astype(bool) != expected
         if got.dtype.kind != "b":
@@ -128,7 +138,9 @@ def expect_array(name: str, got: Any, expected: Any, *, show_values: bool = True
             f"; first at index {where}: expected {expected[first]!r}, got {got[first]!r}"
             f"; largest error {float(error.max()):.3g}."
         )
-    raise CheckFailed("values", message + ("" if show_values else "."))
+    if not show_values:
+        raise CheckFailed("values", message + ".")
+    raise CheckFailed("values", message, expected, got)
 
 
 def expect_scalar(name: str, got: Any, expected: float, *, show_values: bool = True) -> None:

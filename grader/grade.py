@@ -25,6 +25,7 @@ from grader.errors import NotebookError
 from grader.extract import allowed_chunks, extract_submission
 from grader.mistakes import Call, recognise
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission
+from grader.plots import comparison_png
 from grader.sandbox import CallOutcome, Loaded, Worker
 from grader.suite import Suite
 
@@ -110,6 +111,8 @@ def run_check(function: str, name: str, kind: str, params: str, run: Callable[[C
             run(proxy)
         except CheckFailed as failed:
             result = {"outcome": "wrong", "failure": failed.kind, "message": failed.message}
+            if kind == "public" and isinstance(failed.expected, np.ndarray) and isinstance(failed.got, np.ndarray):
+                result["image"] = comparison_png(failed.expected, failed.got)
         except StudentFailure as failure:
             result = {"outcome": failure.outcome, "message": failure.message}
         except Exception as error:  # the check could not use what the function returned

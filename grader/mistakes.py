@@ -102,6 +102,11 @@ def returns(value: float) -> Recogniser:
     return recognise
 
 
+def either(*recognisers: Recogniser) -> Recogniser:
+    """One mistake can show in several ways: a wrong answer in one student's code, an error in another's."""
+    return lambda call, reference: any(r(call, reference) for r in recognisers)
+
+
 def recognise(catalogue: Sequence[Mistake], function: str, calls: Sequence[Call],
               reference: Callable[..., Any] | None) -> list[Mistake]:
     """The catalogue entries for ``function`` that explain at least one of ``calls``."""

@@ -44,6 +44,7 @@ class CheckResult:
     params: str = ""
     output: str = ""  # what the student's code printed (capped)
     called: str = ""  # the failing public check's last call, with argument shapes
+    image: str = ""  # base64 PNG of expected, got and difference (failed public array checks only)
     duration: float = 0.0
 
     @property

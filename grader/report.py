@@ -36,6 +36,10 @@ class FailureGroup:
     called: str
     checks: tuple[CheckResult, ...]
 
+    @property
+    def image(self) -> str:
+        return next((c.image for c in self.checks if c.image), "")
+
 
 def failure_groups(report: GradeReport, function: str) -> list[FailureGroup]:
     groups: dict[tuple[str, str, str, str, str], list[CheckResult]] = {}

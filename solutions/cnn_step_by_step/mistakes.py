@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.mistakes import Mistake, failed_as, like, raises, returns
+from grader.mistakes import Mistake, either, failed_as, like, raises, returns
 
 
 def _windows(n_prev: int, f: int, stride: int, pad: int = 0, plus_one: int = 1) -> int:
@@ -172,7 +172,9 @@ def catalogue(ref: Any) -> list[Mistake]:
         Mistake("mask-wrong-slice", "The mask is taken from the wrong slice",
                 "The mask comes from the window of the current example and channel: "
                 "A_prev[i, top:top + f, left:left + f, c].",
-                like(lambda dA, cache, mode="max": _pool_backward(dA, cache, mode, mask_across_channels=True)),
+                either(like(lambda dA, cache, mode="max": _pool_backward(dA, cache, mode, mask_across_channels=True)),
+                       # a window without its channel index is 3-D: its mask cannot be added to one channel
+                       raises(r"could not be broadcast together with shapes \(\d+,\d+\) \(\d+,\d+,\d+\)")),
                 function="pool_backward"),
         Mistake("modifies-input", "The input is modified in place",
                 "Your function changed an array it was given (for example with X[...] = or A_prev *=). "
