@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import multiprocessing
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -13,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grader.config import Assignment
-from grader.grade import grade_submission
+from grader.grade import grade_submission, not_graded
 from grader.gradebook import write_gradebook
 from grader.junit import junit_xml
 from grader.model import GradeReport
@@ -44,9 +45,16 @@ def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
 
 
 def _grade_one(path: Path) -> GradeReport:
+    """Grade one submission; a failure of the grader itself costs this submission, never the batch."""
     assert _job is not None
     assignment, suite, worker = _job
-    return grade_submission(path, assignment, suite, worker)
+    started = time.perf_counter()
+    try:
+        return grade_submission(path, assignment, suite, worker)
+    except Exception as error:  # a bug of ours must still leave a results file that says so
+        worker.stop()
+        problem = f"The grader failed on this submission ({type(error).__name__}: {error}); please tell the course staff."
+        return not_graded(path, assignment, suite, problem, started)
 
 
 def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,

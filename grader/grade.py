@@ -153,12 +153,12 @@ def score(assignment: Assignment, checks: list[CheckResult]) -> tuple[tuple[Func
     return tuple(scores), min(assignment.max_score, sum(s.score for s in scores))
 
 
-def _unreadable(path: Path, assignment: Assignment, suite: Suite, error: NotebookError, started: float) -> GradeReport:
-    checks = [r for f in assignment.functions for r in _missing(f.name, suite, f"not graded: {error}", outcome="error")]
+def not_graded(path: Path, assignment: Assignment, suite: Suite, problem: str, started: float) -> GradeReport:
+    """The report of a submission that could not be graded at all: every check failed, and why."""
+    checks = [r for f in assignment.functions for r in _missing(f.name, suite, f"not graded: {problem}", outcome="error")]
     functions, total = score(assignment, checks)
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
-                       error=f"This file could not be read as a notebook: {error}.",
-                       execution_time=round(time.perf_counter() - started, 3))
+                       error=problem, execution_time=round(time.perf_counter() - started, 3))
 
 
 def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResult], list[MistakeMatch]]:
@@ -185,7 +185,7 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     try:
         submission = allowed_chunks(extract_submission(path), assignment)
     except NotebookError as error:
-        return _unreadable(path, assignment, suite, error, started)
+        return not_graded(path, assignment, suite, f"This file could not be read as a notebook: {error}.", started)
 
     loaded = worker.load(submission, names)
     notes = [*submission.notes, *(f"loading {problem}" for problem in loaded.errors)]

@@ -26,6 +26,8 @@ def read_notebook(path: Path) -> NotebookNode:
         raise NotebookError("the file is not text (is it a binary file renamed to .ipynb?)") from error
     try:
         data = json.loads(text)
+    except RecursionError as error:
+        raise NotebookError("the file's JSON is nested too deeply to be a notebook") from error
     except json.JSONDecodeError as error:
         raise NotebookError(f"the file is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from error
     if not isinstance(data, dict) or "nbformat" not in data or not isinstance(data.get("cells", data.get("worksheets")), list):
@@ -41,6 +43,7 @@ def read_notebook(path: Path) -> NotebookNode:
         if not isinstance(cell, dict) or not isinstance(cell.get("source", ""), str):
             raise NotebookError("a cell is malformed: its source is neither text nor a list of lines")
         cell.setdefault("cell_type", "raw")
+        cell.setdefault("source", "")
     return notebook
 
 
