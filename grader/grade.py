@@ -26,18 +26,17 @@ from grader.extract import allowed_chunks, extract_submission
 from grader.mistakes import Call, recognise
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission
 from grader.plots import comparison_png
-from grader.sandbox import CallOutcome, Loaded, Worker
+from grader.sandbox import CallOutcome, Worker
 from grader.suite import Suite
 
 
 class StudentFailure(Exception):
     """The student's function did not return a value: it raised, timed out, ran out of memory or crashed."""
 
-    def __init__(self, outcome: str, message: str, output: str = "") -> None:
+    def __init__(self, outcome: str, message: str) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.message = message
-        self.output = output
 
 
 OUTCOME_OF_STATUS = {"raised": "error", "memory": "memory", "timeout": "timeout", "crash": "crash"}
@@ -95,7 +94,7 @@ class Proxy:
             return outcome.value
         if outcome.status == "unencodable":
             raise CheckFailed("type", f"{self.function} returned {outcome.message.removeprefix('a ')}")
-        raise StudentFailure(OUTCOME_OF_STATUS[outcome.status], outcome.message, outcome.output)
+        raise StudentFailure(OUTCOME_OF_STATUS[outcome.status], outcome.message)
 
 
 def run_check(function: str, name: str, kind: str, params: str, run: Callable[[Callable[..., Any]], None],
@@ -125,12 +124,12 @@ def run_check(function: str, name: str, kind: str, params: str, run: Callable[[C
                        duration=round(time.perf_counter() - started, 4), **result)
 
 
-def _missing(function: str, suite: Suite, message: str, outcome: str = "missing") -> list[CheckResult]:
+def _not_run(function: str, suite: Suite, message: str, outcome: str = "missing") -> list[CheckResult]:
     return [CheckResult(function=function, name=name, kind=kind, params=params, outcome=outcome, message=message)
             for name, kind, params, _ in suite.checks_for(function)]
 
 
-def why_missing(name: str, submission: Submission, loaded: Loaded) -> str:
+def why_missing(name: str, submission: Submission) -> str:
     """The most useful thing to tell a student whose function the grader cannot find."""
     unparsed = [why for function, why in submission.unparsed if function == name]
     if unparsed:
@@ -155,7 +154,7 @@ def score(assignment: Assignment, checks: list[CheckResult]) -> tuple[tuple[Func
 
 def not_graded(path: Path, assignment: Assignment, suite: Suite, problem: str, started: float) -> GradeReport:
     """The report of a submission that could not be graded at all: every check failed, and why."""
-    checks = [r for f in assignment.functions for r in _missing(f.name, suite, f"not graded: {problem}", outcome="error")]
+    checks = [r for f in assignment.functions for r in _not_run(f.name, suite, f"not graded: {problem}", outcome="error")]
     functions, total = score(assignment, checks)
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
                        error=problem, execution_time=round(time.perf_counter() - started, 3))
@@ -195,9 +194,9 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     failed: set[str] = set()
     for name in names:
         if loaded.failure:
-            checks += _missing(name, suite, loaded.failure, outcome="error")
+            checks += _not_run(name, suite, loaded.failure, outcome="error")
         elif name not in loaded.defined:
-            checks += _missing(name, suite, why_missing(name, submission, loaded))
+            checks += _not_run(name, suite, why_missing(name, submission))
             failed.add(name)
         else:
             stubs = {other: getattr(suite.reference, other) for other in sorted(failed)} if isolate else {}
