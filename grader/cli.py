@@ -57,9 +57,20 @@ def _print_table(named: list) -> None:
         print(f"{name:<{width}}  {score:>9}  " + "  ".join(c.ljust(12) for c in cells))
 
 
+def _sandbox(requested: str) -> str:
+    """The sandbox mode to use, with a warning on stderr whenever student code will not be isolated."""
+    from grader.sandbox import resolve_mode
+
+    mode = resolve_mode(requested)
+    if mode == "none":
+        reason = "--sandbox none was given" if requested == "none" else "bubblewrap (bwrap) is not available"
+        print(f"warning: {reason}: student code runs as an ordinary process with resource limits only; it can read "
+              "your files (including hidden tests) and reach the network.", file=sys.stderr)
+    return mode
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from grader.batch import grade_all
-    from grader.sandbox import UNISOLATED, resolve_mode
 
     assignment = load_assignment(args.assignment)
     if not assignment.instructor:
@@ -69,12 +80,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    mode = resolve_mode(args.sandbox)
-    if mode == "none":
-        print(f"warning: {UNISOLATED}", file=sys.stderr)
+    mode = _sandbox(args.sandbox)
     named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit)
     _print_table(named)
-    print(f"\nreports in {args.out}/ (grades.csv, grades.sqlite, <submission>/feedback.html, results.json)")
+    print(f"\nreports in {args.out}/ (summary.html, grades.csv, grades.sqlite, <submission>/feedback.html, results.json)")
     if args.fail_under is not None and any(report.score < args.fail_under for _, report in named):
         print(f"a score is below --fail-under {args.fail_under:g}", file=sys.stderr)
         return 1
@@ -85,7 +94,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     from grader.batch import grade_paths
     from grader.notebooks import read_notebook
     from grader.report import fmt, label
-    from grader.sandbox import UNISOLATED, resolve_mode
 
     notebook = args.notebook
     if args.assignment:
@@ -97,9 +105,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not spec:
             raise UsageError("cannot tell which assignment this notebook belongs to: pass --assignment")
     assignment = load_assignment(spec)
-    mode = resolve_mode(args.sandbox)
-    if mode == "none":
-        print(f"warning: {UNISOLATED}", file=sys.stderr)
+    mode = _sandbox(args.sandbox)
     (report,) = grade_paths(assignment, [notebook], mode, suite="public")
     if report.error:
         print(report.error)
@@ -117,14 +123,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from grader.audit import run_audit, summarise, table, write_audit
-    from grader.sandbox import UNISOLATED, resolve_mode
 
     assignment = load_assignment(args.assignment)
     if not assignment.instructor:
         raise UsageError("the audit needs the instructor's solutions/ folder")
-    mode = resolve_mode(args.sandbox)
-    if mode == "none":
-        print(f"warning: {UNISOLATED}", file=sys.stderr)
+    mode = _sandbox(args.sandbox)
     results = run_audit(assignment, mode, jobs=args.jobs)
     summary = summarise(assignment, results)
     print(table(summary))

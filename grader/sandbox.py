@@ -42,10 +42,6 @@ QUIET_ENV = {
     "MPLBACKEND": "Agg",
     "LANG": "C.UTF-8",
 }
-UNISOLATED = (
-    "bubblewrap (bwrap) is not available: student code runs as an ordinary process with resource limits only; "
-    "it can read your files (including hidden tests) and reach the network."
-)
 
 
 def resolve_mode(requested: str) -> str:
