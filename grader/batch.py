@@ -21,6 +21,7 @@ from grader.model import GradeReport
 from grader.report import fmt, write_atomic, write_reports
 from grader.sandbox import Worker
 from grader.suite import Suite, load_suite
+from grader.summary import write_summary
 
 _job: tuple[Assignment, Suite, Worker] | None = None
 
@@ -82,7 +83,7 @@ def summary_line(name: str, report: GradeReport) -> str:
 
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
               junit: Path | None = None, progress: bool = True) -> list[tuple[str, GradeReport]]:
-    """Grade, write every report as soon as it is ready, then the gradebook (and JUnit if asked)."""
+    """Grade, write every report as soon as it is ready, then the gradebook and summary page (and JUnit if asked)."""
     names = output_names(paths)
     named = []
     bar = tqdm(total=len(paths), unit="notebook", disable=None if progress else True, leave=False)
@@ -93,6 +94,7 @@ def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode
         tqdm.write(summary_line(name, report))
     bar.close()
     write_gradebook(named, out_dir)
+    write_summary(named, out_dir)
     if junit:
         write_atomic(junit, junit_xml(named))
     return named

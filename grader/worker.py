@@ -110,6 +110,7 @@ class Session:
     def __init__(self, fd_in: int, fd_out: int, request: dict[str, Any]) -> None:
         self.fd_in, self.fd_out = fd_in, fd_out
         self.output = CappedText(int(request["limits"]["output_kb"]) * 1024)
+        sys.stdout = sys.stderr = self.output  # what loading prints is dropped with the first call's reset
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.load_errors: list[dict[str, Any]] = []
         self.sources: dict[str, list[str]] = {}
@@ -205,8 +206,6 @@ class Session:
 def _run_child(fd_in: int, fd_out: int, request: dict[str, Any]) -> None:
     _set_limits(request["limits"])
     warnings.simplefilter("default")
-    output = CappedText(int(request["limits"]["output_kb"]) * 1024)
-    sys.stdout = sys.stderr = output
     session = Session(fd_in, fd_out, request)
     session.serve(request["functions"])
 
