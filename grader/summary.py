@@ -1,0 +1,149 @@
+"""Many reports → summary.html: what an instructor wants to know after a batch, computed as plain figures first.
+
+The figures are small pure functions of the reports (testable without HTML); the page only lays them out.
+Submissions that could not be graded count as 0 in the score figures (that is their grade) but are left out of the
+check pass rates, where they would only drag every check down alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.model import GradeReport
+from grader.report import render_page, write_atomic
+
+BINS = 10
+LOWEST = 5  # how many of the lowest check pass rates (ties included) the page highlights
+SLOWEST = 5
+
+Named = Sequence[tuple[str, GradeReport]]
+
+
+@dataclass(frozen=True)
+class Bin:
+    """Scores from low up to high (high included in the last bin only)."""
+
+    low: float
+    high: float
+    count: int
+
+
+@dataclass(frozen=True)
+class CheckRate:
+    function: str
+    name: str
+    kind: str  # public | hidden
+    passed: int
+    total: int
+    low: bool = False  # among the lowest rates: worth a look at the exercise or the test
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.passed / self.total) if self.total else 0
+
+
+@dataclass(frozen=True)
+class MistakeCount:
+    function: str
+    title: str
+    hint: str
+    submissions: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    submissions: int
+    graded: int  # without an error: the submissions behind the check pass rates
+    max_score: float
+    mean: float
+    median: float
+    histogram: tuple[Bin, ...]
+    checks: tuple[CheckRate, ...]
+    mistakes: tuple[MistakeCount, ...]
+    unreadable: tuple[tuple[str, str], ...]  # (name, error)
+    slowest: tuple[tuple[str, float], ...]  # (name, seconds)
+
+
+def histogram(scores: Sequence[float], max_score: float, bins: int = BINS) -> tuple[Bin, ...]:
+    """Equal bins from 0 to max_score; a score outside the range goes to the nearest end bin."""
+    counts = [0] * bins
+    for score in scores:
+        index = int(score * bins / max_score) if max_score > 0 else 0  # multiply first: 30 * 10 / 100 is exactly 3
+        counts[min(max(index, 0), bins - 1)] += 1
+    return tuple(Bin(max_score * i / bins, max_score * (i + 1) / bins, count) for i, count in enumerate(counts))
+
+
+def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key under which "hidden #2" comes before "hidden #10"."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
+
+
+def check_rates(reports: Sequence[GradeReport], lowest: int = LOWEST) -> tuple[CheckRate, ...]:
+    """Pass rate of every check over the graded reports, by function (in the assignment's order) then check name."""
+    passed: Counter[tuple[str, str, str]] = Counter()
+    total: Counter[tuple[str, str, str]] = Counter()
+    order: dict[str, int] = {}
+    for report in reports:
+        if report.error:
+            continue
+        for function in report.functions:
+            order.setdefault(function.name, len(order))
+        for check in report.checks:
+            key = (check.function, check.name, check.kind)
+            total[key] += 1
+            passed[key] += check.passed
+    rates = [CheckRate(*key, passed=passed[key], total=count) for key, count in total.items()]
+    rates.sort(key=lambda r: (order.get(r.function, len(order)), r.function, _natural(r.name)))
+    threshold = sorted(r.percent for r in rates)[min(lowest, len(rates)) - 1] if rates and lowest > 0 else -1
+    return tuple(dataclasses.replace(r, low=r.percent <= threshold and r.percent < 100) for r in rates)
+
+
+def mistake_counts(reports: Sequence[GradeReport]) -> tuple[MistakeCount, ...]:
+    """How many submissions made each known mistake (once per submission), the most frequent first."""
+    counts: Counter[tuple[str, str]] = Counter()
+    hints: dict[tuple[str, str], str] = {}
+    for report in reports:
+        seen = {(m.function, m.title) for m in report.mistakes}
+        counts.update(seen)
+        for m in report.mistakes:
+            hints.setdefault((m.function, m.title), m.hint)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(MistakeCount(function, title, hints[(function, title)], count) for (function, title), count in ranked)
+
+
+def slowest(named: Named, top: int = SLOWEST) -> tuple[tuple[str, float], ...]:
+    ranked = sorted(named, key=lambda item: -item[1].execution_time)
+    return tuple((name, report.execution_time) for name, report in ranked[:top])
+
+
+def summarise(named: Named) -> Summary:
+    reports = [report for _, report in named]
+    scores = [report.score for report in reports]
+    max_score = max((report.max_score for report in reports), default=0.0)
+    return Summary(
+        submissions=len(reports),
+        graded=sum(not report.error for report in reports),
+        max_score=max_score,
+        mean=statistics.fmean(scores) if scores else 0.0,
+        median=statistics.median(scores) if scores else 0.0,
+        histogram=histogram(scores, max_score),
+        checks=check_rates(reports),
+        mistakes=mistake_counts(reports),
+        unreadable=tuple((name, report.error) for name, report in named if report.error),
+        slowest=slowest(named),
+    )
+
+
+def summary_page(named: Named, assignment_title: str) -> str:
+    return render_page("summary.html.j2", summary=summarise(named), title=assignment_title)
+
+
+def write_summary(named: Named, out_dir: Path) -> None:
+    title = named[0][1].title if named else ""
+    write_atomic(out_dir / "summary.html", summary_page(named, title))
