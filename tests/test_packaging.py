@@ -15,8 +15,8 @@ def test_wheel_contains_package_data_and_works_from_site_packages(tmp_path: Path
                    check=True, capture_output=True)
     (wheel,) = tmp_path.glob("grader-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"grader/templates/feedback.html.j2", "grader/templates/feedback.md.j2", "grader/worker.py", "grader/wire.py",
-            "grader/checks.py"} <= names
+    assert {"grader/templates/feedback.html.j2", "grader/templates/feedback.md.j2", "grader/templates/summary.html.j2",
+            "grader/worker.py", "grader/wire.py", "grader/checks.py"} <= names
     assert not any(name.startswith(("solutions/", "tests/")) for name in names)
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -1,0 +1,102 @@
+"""The pages as a person sees them: real notebooks graded by the real CLI, opened in a headless Chromium.
+
+Skipped where Chromium, chromedriver or Selenium is missing, unless GRADER_REQUIRE_BROWSER is set (CI sets it), so
+that a browser lost from the CI image fails instead of silently skipping.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.config import Assignment
+from tests.conftest import ROOT, run_cli, sandbox_mode
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1200,1600")
+PAGES = ["bob_partly_right/feedback.html", "summary.html"]
+
+
+def _missing() -> list[str]:
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
+    return missing + ([] if importlib.util.find_spec("selenium") else ["the selenium package"])
+
+
+MISSING = _missing()
+if MISSING and not os.environ.get("GRADER_REQUIRE_BROWSER"):
+    pytest.skip(f"no headless browser ({', '.join(MISSING)} missing)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if MISSING:
+        pytest.fail(f"GRADER_REQUIRE_BROWSER is set but the browser tests cannot run, missing: {', '.join(MISSING)} "
+                    "(apt-get install chromium chromium-driver; pip install selenium)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("browser") / "out"
+    submissions = ROOT / "examples" / "submissions"
+    run_cli("grade", "cnn_step_by_step", submissions / "bob_partly_right.ipynb", submissions / "alice_full_marks.ipynb",
+            "--out", out, "--sandbox", sandbox_mode(), check=True)
+    return out
+
+
+def open_page(driver: Any, path: Path) -> list[dict[str, Any]]:
+    """Load a page (driver.get returns after the load event, images included); its console entries."""
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.get(path.as_uri())
+    return list(driver.get_log("browser"))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG"
+    assert data.endswith(b"IEND\xaeB`\x82"), "truncated PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_cleanly(page: str, graded: Path, browser: Any, assignment: Assignment, tmp_path: Path) -> None:
+    console = open_page(browser, graded / page)
+    assert assignment.title in browser.title
+    assert [entry for entry in console if entry["level"] == "SEVERE"] == []
+    images = browser.execute_script("return Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth])")
+    assert [image for image in images if not (image[1] and image[2] > 0)] == []
+    requests = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []  # self-contained
+    shot = tmp_path / f"{page.replace('/', '-')}.png"
+    assert browser.save_screenshot(str(shot))
+    data = shot.read_bytes()
+    width, height = png_size(data)
+    assert width > 0 and height > 0 and len(data) > 5_000
+
+
+def test_feedback_shows_pictures_of_failed_public_array_checks(graded: Path, browser: Any) -> None:
+    open_page(browser, graded / "bob_partly_right" / "feedback.html")
+    plots = browser.execute_script(
+        "return Array.from(document.querySelectorAll('img.plot'), i => [i.src.slice(0, 22), i.complete, i.naturalWidth])")
+    assert plots, "bob's feedback has no <img class=\"plot\"> of expected, got and difference"
+    assert all(src == "data:image/png;base64," and complete and width > 0 for src, complete, width in plots)
