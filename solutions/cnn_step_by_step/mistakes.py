@@ -102,6 +102,19 @@ def _pool_backward(dA: Any, cache: tuple, mode: str = "max", *, accumulate: bool
     return dA_prev
 
 
+# Mistakes that show in more than one function: (id, title, hint).
+BIAS = ("bias-missing", "The bias is missing",
+        "After summing window * filter, add the filter's bias b (for conv_forward: b[:, :, :, c]).")
+STRIDE = ("stride-ignored", "The stride is ignored",
+          "A window starts at row h * stride and column w * stride, not at h and w.")
+ACCUMULATE = ("assign-not-accumulate", "= instead of += in the backward pass",
+              "Windows overlap when stride < f, so one input position receives gradient from several windows: add "
+              "each contribution with +=, never overwrite it.")
+OFF_BY_ONE = ("output-size-off-by-one", "The output size is off by one",
+              "The number of window positions is floor((n_prev + 2 * pad - f) / stride) + 1 (pooling has no pad): "
+              "the + 1 counts the first position.")
+
+
 def catalogue(ref: Any) -> list[Mistake]:
     return [
         Mistake("pad-wrong-axis", "Padding added to the batch or channel axis",
@@ -123,31 +136,17 @@ def catalogue(ref: Any) -> list[Mistake]:
         Mistake("np-float", "np.float no longer exists",
                 "np.float was an alias of Python's float and was removed from NumPy. Use float, or np.float64.",
                 raises(r"module 'numpy' has no attribute 'float'")),
-        Mistake("bias-missing", "The bias is missing",
-                "After summing window * filter, add the filter's bias b (for conv_forward: b[:, :, :, c]).",
-                like(lambda a, W, b: float(np.sum(a * W))), function="conv_single_step"),
-        Mistake("bias-missing", "The bias is missing",
-                "After summing window * filter, add the filter's bias b (for conv_forward: b[:, :, :, c]).",
-                like(lambda A_prev, W, b, hparameters: _conv(A_prev, W, b, hparameters, bias=False)),
+        Mistake(*BIAS, like(lambda a, W, b: float(np.sum(a * W))), function="conv_single_step"),
+        Mistake(*BIAS, like(lambda A_prev, W, b, hparameters: _conv(A_prev, W, b, hparameters, bias=False)),
                 function="conv_forward"),
-        Mistake("stride-ignored", "The stride is ignored",
-                "A window starts at row h * stride and column w * stride, not at h and w.",
-                like(lambda A_prev, W, b, hparameters: _conv(A_prev, W, b, hparameters, stride_used=False)),
+        Mistake(*STRIDE, like(lambda A_prev, W, b, hparameters: _conv(A_prev, W, b, hparameters, stride_used=False)),
                 function="conv_forward"),
-        Mistake("stride-ignored", "The stride is ignored",
-                "A window starts at row h * stride and column w * stride, not at h and w.",
-                like(lambda A_prev, hparameters, mode="max": _pool(A_prev, hparameters, mode, stride_used=False)),
+        Mistake(*STRIDE, like(lambda A_prev, hparameters, mode="max": _pool(A_prev, hparameters, mode, stride_used=False)),
                 function="pool_forward"),
-        Mistake("output-size-off-by-one", "The output size is off by one",
-                "The number of window positions is floor((n_prev + 2 * pad - f) / stride) + 1: the + 1 counts "
-                "the first position.",
-                like(lambda A_prev, W, b, hparameters: _conv(A_prev, W, b, hparameters, plus_one=0),
-                     lambda A_prev, W, b, hparameters: _conv(A_prev, W, b, hparameters, plus_one=2)),
+        Mistake(*OFF_BY_ONE, like(lambda A_prev, W, b, hparameters: _conv(A_prev, W, b, hparameters, plus_one=0),
+                                  lambda A_prev, W, b, hparameters: _conv(A_prev, W, b, hparameters, plus_one=2)),
                 function="conv_forward"),
-        Mistake("output-size-off-by-one", "The output size is off by one",
-                "The number of window positions is floor((n_prev - f) / stride) + 1: the + 1 counts the first "
-                "position.",
-                like(lambda A_prev, hparameters, mode="max": _pool(A_prev, hparameters, mode, plus_one=0)),
+        Mistake(*OFF_BY_ONE, like(lambda A_prev, hparameters, mode="max": _pool(A_prev, hparameters, mode, plus_one=0)),
                 function="pool_forward"),
         Mistake("pool-across-channels", "Pooling over all channels at once",
                 "Pooling works on each channel separately: take the window of channel c only, "
@@ -159,15 +158,8 @@ def catalogue(ref: Any) -> list[Mistake]:
                 like(lambda A_prev, hparameters, mode="max": _pool(A_prev, hparameters, mode,
                                                                    reduce=np.sum if mode == "average" else None)),
                 function="pool_forward"),
-        Mistake("assign-not-accumulate", "= instead of += in the backward pass",
-                "Windows overlap when stride < f, so one input position receives gradient from several "
-                "windows: add each contribution with +=, never overwrite it.",
-                like(lambda dZ, cache: _conv_backward(dZ, cache, accumulate=False)),
-                function="conv_backward"),
-        Mistake("assign-not-accumulate", "= instead of += in the backward pass",
-                "Windows overlap when stride < f, so one input position receives gradient from several "
-                "windows: add each contribution with +=, never overwrite it.",
-                like(lambda dA, cache, mode="max": _pool_backward(dA, cache, mode, accumulate=False)),
+        Mistake(*ACCUMULATE, like(lambda dZ, cache: _conv_backward(dZ, cache, accumulate=False)), function="conv_backward"),
+        Mistake(*ACCUMULATE, like(lambda dA, cache, mode="max": _pool_backward(dA, cache, mode, accumulate=False)),
                 function="pool_backward"),
         Mistake("mask-wrong-slice", "The mask is taken from the wrong slice",
                 "The mask comes from the window of the current example and channel: "
