@@ -144,7 +144,10 @@ def expect_array(name: str, got: Any, expected: Any, *, show_values: bool = True
 
 
 def expect_scalar(name: str, got: Any, expected: float, *, show_values: bool = True) -> None:
-    """``got`` must be a real number (Python float/int or a NumPy real scalar), not an array."""
+    """``got`` must be a real number (Python float/int, a NumPy real scalar, or a 0-d array, which
+    behaves as one everywhere), not an array with dimensions such as (1, 1, 1)."""
+    if type(got) is np.ndarray and got.ndim == 0 and got.dtype.kind in "iuf":
+        got = got.item()
     if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, float, np.integer, np.floating)):
         hint = " Use .item() to take the number out of a one-element array." if isinstance(got, np.ndarray) else ""
         raise CheckFailed("type", f"{name} should be a real number, got {_describe(got)}.{hint}")

@@ -584,3 +584,16 @@ def test_hidden_value_messages_do_not_show_values(cases_for: Callable[[str], lis
         assert failed.kind == "values"
         assert "expected" not in failed.message and "got" not in failed.message, failed.message
         assert not re.search(r"\d\.\d", failed.message), failed.message
+
+
+def test_a_zero_dimensional_array_counts_as_a_scalar_but_a_one_one_one_array_does_not() -> None:
+    from grader.checks import CheckFailed, expect_scalar
+
+    expect_scalar("Z", np.array(2.5), 2.5)
+    expect_scalar("Z", np.float32(2.5), 2.5)
+    expect_scalar("Z", 2.5, 2.5)
+    with pytest.raises(CheckFailed) as failed:
+        expect_scalar("Z", np.full((1, 1, 1), 2.5), 2.5)
+    assert failed.value.kind == "type" and ".item()" in failed.value.message
+    with pytest.raises(CheckFailed):
+        expect_scalar("Z", True, 1.0)
