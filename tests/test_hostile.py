@@ -163,6 +163,7 @@ def test_output_flood_warnings_and_stderr_cost_nothing(graded: dict) -> None:
     assert "spam" in printed and len(printed) < 10_000
 
 
+@pytest.mark.skipif(sandbox_mode() != "bwrap", reason="only bubblewrap's PID namespace catches a process that left its group")
 def test_processes_left_behind_are_gone(graded: dict) -> None:
     assert graded["leaves_processes"]["score"] == 100
     leftovers = subprocess.run(["pgrep", "-f", "sleep 4242"], capture_output=True, text=True).stdout.split()
