@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.config import load_assignment
 from grader.errors import GraderError, UsageError
+
+if TYPE_CHECKING:
+    from grader.model import GradeReport
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -42,7 +46,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _print_table(named: list) -> None:
+def _print_table(named: list[tuple[str, GradeReport]]) -> None:
     from grader.report import fmt
 
     if not named:
@@ -127,6 +131,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     if not assignment.instructor:
         raise UsageError("the audit needs the instructor's solutions/ folder")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     mode = _sandbox(args.sandbox)
     results = run_audit(assignment, mode, jobs=args.jobs)
     summary = summarise(assignment, results)
