@@ -85,6 +85,8 @@ def bwrap_command() -> list[str]:
         command += ["--ro-bind-try", path, path]
     for root in _python_roots():
         command += ["--ro-bind", root, root]
+    if any(str(HERE).startswith(root + "/") for root in _python_roots()):
+        command += ["--tmpfs", str(HERE)]  # installed from a wheel: the package stays out of sight all the same
     for name in WORKER_FILES:
         command += ["--ro-bind", str(HERE / name), f"/opt/grader/{name}"]
     command += ["--chdir", "/tmp", "--clearenv"]
