@@ -68,9 +68,6 @@ class Assignment:
     def allows_import(self, modules: tuple[str, ...]) -> bool:
         return not self.allowed_imports or set(modules) <= set(self.allowed_imports)
 
-    def function(self, name: str) -> Function:
-        return next(f for f in self.functions if f.name == name)
-
 
 def find_assignment(spec: str | Path, course_dir: Path | None = None) -> Path:
     """Resolve ASSIGNMENT: a path to a folder with assignment.toml, or a folder name under ``solutions/``

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: What happened to one check. Only "passed" earns points.
-OUTCOMES = ("passed", "wrong", "error", "timeout", "memory", "crash", "missing")
-
 
 @dataclass(frozen=True)
 class Chunk:
@@ -38,7 +35,7 @@ class CheckResult:
     function: str
     name: str
     kind: str  # public | hidden
-    outcome: str
+    outcome: str  # passed (the only one that earns points) | wrong | error | timeout | memory | crash | missing
     message: str = ""
     failure: str = ""  # for "wrong": structure, type, shape, values or modified
     params: str = ""

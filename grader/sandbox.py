@@ -83,9 +83,10 @@ def bwrap_command() -> list[str]:
             command += ["--ro-bind", f"/{link}", f"/{link}"]
     for path in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"):
         command += ["--ro-bind-try", path, path]
-    for root in _python_roots():
+    roots = _python_roots()
+    for root in roots:
         command += ["--ro-bind", root, root]
-    if any(str(HERE).startswith(root + "/") for root in _python_roots()):
+    if any(str(HERE).startswith(root + "/") for root in roots):
         command += ["--tmpfs", str(HERE)]  # installed from a wheel: the package stays out of sight all the same
     for name in WORKER_FILES:
         command += ["--ro-bind", str(HERE / name), f"/opt/grader/{name}"]

@@ -170,6 +170,9 @@ def test_modifying_the_input_is_reported(graded: dict) -> None:
 def test_output_flood_warnings_and_stderr_cost_nothing(graded: dict) -> None:
     assert graded["floods_output"]["score"] == 100
     assert graded["warns_and_writes_stderr"]["score"] == 100
+    # the total is capped with bonus points to spare, so look at the function itself
+    for name in ("floods_output", "warns_and_writes_stderr"):
+        assert outcomes(graded[name], "zero_pad") == {"passed"}, name
     printed = max((t["output"] for t in graded["floods_output"]["tests"]), key=len)
     assert "spam" in printed and len(printed) < 10_000
 
