@@ -19,6 +19,9 @@ class Function:
     name: str
     points: float
     optional: bool = False
+    #: graded functions this one calls: the only references it may get when isolated (None: found from the
+    #: reference's own code)
+    depends: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ def load_assignment(spec: str | Path, course_dir: Path | None = None) -> Assignm
     source_dir = find_assignment(spec, course_dir)
     try:
         data = tomllib.loads((source_dir / "assignment.toml").read_text(encoding="utf-8"))
-        functions = tuple(Function(**entry) for entry in data.pop("functions"))
+        functions = tuple(Function(**{**entry, **({"depends": tuple(entry["depends"])} if "depends" in entry else {})})
+                          for entry in data.pop("functions"))
         limits = Limits(**data.pop("limits", {}))
         release_dir = source_dir.parent.parent / "assignments" / source_dir.name
         return Assignment(

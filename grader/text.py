@@ -1,0 +1,28 @@
+"""Text from outside the grader's control (student output, exception messages, file names), made safe once.
+
+Whatever crosses from the sandbox or from a file name is cleaned here before anything else reads it:
+valid Unicode that encodes as UTF-8 (lone surrogates replaced), no control characters but newline and
+tab, and a bounded length. Reports, logs, JSON and XML can then take it as it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(text: str, limit: int = 8192) -> str:
+    """``text`` with unsafe characters replaced by U+FFFD and cut to ``limit`` characters, saying so."""
+    if not isinstance(text, str):
+        text = str(text)
+    cut = len(text) - limit
+    if cut > 0:
+        text = text[:limit]
+    text = _UNSAFE.sub("\ufffd", text.replace("\r\n", "\n"))
+    return f"{text}\n... ({cut} more characters not shown)" if cut > 0 else text
+
+
+def clean_line(text: str, limit: int = 200) -> str:
+    """One line for a log, a table cell or a file name: also no newline or tab."""
+    return clean_text(text, limit).replace("\n", "\u2424").replace("\t", " ")
