@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from grader.model import GradeReport
-from grader.report import write_atomic
+from grader.report import SHOWN_LIMIT, write_atomic
+from grader.text import clean_line, clean_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -20,17 +22,38 @@ CREATE TABLE IF NOT EXISTS checks (
     outcome TEXT, failure TEXT, params TEXT, PRIMARY KEY (submission, name));
 """
 
+CSV_CELL_LIMIT = 1000
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell no spreadsheet runs: text is one clean line, quoted with ' when it would start a formula.
+
+    Numbers stay numbers (a negative score is a number, never text with a quote)."""
+    if not isinstance(value, str):
+        return value
+    text = clean_line(value, CSV_CELL_LIMIT)
+    runs = value.startswith(FORMULA_STARTS) or text.lstrip().startswith(FORMULA_STARTS)  # some spreadsheets trim first
+    return "'" + text if runs else text
+
 
 def grades_csv(named: Sequence[tuple[str, GradeReport]]) -> str:
     functions = [f.name for f in named[0][1].functions] if named else []
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["submission", "file", "score", "max_score", *functions, "error"])
+    rows: list[list[Any]] = [["submission", "file", "score", "max_score", *functions, "error"]]
     for name, report in named:
         by_name = {f.name: f.score for f in report.functions}
-        writer.writerow([name, report.submission, report.score, report.max_score, *(by_name.get(f, 0) for f in functions),
-                         report.error])
+        rows.append([name, report.submission, report.score, report.max_score, *(by_name.get(f, 0) for f in functions),
+                     report.error])
+    writer.writerows([csv_cell(value) for value in row] for row in rows)
     return buffer.getvalue()
+
+
+def _sql(values: Iterable[Any]) -> tuple[Any, ...]:
+    """Parameters SQLite can store: text valid UTF-8 (a lone surrogate would raise) and capped."""
+    return tuple(clean_text(v, SHOWN_LIMIT) if isinstance(v, str) else v for v in values)
 
 
 def write_gradebook(named: Sequence[tuple[str, GradeReport]], out_dir: Path) -> None:
@@ -38,11 +61,11 @@ def write_gradebook(named: Sequence[tuple[str, GradeReport]], out_dir: Path) -> 
     with sqlite3.connect(out_dir / "grades.sqlite") as db:
         db.executescript(SCHEMA)
         for name, report in named:
-            db.execute("DELETE FROM checks WHERE submission = ?", (name,))
+            db.execute("DELETE FROM checks WHERE submission = ?", _sql((name,)))
             db.execute("INSERT OR REPLACE INTO submissions (name, assignment, path, score, max_score, error, seconds) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (name, report.assignment, report.submission, report.score, report.max_score, report.error,
-                        report.execution_time))
+                       _sql((name, report.assignment, report.submission, report.score, report.max_score, report.error,
+                             report.execution_time)))
             db.executemany("INSERT INTO checks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [(name, c.function, c.name, c.kind, c.outcome, c.failure, c.params) for c in report.checks])
+                           [_sql((name, c.function, c.name, c.kind, c.outcome, c.failure, c.params)) for c in report.checks])
     db.close()

@@ -6,7 +6,17 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from grader.model import GradeReport
-from grader.report import label
+from grader.report import SHOWN_LIMIT, label
+from grader.text import clean_text
+
+
+def _clean_tree(root: ET.Element) -> None:
+    """Every text and attribute made of characters XML 1.0 allows, and capped: the file always parses."""
+    for element in root.iter():
+        if element.text:
+            element.text = clean_text(element.text, SHOWN_LIMIT)
+        for key, value in list(element.attrib.items()):
+            element.set(key, clean_text(value, SHOWN_LIMIT))
 
 
 def junit_xml(named: Sequence[tuple[str, GradeReport]]) -> str:
@@ -23,5 +33,6 @@ def junit_xml(named: Sequence[tuple[str, GradeReport]]) -> str:
                 failure.text = check.message if check.kind == "public" else f"{label(check)} ({check.params})"
         if report.error:
             ET.SubElement(suite, "system-err").text = report.error
+    _clean_tree(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

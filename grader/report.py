@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import html
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,6 +17,13 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from grader.model import CheckResult, GradeReport
+from grader.text import clean_line, clean_text
+
+# Student-made text (exception messages, printed output) is capped before any report shows it, so that one huge
+# message cannot make a huge page or results.json.
+SHOWN_LIMIT = 8_192  # per message, printed output, note or error
+TEST_OUTPUT_LIMIT = 16_384  # per test's "output" in results.json
+OUTPUT_LIMIT = 65_536  # the top-level "output" in results.json
 
 FAILURE_LABELS = {"values": "wrong values", "shape": "wrong shape", "type": "wrong type", "structure": "wrong structure",
                   "modified": "input modified"}
@@ -53,6 +64,41 @@ def fmt(number: float) -> str:
     return f"{number:g}"
 
 
+def bounded(report: GradeReport) -> GradeReport:
+    """The report with every student-made string cleaned and capped: what all reports show."""
+    checks = tuple(dataclasses.replace(c, message=clean_text(c.message, SHOWN_LIMIT), output=clean_text(c.output, SHOWN_LIMIT),
+                                       called=clean_text(c.called, SHOWN_LIMIT)) for c in report.checks)
+    return dataclasses.replace(report, checks=checks, error=clean_text(report.error, SHOWN_LIMIT),
+                               notes=tuple(clean_text(n, SHOWN_LIMIT) for n in report.notes),
+                               submission=clean_text(report.submission, SHOWN_LIMIT))
+
+
+# markdown_text always follows other text on its line, so a leading # or - cannot start a heading or a list there.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+
+
+def fence(text: str) -> str:
+    """A fenced code block that ``text`` cannot close: its fence is longer than any backtick run inside."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    marker = "`" * max(3, longest + 1)
+    return f"{marker}\n{text}\n{marker}"
+
+
+def code_span(text: str) -> str:
+    """Inline code that ``text`` cannot close (CommonMark: a backtick run no run inside matches)."""
+    text = " ".join(text.splitlines())
+    runs = {len(run) for run in re.findall("`+", text)}
+    ticks = "`" * next(n for n in range(1, len(runs) + 2) if n not in runs)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def markdown_text(text: str) -> str:
+    """One line of plain Markdown text: no raw HTML (entities) and no emphasis, links, code or table cells."""
+    text = html.escape(" ".join(str(text).splitlines()), quote=False)
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
 def template_dir() -> Path:
     """Templates ship inside the wheel as grader/templates; in a checkout they are the top-level templates/."""
     packaged = Path(__file__).with_name("templates")
@@ -64,16 +110,18 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(template_dir()), autoescape=select_autoescape(["html", "html.j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.globals.update(label=label, fmt=fmt, failure_groups=failure_groups)
+    env.filters.update(fence=fence, code=code_span, md=markdown_text)
     return env
 
 
 def render_page(template: str, **context: Any) -> str:
-    return _environment().get_template(template).render(**context)
+    """A rendered page, made valid UTF-8 without control characters here, whatever strings it was given."""
+    return clean_text(_environment().get_template(template).render(**context), limit=None)
 
 
 def render(template: str, report: GradeReport, name: str) -> str:
     percent = round(100 * report.score / report.max_score) if report.max_score else 0
-    return render_page(template, report=report, name=name, percent=percent)
+    return render_page(template, report=bounded(report), name=clean_line(name), percent=percent)
 
 
 def _check_output(check: CheckResult) -> str:
@@ -87,8 +135,21 @@ def _check_output(check: CheckResult) -> str:
     return "\n".join(lines)
 
 
+def _clean_strings(value: Any) -> Any:
+    """Every string in a JSON-able structure made valid UTF-8 without control characters (lengths are capped before)."""
+    if isinstance(value, str):
+        return clean_text(value, limit=None)
+    if isinstance(value, dict):
+        return {_clean_strings(k): _clean_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_strings(v) for v in value]
+    return value
+
+
 def gradescope_results(report: GradeReport) -> dict[str, Any]:
-    """Gradescope's autograder results: hidden checks stay hidden until the grades are published."""
+    """Gradescope's autograder results: hidden checks stay hidden until the grades are published; every string is
+    clean and every output capped, so the file stays small and valid whatever the submission raised or printed."""
+    report = bounded(report)
     tests = []
     for function in report.functions:
         own = [c for c in report.checks if c.function == function.name]
@@ -100,7 +161,7 @@ def gradescope_results(report: GradeReport) -> dict[str, Any]:
                 "max_score": share,
                 "status": "passed" if check.passed else "failed",
                 "visibility": "visible" if check.kind == "public" else "after_published",
-                "output": _check_output(check),
+                "output": clean_text(_check_output(check), TEST_OUTPUT_LIMIT),
                 "extra_data": {"function": check.function, "kind": check.kind, "outcome": check.outcome,
                                "failure": check.failure, "params": check.params, "seconds": check.duration},
             })
@@ -108,27 +169,50 @@ def gradescope_results(report: GradeReport) -> dict[str, Any]:
     summary += [f"{f.name}: {fmt(f.score)} / {fmt(f.points)}" + (" (optional)" if f.optional else "") for f in report.functions]
     summary += [f"{m.function}: this looks like a known mistake: {m.title}. {m.hint}" for m in report.mistakes]
     summary += list(report.notes)
-    return {
+    return _clean_strings({
         "score": report.score,
         "execution_time": report.execution_time,
-        "output": "\n".join(summary),
+        "output": clean_text("\n".join(summary), OUTPUT_LIMIT),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
         "extra_data": {"assignment": report.assignment, "max_score": report.max_score, "submission": report.submission,
                        "mistakes": [{"function": m.function, "id": m.id, "title": m.title} for m in report.mistakes]},
-    }
+    })
+
+
+def unwritten_results(report: GradeReport, problem: str) -> dict[str, Any]:
+    """A minimal results.json for a submission whose reports could not be written: its score and why."""
+    return _clean_strings({
+        "score": report.score,
+        "output": clean_text(problem, OUTPUT_LIMIT),
+        "visibility": "visible",
+        "tests": [],
+        "extra_data": {"assignment": report.assignment, "max_score": report.max_score,
+                       "submission": clean_text(report.submission, SHOWN_LIMIT), "report_error": clean_text(problem, OUTPUT_LIMIT)},
+    })
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Readers never see a half-written file: write beside it, then rename."""
+    """Readers never see a half-written file: write beside it, then rename; on any failure the temp file goes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(text)
-    os.replace(tmp.name, path)
+    tmp = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False)
+    try:
+        with tmp:
+            tmp.write(text)
+        os.replace(tmp.name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp.name)
+        raise
+
+
+def results_json(results: dict[str, Any]) -> str:
+    """UTF-8 JSON (not \\u escapes: its strings are clean, and a capped message stays a few KB)."""
+    return json.dumps(results, indent=2, ensure_ascii=False) + "\n"
 
 
 def write_reports(report: GradeReport, folder: Path, name: str) -> None:
-    write_atomic(folder / "results.json", json.dumps(gradescope_results(report), indent=2) + "\n")
+    write_atomic(folder / "results.json", results_json(gradescope_results(report)))
     write_atomic(folder / "feedback.html", render("feedback.html.j2", report, name))
     write_atomic(folder / "feedback.md", render("feedback.md.j2", report, name))

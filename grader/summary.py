@@ -17,10 +17,12 @@ from pathlib import Path
 
 from grader.model import GradeReport
 from grader.report import render_page, write_atomic
+from grader.text import clean_line
 
 BINS = 10
 LOWEST = 5  # how many of the lowest check pass rates (ties included) the page highlights
 SLOWEST = 5
+ERROR_LIMIT = 300  # characters of an unreadable submission's error shown in the table
 
 Named = Sequence[tuple[str, GradeReport]]
 
@@ -123,6 +125,8 @@ def slowest(named: Named, top: int = SLOWEST) -> tuple[tuple[str, float], ...]:
 
 
 def summarise(named: Named) -> Summary:
+    """The figures, with names made clean lines here: they become links and table cells."""
+    named = [(clean_line(name), report) for name, report in named]
     reports = [report for _, report in named]
     scores = [report.score for report in reports]
     max_score = max((report.max_score for report in reports), default=0.0)
@@ -135,7 +139,7 @@ def summarise(named: Named) -> Summary:
         histogram=histogram(scores, max_score),
         checks=check_rates(reports),
         mistakes=mistake_counts(reports),
-        unreadable=tuple((name, report.error) for name, report in named if report.error),
+        unreadable=tuple((name, clean_line(report.error, ERROR_LIMIT)) for name, report in named if report.error),
         slowest=slowest(named),
     )
 

@@ -12,11 +12,11 @@ import re
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
-def clean_text(text: str, limit: int = 8192) -> str:
-    """``text`` with unsafe characters replaced by U+FFFD and cut to ``limit`` characters, saying so."""
+def clean_text(text: str, limit: int | None = 8192) -> str:
+    """``text`` with unsafe characters replaced by U+FFFD and cut to ``limit`` characters (None: no cut), saying so."""
     if not isinstance(text, str):
         text = str(text)
-    cut = len(text) - limit
+    cut = len(text) - limit if limit is not None else 0
     if cut > 0:
         text = text[:limit]
     text = _UNSAFE.sub("\ufffd", text.replace("\r\n", "\n"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,12 @@ def test_page_shows_the_figures(tmp_path: Path) -> None:
 def test_an_empty_batch_still_renders() -> None:
     html = summary_page([], "CNN")
     assert "summary of 0 submissions" in html and "No check was run." in html
+
+
+def test_page_takes_any_string_and_caps_errors(tmp_path: Path) -> None:
+    nasty = "\ud800\x00\x1b[31m\x07"
+    hostile = GradeReport(**{**unreadable().__dict__, "error": "bad JSON " + nasty + "x" * 100_000})
+    write_summary([(f"eve{nasty}", hostile), *batch()], tmp_path)
+    html = (tmp_path / "summary.html").read_bytes().decode("utf-8")
+    assert "eve\ufffd" in html and not re.search("[\x00-\x08\x0b-\x1f]", html)
+    assert "x" * 1000 not in html and len(html) < 50_000
