@@ -2,6 +2,8 @@
 
 Drawn in the grader's own process from the arrays the public check compared (never for hidden
 checks, whose values stay secret), as a PNG to embed in the self-contained feedback page.
+Only arrays of about the size the check expects are drawn: a student's array can be any size,
+and a picture of it must cost no more than a picture of the expected one.
 """
 
 from __future__ import annotations
@@ -11,42 +13,86 @@ import io
 
 import numpy as np
 
+#: Largest drawn 2-D slice (rows or columns) of the expected array; public checks use small arrays.
+MAX_SIDE = 64
+#: Largest expected array (elements) worth a picture: bounds the search for the first wrong slice.
+MAX_ELEMENTS = 1 << 16
+#: The student's array may exceed the expected one by at most this factor along each axis (else: no picture,
+#: the message already says the shape is wrong).
+MAX_GROWTH = 4
 
-def _channel(array: np.ndarray, where: tuple[int, ...]) -> tuple[np.ndarray, str]:
-    """A 2-D slice to draw: for (m, H, W, C) arrays, example and channel of the first wrong value."""
-    if array.ndim == 4:
-        i, c = (where[0], where[3]) if len(where) == 4 else (0, 0)
-        return array[min(i, array.shape[0] - 1), :, :, min(c, array.shape[3] - 1)], f"[{i}, :, :, {c}]"
-    if array.ndim == 3:
-        c = where[2] if len(where) == 3 else 0
-        return array[:, :, min(c, array.shape[2] - 1)], f"[:, :, {c}]"
-    return array, ""
+# Axes that pick the drawn 2-D slice (example and channel for (m, H, W, C) arrays); the others are drawn.
+_OUTER_AXES = {2: (), 3: (2,), 4: (0, 3)}
+_NUMERIC = "biuf"
+
+
+def drawable(expected: np.ndarray, got: np.ndarray) -> bool:
+    """Both numeric with the same number of dimensions (2 to 4), the expected one small, the student's at most
+    MAX_GROWTH times larger along each axis."""
+    if expected.ndim not in _OUTER_AXES or got.ndim != expected.ndim or not expected.size or not got.size:
+        return False
+    if expected.dtype.kind not in _NUMERIC or got.dtype.kind not in _NUMERIC or expected.size > MAX_ELEMENTS:
+        return False
+    rows, columns = (expected.shape[a] for a in range(expected.ndim) if a not in _OUTER_AXES[expected.ndim])
+    return rows <= MAX_SIDE and columns <= MAX_SIDE and all(g <= MAX_GROWTH * e for e, g in zip(expected.shape, got.shape))
+
+
+def _index(ndim: int, outer: tuple[int, ...]) -> tuple[int | slice, ...]:
+    index: list[int | slice] = [slice(None)] * ndim
+    for axis, position in zip(_OUTER_AXES[ndim], outer):
+        index[axis] = position
+    return tuple(index)
+
+
+def _first_wrong(expected: np.ndarray, got: np.ndarray) -> tuple[int, ...]:
+    """Example and channel of the first slice with a wrong value, converting one slice at a time."""
+    outer_shape = tuple(expected.shape[a] for a in _OUTER_AXES[expected.ndim])
+    for outer in np.ndindex(outer_shape):
+        index = _index(expected.ndim, outer)
+        if not np.allclose(got[index].astype(float), expected[index].astype(float), rtol=1e-4, atol=1e-6):
+            return outer
+    return (0,) * len(outer_shape)
+
+
+def _channel(array: np.ndarray, outer: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """The 2-D slice to draw, as float (only this slice is converted), and its label."""
+    clamped = tuple(min(p, array.shape[a] - 1) for a, p in zip(_OUTER_AXES[array.ndim], outer))
+    index = _index(array.ndim, clamped)
+    text = ", ".join(":" if isinstance(i, slice) else str(i) for i in index)
+    return array[index].astype(float), f"[{text}]" if clamped else ""
+
+
+def _finite_range(*arrays: np.ndarray) -> tuple[float, float]:
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays])
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
 
 
 def comparison_png(expected: np.ndarray, got: np.ndarray) -> str:
     """Base64 PNG of expected | got | difference (or expected | got when the shapes differ); "" if not drawable."""
-    if expected.ndim < 2 or got.ndim < 2 or expected.ndim > 4 or got.ndim > 4 or not got.size or not expected.size:
+    if not drawable(expected, got):
         return ""
+    outer = _first_wrong(expected, got) if expected.shape == got.shape else (0,) * len(_OUTER_AXES[expected.ndim])
+    (left, where), (right, _) = _channel(expected, outer), _channel(got, outer)
+    panels = [(f"expected{where}", left), (f"got{where}", right)]
+    if expected.shape == got.shape:
+        panels.append(("got - expected", right - left))
+    try:
+        return _draw(panels)
+    except (ValueError, OverflowError):  # values matplotlib cannot scale: the text message says what is wrong
+        return ""
+
+
+def _draw(panels: list[tuple[str, np.ndarray]]) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    expected, got = expected.astype(float), got.astype(float)
-    same = expected.shape == got.shape
-    where: tuple[int, ...] = ()
-    if same:
-        wrong = np.argwhere(~np.isclose(got, expected, rtol=1e-4, atol=1e-6))
-        where = tuple(int(k) for k in wrong[0]) if len(wrong) else ()
-    (left, label), (right, _) = _channel(expected, where), _channel(got, where)
-    panels = [(f"expected{label}", left), (f"got{label}", right)]
-    if same:
-        panels.append(("got - expected", right - left))
     figure = Figure(figsize=(3.2 * len(panels), 2.9), dpi=80, layout="constrained")
-    low, high = float(min(left.min(), right.min())), float(max(left.max(), right.max()))
+    low, high = _finite_range(panels[0][1], panels[1][1])
     for axes, (title, data) in zip(figure.subplots(1, len(panels)), panels):
         is_difference = title.startswith("got -")
-        limit = float(np.abs(data).max()) or 1.0
+        limit = max(abs(x) for x in _finite_range(data)) or 1.0
         image = axes.imshow(data, cmap="RdBu_r" if is_difference else "viridis", interpolation="nearest",
                             vmin=-limit if is_difference else low, vmax=limit if is_difference else high)
         axes.set_title(f"{title}\n{data.shape[0]}×{data.shape[1]}", fontsize=9)

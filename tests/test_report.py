@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import mistune
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from grader.gradebook import csv_cell, grades_csv
 from grader.junit import junit_xml
 from grader.model import CheckResult, FunctionScore, GradeReport
+from grader.plots import comparison_png
 from grader.report import (
     OUTPUT_LIMIT,
     TEST_OUTPUT_LIMIT,
@@ -174,3 +176,14 @@ def test_csv_numbers_stay_numbers() -> None:
     rows = list(csv.reader(io.StringIO(grades_csv([("-name", negative)]))))
     assert rows[1][:4] == ["'-name", "'=cmd|' /C calc'!A0", "-5.0", "20"] and rows[1][-1] == "'-bad␤line"
 
+
+def test_a_picture_only_for_arrays_about_the_expected_size() -> None:
+    expected = np.zeros((4, 9, 9, 2))
+    assert comparison_png(expected, np.zeros((1, 5792, 5792, 1))) == ""  # calloc'd: untouched unless converted
+    assert comparison_png(expected, np.zeros((4, 9, 9))) == ""  # not the same number of dimensions
+    assert comparison_png(np.zeros((2, 65, 3)), np.ones((2, 65, 3))) == ""  # the drawn slice would be too large
+    assert comparison_png(expected, np.ones((4, 36, 36, 2)))  # 4× along each axis still drawn
+    assert comparison_png(expected, np.ones((4, 37, 9, 2))) == ""
+    wrong = expected.copy()
+    wrong[3, 2, 2, 1] = np.nan
+    assert comparison_png(expected, wrong)
