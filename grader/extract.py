@@ -3,56 +3,173 @@
 Keeps what a graded function can depend on when the notebook runs top to bottom (imports,
 function and class definitions, simple module-level assignments) and drops the rest (test
 calls, plots, prints). A cell that cannot be parsed costs that cell only.
+
+Every step is linear in the notebook's size, and the sizes are capped, because a submission
+can be built to stall a parser; ``extract_bounded`` also runs the whole extraction in a
+child process with a deadline and a memory limit.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import json
+import math
+import os
 import re
-from functools import lru_cache
+import resource
+import selectors
+import signal
+import time
+from collections import deque
+from itertools import islice
 from pathlib import Path
+from typing import Any, NoReturn, get_args, get_origin, get_type_hints
 
 from grader.config import Assignment
+from grader.errors import NotebookError
 from grader.model import Chunk, Submission
 from grader.notebooks import code_cells, read_notebook
+
+#: A code cell longer than this (in characters) is skipped with a note: it is data, not code to grade.
+MAX_CELL_CHARS = 200_000
+#: More code than this in the cells that are read refuses the notebook.
+MAX_CODE_CHARS = 2_000_000
+#: Chunks are padded with blank lines to their line in the cell; past this many characters in all, the notebook is
+#: refused (thousands of definitions in one long cell would otherwise cost memory quadratic in its length).
+MAX_LOADED_CHARS = 16_000_000
+#: Functions named per skipped cell (to explain why they are missing): a bound, whatever the cell holds.
+MAX_UNPARSED_DEFS = 100
+#: Bounds of one notebook's extraction in ``extract_bounded``: wall clock (CPU time a second more) and memory.
+EXTRACT_SECONDS = 20.0
+EXTRACT_MEMORY_MB = 1024
+#: The child's JSON answer is refused past this size (newlines escaped, it can be twice MAX_LOADED_CHARS).
+MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 #: Cell magics whose body is ordinary Python that still defines names when it runs.
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit"}
 #: IPython automagics students type without ``%`` (they work in a notebook, not in Python).
 AUTOMAGICS = {"cd", "ls", "ll", "pwd", "pip", "conda", "env", "who", "whos", "load_ext", "reload_ext", "matplotlib",
               "autoreload", "reset", "history", "mkdir", "rm", "cp", "mv", "cat", "clear", "timeit", "time"}
-AUTOMAGIC_LINE = re.compile(r"^(?P<word>[A-Za-z_]+)(?:\s+(?P<rest>(?!(?:[-+*/%&|^@]?=(?!=)|[(\[,:]|\.[A-Za-z_])).+))?$")
+AUTOMAGIC_LINE = re.compile(r"^(?P<word>[A-Za-z_]+)(?:[ \t]+(?P<rest>(?!(?:[-+*/%&|^@]?=(?!=)|[(\[,:]|\.[A-Za-z_])).+))?$")
 ODD_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u2009": " ", "\ufeff": "", "\u200b": ""})
-DEF_LINE = re.compile(r"^\s*(?:async\s+)?def\s+(\w+)\s*\(", re.MULTILINE)
+DEF_LINE = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(", re.MULTILINE)
 SAFE_BUILTINS = {"range", "tuple", "list", "dict", "set", "frozenset", "float", "int", "str", "bool", "complex", "len"}
 
+# IPython's line forms, matched on one line without its indentation (never across lines: linear).
+_ASSIGNED_ESCAPE = re.compile(r"(?P<target>[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]*)(?P<escape>!|%)(?P<rest>.*)")
+_HELP_AFTER = re.compile(r"(?P<name>%{0,2}[A-Za-z_*][\w.*]*)[ \t]*(?P<marks>\?\??)[ \t]*")
+_HELP_BEFORE = re.compile(r"(?P<marks>\?\??)[ \t]*(?P<name>%{0,2}[A-Za-z_*][\w.*]*)[ \t]*")
+_MAGIC = re.compile(r"(?P<name>\S*)[ \t]*(?P<args>.*)")
+# Scanning Python between statements: what can open or close a string or a bracket, or end a line early.
+_NEXT_TOKEN = re.compile(r"\"\"\"|'''|[\"'#\\()\[\]{}]")
+_STRING_END = {quote: re.compile(r"(?:\\.|[^\\])*?" + re.escape(quote)) for quote in ('"""', "'''", '"', "'")}
 
-@lru_cache(maxsize=1)
-def _ipython_transformer():  # type: ignore[no-untyped-def]
-    from IPython.core.inputtransformer2 import TransformerManager
 
-    return TransformerManager()
+def _scan(line: str, depth: int, quote: str) -> tuple[int, str, bool]:
+    """After ``line``: open brackets, the triple quote still open (or ""), and whether a backslash continues it."""
+    pos = 0
+    while True:
+        if quote:
+            end = _STRING_END[quote].match(line, pos)
+            if end is None:
+                return depth, quote if len(quote) == 3 else "", False
+            pos, quote = end.end(), ""
+            continue
+        found = _NEXT_TOKEN.search(line, pos)
+        if found is None:
+            return depth, "", False
+        token, pos = found.group(), found.end()
+        if token == "#":
+            return depth, "", False
+        if token == "\\":
+            if pos == len(line):
+                return depth, "", True
+        elif token in "([{":
+            depth += 1
+        elif token in ")]}":
+            depth = max(depth - 1, 0)
+        else:
+            quote = token
+
+
+def _call(method: str, *args: str) -> str:
+    return f"get_ipython().{method}({', '.join(map(repr, args))})"
+
+
+def _help(name: str, marks: str) -> str:
+    return _call("run_line_magic", "psearch" if "*" in name else "pinfo" + ("2" if marks == "??" else ""), name)
+
+
+def _escape(escape: str, rest: str, assigned: bool = False) -> str:
+    """``!cmd``, ``!!cmd`` or ``%magic args`` as the call IPython makes of it (the output of ``x = !cmd``)."""
+    if escape == "!":
+        if assigned:
+            return _call("getoutput", rest)
+        return _call("getoutput", rest[1:]) if rest.startswith("!") else _call("system", rest)
+    magic = _MAGIC.fullmatch(rest)
+    assert magic is not None  # the pattern matches any line
+    return _call("run_line_magic", magic["name"], magic["args"])
+
+
+def _magic_line(body: str, indented: bool) -> str | None:
+    """Python for one IPython line form (without its indentation), or None for a plain Python line."""
+    if body[:1] in ("!", "%"):
+        return _escape(body[0], body[1:])
+    assigned = _ASSIGNED_ESCAPE.fullmatch(body)
+    if assigned:
+        return assigned["target"] + _escape(assigned["escape"], assigned["rest"], assigned=True)
+    helped = _HELP_BEFORE.fullmatch(body) or _HELP_AFTER.fullmatch(body)
+    if helped:
+        return _help(helped["name"], helped["marks"])
+    automagic = None if indented else AUTOMAGIC_LINE.match(body)
+    if automagic and automagic["word"] in AUTOMAGICS and (
+            automagic["rest"] or automagic["word"] in {"pwd", "ls", "who", "whos", "clear"}):
+        return _escape("%", body)
+    return None
+
+
+def _cell_magic_body(lines: list[str]) -> list[str] | None:
+    """The lines of a ``%%magic`` cell whose body is Python (the magic line blanked), [] for any other cell magic,
+    None when the cell has no cell magic."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None or not lines[first].lstrip().startswith("%%"):
+        return None
+    magic = lines[first].lstrip()[2:].split(maxsplit=1)[0] if lines[first].strip() != "%%" else ""
+    if magic not in PYTHON_CELL_MAGICS:
+        return []
+    return [*lines[:first], "", *lines[first + 1:]]
 
 
 def to_python(source: str) -> str:
-    """Turn a cell's IPython syntax (magics, ``!shell``, automagics) into plain Python, keeping line numbers."""
+    """Turn a cell's IPython syntax (magics, ``!shell``, ``obj?``, automagics) into plain Python.
+
+    One pass over the lines, tracking strings and brackets so that only lines that start a statement
+    are read as IPython. Every line keeps its number and indentation (a magic inside a ``def`` still
+    parses), and a magic continued with a backslash leaves blank lines behind.
+    """
     text = source.replace("\r\n", "\n").replace("\r", "\n").translate(ODD_SPACES)
     lines = text.split("\n")
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is not None and lines[first].lstrip().startswith("%%"):
-        magic = lines[first].lstrip()[2:].split(maxsplit=1)[0] if lines[first].strip() != "%%" else ""
-        if magic not in PYTHON_CELL_MAGICS:
-            return ""
-        lines[first] = ""
-    for index, line in enumerate(lines):
-        match = AUTOMAGIC_LINE.match(line)
-        if match and match["word"] in AUTOMAGICS and (match["rest"] or match["word"] in {"pwd", "ls", "who", "whos", "clear"}):
-            lines[index] = "%" + line
-    text = "\n".join(lines)
-    if not re.search(r"^\s*[%!]|\?\s*$|^\s*\?", text, re.MULTILINE):
-        return text
-    transformed = _ipython_transformer().transform_cell(text)
-    return str(transformed)
+    body = _cell_magic_body(lines)
+    if body is not None:
+        lines = body
+    out: list[str] = []
+    depth, quote, continued, magic_continues = 0, "", False, False
+    for line in lines:
+        if magic_continues:
+            out.append("")
+            magic_continues = line.endswith("\\")
+            continue
+        stripped = line.lstrip(" \t")
+        indent = line[: len(line) - len(stripped)]
+        magic = None if depth or quote or continued else _magic_line(stripped.rstrip(" \t"), bool(indent))
+        if magic is not None:
+            out.append(indent + magic)
+            magic_continues = line.endswith("\\")
+            continue
+        out.append(line)
+        depth, quote, continued = _scan(line, depth, quote)
+    return "\n".join(out)
 
 
 def _imported_names(node: ast.Import | ast.ImportFrom) -> tuple[str, ...]:
@@ -121,41 +238,61 @@ def _names_read(node: ast.AST) -> set[str]:
 def _needed(found: list[tuple[Chunk, set[str]]]) -> list[Chunk]:
     """Drop imports and assignments no definition reads (exploration variables, plots): only what a
     function can depend on is loaded, so a broken exploration cell costs nothing."""
-    needed: set[str] = set()
+    assigning: dict[str, list[set[str]]] = {}
     for chunk, reads in found:
-        if chunk.kind == "def":
-            needed |= reads
-    grown = True
-    while grown:
-        grown = False
-        for chunk, reads in found:
-            if chunk.kind == "assign" and set(chunk.names) & needed and not reads <= needed:
-                needed |= reads
-                grown = True
+        if chunk.kind == "assign":
+            for name in chunk.names:
+                assigning.setdefault(name, []).append(reads)
+    waiting = deque(name for chunk, reads in found if chunk.kind == "def" for name in reads)
+    needed: set[str] = set()
+    while waiting:  # each name once: linear in the number of names read
+        name = waiting.popleft()
+        if name not in needed:
+            needed.add(name)
+            waiting.extend(read for reads in assigning.get(name, ()) for read in reads)
     return [chunk for chunk, _ in found if chunk.kind == "def" or set(chunk.names) & (needed | {"*"})]
+
+
+def _too_large(cells: list[tuple[int, str]]) -> dict[int, str]:
+    """A note for each cell too long to read; NotebookError when the cells to read are too long together."""
+    skipped = {number: f"cell {number} was skipped: it has {len(source):,} characters, more than the {MAX_CELL_CHARS:,} "
+                       "a code cell may have (is it data pasted into the notebook?)."
+               for number, source in cells if len(source) > MAX_CELL_CHARS}
+    total = sum(len(source) for number, source in cells if number not in skipped)
+    if total > MAX_CODE_CHARS:
+        raise NotebookError(f"the notebook has {total:,} characters of code, more than the {MAX_CODE_CHARS:,} "
+                            "graded here; remove the generated or pasted code and submit again")
+    return skipped
+
+
+def _parse(number: int, source: str) -> tuple[ast.Module, list[str]] | str:
+    """The cell's syntax tree and lines as Python, or a note saying why it was skipped."""
+    try:
+        python = to_python(source)
+        return ast.parse(python, filename=f"cell {number}"), python.split("\n")
+    except SyntaxError as error:
+        where = f"line {error.lineno}" if error.lineno else "somewhere"
+        return f"cell {number} was skipped: it is not valid Python ({error.msg}, {where})."
+    except (RecursionError, MemoryError):
+        return f"cell {number} was skipped: it is nested too deeply or too large to read."
 
 
 def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Chunks to load, in notebook order; notes about the cells that were skipped; and (function, note)
     for each ``def`` inside a skipped cell, so that a missing function can be explained."""
     found: list[tuple[Chunk, set[str]]] = []
+    skipped = _too_large(cells)
     notes: list[str] = []
     unparsed: list[tuple[str, str]] = []
     modules: set[str] = set()
+    loaded = 0
     for number, source in cells:
-        try:
-            python = to_python(source)
-            tree = ast.parse(python, filename=f"cell {number}")
-        except SyntaxError as error:
-            where = f"line {error.lineno}" if error.lineno else "somewhere"
-            notes.append(f"cell {number} was skipped: it is not valid Python ({error.msg}, {where}).")
-            unparsed += [(name, notes[-1]) for name in DEF_LINE.findall(source)]
+        parsed = skipped.get(number) or _parse(number, source)
+        if isinstance(parsed, str):
+            notes.append(parsed)
+            unparsed += [(match[1], parsed) for match in islice(DEF_LINE.finditer(source), MAX_UNPARSED_DEFS)]
             continue
-        except Exception as error:  # IPython's transformer can fail on odd input; it costs the cell only
-            notes.append(f"cell {number} was skipped: its IPython syntax could not be read ({error}).")
-            unparsed += [(name, notes[-1]) for name in DEF_LINE.findall(source)]
-            continue
-        lines = python.split("\n")
+        tree, lines = parsed
         for node in tree.body:
             kept = _keep(node, modules)
             if kept is None:
@@ -164,7 +301,12 @@ def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tupl
             if kind == "import":
                 modules.update(names)
             first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-            code = "\n" * (first - 1) + "\n".join(lines[first - 1 : node.end_lineno])
+            body = "\n".join(lines[first - 1 : node.end_lineno])
+            loaded += first - 1 + len(body)
+            if loaded > MAX_LOADED_CHARS:
+                raise NotebookError(f"the notebook has too many definitions to load (over {len(found):,} by cell {number}); "
+                                    "remove the generated code and submit again")
+            code = "\n" * (first - 1) + body
             modules_used = _imported_modules(node) if kind == "import" else ()
             chunk = Chunk(cell=number, line=first, kind=kind, names=names, code=code, modules=modules_used)
             found.append((chunk, _names_read(node)))
@@ -172,13 +314,157 @@ def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tupl
 
 
 def extract_submission(path: Path) -> Submission:
-    """Read a notebook file (raising NotebookError if it is not one) and extract what can be graded."""
+    """Read a notebook file (raising NotebookError if it is not one) and extract what can be graded.
+
+    Runs in the calling process without limits: for the instructor's own notebooks. A submission
+    goes through ``extract_bounded``."""
     notebook = read_notebook(path)
     cells = code_cells(notebook)
     chunks, notes, unparsed = extract_cells(cells)
     if not cells:
         notes = ("the notebook has no code cells.", *notes)
     return Submission(path=str(path), chunks=chunks, notes=notes, unparsed=unparsed)
+
+
+def extract_bounded(path: Path, seconds: float = EXTRACT_SECONDS, memory_mb: int = EXTRACT_MEMORY_MB) -> Submission:
+    """``extract_submission`` in a forked child with a deadline, a CPU limit and a memory limit, so that a
+    notebook built to stall the parser costs at most ``seconds`` and never the grader's memory.
+
+    The child answers in JSON (never pickle), checked field by field on the way back in."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        _extract_in_child(path, write_end, seconds, memory_mb)
+    os.close(write_end)
+    try:
+        raw = _read_until(read_end, time.monotonic() + seconds)
+    finally:
+        os.close(read_end)
+        status = _reap(pid)
+    return _answer(raw, status, path, seconds, memory_mb)
+
+
+def _extract_in_child(path: Path, fd: int, seconds: float, memory_mb: int) -> NoReturn:
+    code = 1
+    try:
+        _limit_self(seconds, memory_mb)
+        try:
+            data = json.dumps(_extraction(path)).encode()
+        except MemoryError:
+            data = b'{"memory": true}'
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        code = 0
+    finally:
+        os._exit(code)  # never back into the parent's code (a test runner, a batch loop)
+
+
+def _limit_self(seconds: float, memory_mb: int) -> None:
+    """CPU time a second past the deadline; address space the current size plus ``memory_mb``."""
+    cpu = math.ceil(seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    try:
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return  # not Linux: the deadline still holds
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
+def _extraction(path: Path) -> dict[str, Any]:
+    try:
+        return {"submission": dataclasses.asdict(extract_submission(path))}
+    except NotebookError as error:
+        return {"error": str(error)}
+    except MemoryError:
+        return {"memory": True}
+    except Exception as error:  # a bug of ours: reported by the parent as the grader's failure
+        return {"failed": f"{type(error).__name__}: {error}"}
+
+
+def _read_until(fd: int, deadline: float) -> bytes | None:
+    """All the child writes until it exits, or None if the deadline passes first."""
+    parts: list[bytes] = []
+    size = 0
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                return None
+            part = os.read(fd, 1 << 16)
+            if not part:
+                return b"".join(parts)
+            size += len(part)
+            if size > MAX_RESULT_BYTES:
+                raise NotebookError(f"the notebook's extracted code is larger than {MAX_RESULT_BYTES // (1024 * 1024)} MB; "
+                                    "remove the generated or pasted code and submit again")
+            parts.append(part)
+
+
+def _reap(pid: int) -> int:
+    """Kill the child if it still runs (past the deadline) and collect its exit status."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return os.waitpid(pid, 0)[1]
+
+
+def _answer(raw: bytes | None, status: int, path: Path, seconds: float, memory_mb: int) -> Submission:
+    """The child's answer as a Submission, or the NotebookError that explains why there is none."""
+    slow = NotebookError(f"extracting the notebook's code took longer than {seconds:g} s; remove very large or "
+                         "generated cells and submit again")
+    large = NotebookError(f"extracting the notebook's code needed more than {memory_mb} MB; remove very large "
+                          "literals or generated cells and submit again")
+    killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    if raw is None or killed_by == signal.SIGXCPU:
+        raise slow
+    if not raw:  # SIGKILL from the system is its out-of-memory killer
+        raise large if killed_by == signal.SIGKILL else RuntimeError(f"extraction ended without an answer (status {status})")
+    try:
+        answer = json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise RuntimeError("extraction gave a malformed answer") from error
+    if not isinstance(answer, dict) or len(answer) != 1:
+        raise RuntimeError("extraction gave a malformed answer")
+    if "memory" in answer:
+        raise large
+    if isinstance(answer.get("error"), str):
+        raise NotebookError(answer["error"])
+    if "submission" not in answer:
+        raise RuntimeError(f"extraction failed: {answer.get('failed')}")
+    try:
+        return dataclasses.replace(_typed(answer["submission"], Submission), path=str(path))
+    except (TypeError, ValueError, KeyError) as error:
+        raise RuntimeError(f"extraction gave a malformed answer ({error})") from error
+
+
+def _typed(value: Any, kind: Any) -> Any:
+    """``value`` read from JSON as ``kind`` (a dataclass, a tuple type, int or str), or ValueError:
+    nothing crosses back from the child unchecked."""
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        names = {field.name for field in dataclasses.fields(kind)}
+        if not isinstance(value, dict) or set(value) != names:
+            raise ValueError(f"{kind.__name__} needs exactly the fields {sorted(names)}")
+        hints = get_type_hints(kind)
+        return kind(**{name: _typed(value[name], hints[name]) for name in names})
+    if get_origin(kind) is tuple:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {type(value).__name__}")
+        args = get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(item, args[0]) for item in value)
+        if len(value) != len(args):
+            raise ValueError(f"expected {len(args)} items, got {len(value)}")
+        return tuple(_typed(item, arg) for item, arg in zip(value, args))
+    if kind in (int, str) and type(value) is kind:
+        return value
+    raise ValueError(f"expected {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
 
 
 def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from pathlib import Path
 
 import nbformat
@@ -11,13 +14,55 @@ from nbformat.v4.nbjson import JSONReader
 
 from grader.errors import NotebookError
 
+#: The largest notebook file read (outputs included): past it, nothing is parsed.
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def _not_regular(mode: int) -> NotebookError:
+    """The error for anything but a regular file; it never says what a link points to."""
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    return NotebookError(f"not a regular file ({kind}): only regular .ipynb files are graded")
+
+
+def read_regular_file(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+
+    Opened without following a symbolic link (a link to the solutions must not be graded as the
+    student's work) and without blocking (a FIFO must not hang the batch); what was opened is
+    checked with fstat, so a file swapped in between cannot slip through.
+    """
+    try:
+        before = os.lstat(path)
+    except OSError as error:
+        raise NotebookError(f"cannot read {path}: {error.strerror}") from error
+    if not stat.S_ISREG(before.st_mode):
+        raise _not_regular(before.st_mode)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _not_regular(stat.S_IFLNK) from error
+        raise NotebookError(f"cannot read {path}: {error.strerror}") from error
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(mode)
+        try:
+            raw = file.read(limit + 1)
+        except OSError as error:
+            raise NotebookError(f"cannot read {path}: {error.strerror}") from error
+    if len(raw) > limit:
+        raise NotebookError(f"the file is larger than {limit // (1024 * 1024)} MB, more than any notebook graded here; "
+                            "clear its outputs (Edit → Clear Outputs of All Cells), save and submit again")
+    return raw
+
 
 def read_notebook(path: Path) -> NotebookNode:
     """Read any v3/v4 notebook as v4; raise NotebookError saying why a file is not one."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise NotebookError(f"cannot read {path}: {error.strerror}") from error
+    raw = read_regular_file(Path(path), MAX_NOTEBOOK_BYTES)
     if not raw.strip():
         raise NotebookError("the file is empty")
     try:

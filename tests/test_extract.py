@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import json
+import os
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from grader import extract
 from grader.errors import NotebookError
-from grader.extract import extract_cells, extract_submission, to_python
+from grader.extract import MAX_CELL_CHARS, MAX_CODE_CHARS, extract_bounded, extract_cells, extract_submission, to_python
+from grader.model import Submission
 from grader.notebooks import read_notebook
+from tests.conftest import write_notebook
 
 
 def names(cells: list[str]) -> list[tuple[str, tuple[str, ...]]]:
@@ -98,3 +106,130 @@ def test_unreadable_files_raise_a_clear_error(tmp_path: Path, content: bytes, me
     path.write_bytes(content)
     with pytest.raises(NotebookError, match=message):
         read_notebook(path)
+
+
+# Cells as students write them, with the IPython line forms the grader reads itself.
+IPYTHON_CELLS = [
+    "%matplotlib inline\nimport numpy as np\n!pip install tqdm\nfiles = !ls\nwhere = %pwd\nnp.pad?\n??np.zeros\nnp.*pad*?",
+    "def f(x):\n    !echo inside\n    %time y = x\n    return x\n\ndef g():\n    np.pad??\n    return 2",
+    "import numpy as np\nclass Model:\n    def fit(self):\n        %time pass\n        return self\n!!date\na, b = !ls",
+    "x = 1 \\\n    + 2\nif x:\n    %ls\nelse:\n    !ls\ndef h():\n    return x",
+]
+
+
+@pytest.mark.parametrize("cell", IPYTHON_CELLS)
+def test_magic_lines_keep_their_line_and_indentation_and_match_ipython(cell: str) -> None:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    ours = to_python(cell)
+    assert [len(line) - len(line.lstrip()) for line in ours.split("\n")] == \
+        [len(line) - len(line.lstrip()) for line in cell.split("\n")]
+    theirs = TransformerManager().transform_cell(cell)
+    assert ast.dump(ast.parse(ours)) == ast.dump(ast.parse(theirs))
+
+
+def test_a_magic_inside_a_def_still_parses_and_the_def_is_kept() -> None:
+    chunks, notes, _ = extract_cells([(1, "def f(x):\n    !ls\n    y = !ls\n    %time z = x\n    x?\n    return x")])
+    assert notes == () and [c.names for c in chunks] == [("f",)]
+    assert chunks[0].code.split("\n")[1] == "    get_ipython().system('ls')"
+
+
+def test_only_lines_that_start_a_statement_are_read_as_ipython() -> None:
+    docstring = 'def f():\n    """What does it return?\n!not a shell line\n    %not a magic\n    """\n    return 1'
+    assert to_python(docstring) == docstring
+    brackets = "x = (1,\n     !2)\ny = 3 \\\n    % 2\ns = 'it is # not a comment'  # where?\n# what is this?"
+    assert to_python(brackets) == brackets
+
+
+def test_a_magic_continued_by_backslashes_leaves_blank_lines() -> None:
+    assert to_python("!ls \\\n  -la \\\n  /tmp\ndef f():\n    return 1").split("\n")[1:] == ["", "", "def f():", "    return 1"]
+
+
+def test_hundreds_of_shell_lines_and_newlines_are_plain_lines() -> None:
+    shell = to_python("\n".join(["!ls"] * 499))
+    assert shell.count("\n") == 498 and shell.count("get_ipython().system('ls')") == 499
+    assert names(["x = 1" + "\n" * 40000, "def f():\n    return x"]) == [("assign", ("x",)), ("def", ("f",))]
+
+
+def test_a_cell_too_long_is_skipped_with_a_note_naming_it() -> None:
+    big = "def huge():\n    return [" + "1, " * (MAX_CELL_CHARS // 3) + "]"
+    chunks, notes, unparsed = extract_cells([(1, "def f():\n    return 1"), (2, big)])
+    assert [c.names for c in chunks] == [("f",)]
+    assert notes == (f"cell 2 was skipped: it has {len(big):,} characters, more than the {MAX_CELL_CHARS:,} a code cell "
+                     "may have (is it data pasted into the notebook?).",)
+    assert unparsed == (("huge", notes[0]),)
+
+
+def test_too_much_code_in_all_refuses_the_notebook() -> None:
+    cell = "x = 1\n" * (MAX_CELL_CHARS // 6)
+    cells = list(enumerate([cell] * (MAX_CODE_CHARS // len(cell) + 1), 1))
+    with pytest.raises(NotebookError, match="characters of code, more than the 2,000,000"):
+        extract_cells(cells)
+
+
+def test_thousands_of_definitions_in_a_long_cell_refuse_the_notebook() -> None:
+    cell = "\n".join(f"def f{i}(): 0" for i in range(MAX_CELL_CHARS // 16))
+    with pytest.raises(NotebookError, match="too many definitions to load"):
+        extract_cells([(number, cell) for number in range(1, 10)])
+
+
+def test_a_link_a_fifo_and_a_folder_are_not_regular_files(tmp_path: Path) -> None:
+    real = write_notebook(tmp_path / "real.ipynb", "def f():\n    return 1")
+    (tmp_path / "link.ipynb").symlink_to(real)
+    os.mkfifo(tmp_path / "fifo.ipynb")
+    for name, kind in [("link.ipynb", "a symbolic link"), ("fifo.ipynb", "a FIFO"), (".", "a directory")]:
+        with pytest.raises(NotebookError, match=rf"^not a regular file \({kind}\)"):
+            read_notebook(tmp_path / name)
+    with pytest.raises(NotebookError, match="not a regular file"):
+        read_notebook(Path("/dev/null"))
+    assert [c.names for c in extract_submission(real).chunks] == [("f",)]
+
+
+def test_a_file_above_the_size_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_notebook(tmp_path / "x.ipynb", "def f():\n    return 1")
+    monkeypatch.setattr("grader.notebooks.MAX_NOTEBOOK_BYTES", path.stat().st_size - 1)
+    with pytest.raises(NotebookError, match="the file is larger than"):
+        read_notebook(path)
+
+
+def test_bounded_extraction_gives_what_extraction_in_process_gives(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "x.ipynb", "import numpy as np\nEPS = 1e-8", "def f(x):\n    return x + EPS",
+                          "def broken(:\n    pass", "!ls")
+    assert extract_bounded(path) == extract_submission(path)
+    (tmp_path / "empty.ipynb").write_bytes(b"")
+    with pytest.raises(NotebookError, match="the file is empty"):
+        extract_bounded(tmp_path / "empty.ipynb")
+
+
+def test_bounded_extraction_stops_a_stall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_notebook(tmp_path / "x.ipynb", "def f():\n    return 1")
+    monkeypatch.setattr(extract, "extract_submission", lambda _: time.sleep(60))  # only the forked child runs it
+    with pytest.raises(NotebookError, match=r"took longer than 0.5 s"):
+        extract_bounded(path, seconds=0.5)
+
+
+def test_bounded_extraction_stops_at_its_memory_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_notebook(tmp_path / "x.ipynb", "def f():\n    return 1")
+    monkeypatch.setattr(extract, "extract_submission", lambda _: bytearray(400 * 1024 * 1024))
+    with pytest.raises(NotebookError, match="needed more than 200 MB"):
+        extract_bounded(path, memory_mb=200)
+
+
+@pytest.mark.parametrize("bad", [
+    {"path": "x", "chunks": [], "notes": [], "unparsed": [], "extra": 1},
+    {"path": "x", "chunks": [{"cell": "1", "line": 1, "kind": "def", "names": [], "code": "", "modules": []}], "notes": [],
+     "unparsed": []},
+    {"path": "x", "chunks": [{"cell": True, "line": 1, "kind": "def", "names": [], "code": "", "modules": []}], "notes": [],
+     "unparsed": []},
+    {"path": "x", "chunks": [], "notes": [3], "unparsed": []},
+    {"path": "x", "chunks": [], "notes": [], "unparsed": [["f", "why", "more"]]},
+])
+def test_the_childs_answer_is_checked_field_by_field(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        extract._typed(bad, Submission)
+
+
+def test_a_well_formed_answer_round_trips() -> None:
+    chunks, notes, unparsed = extract_cells([(1, "def f():\n    return 1"), (2, "def g(:")])
+    submission = Submission("x", chunks, notes, unparsed)
+    assert extract._typed(json.loads(json.dumps(dataclasses.asdict(submission))), Submission) == submission
