@@ -22,7 +22,7 @@ import numpy as np
 from grader.checks import CheckFailed
 from grader.config import Assignment
 from grader.errors import NotebookError
-from grader.extract import allowed_chunks, extract_submission
+from grader.extract import allowed_chunks, extract_bounded
 from grader.mistakes import Call, recognise
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission
 from grader.plots import comparison_png
@@ -182,7 +182,7 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     started = time.perf_counter()
     names = [f.name for f in assignment.functions]
     try:
-        submission = allowed_chunks(extract_submission(path), assignment)
+        submission = allowed_chunks(extract_bounded(path), assignment)
     except NotebookError as error:
         return not_graded(path, assignment, suite, f"This file could not be read as a notebook: {error}.", started)
 
