@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.config import load_assignment
+from grader.config import find_named_assignment, load_assignment
 from grader.errors import GraderError, UsageError
 
 if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
     from grader.model import GradeReport
 
 
@@ -62,14 +65,18 @@ def _print_table(named: list[tuple[str, GradeReport]]) -> None:
 
 
 def _sandbox(requested: str) -> str:
-    """The sandbox mode to use, with a warning on stderr whenever student code will not be isolated."""
+    """The sandbox mode to use. Student code runs unisolated only when ``--sandbox none`` says so (with a
+    warning on stderr): ``auto`` without a usable bubblewrap refuses, as ``bwrap`` does."""
     from grader.sandbox import resolve_mode
 
     mode = resolve_mode(requested)
+    if mode == "none" and requested != "none":
+        raise UsageError("bubblewrap (bwrap) is not installed or cannot create namespaces here, so student code "
+                         "cannot be isolated: install it (apt-get install bubblewrap), or pass --sandbox none to run "
+                         "it unisolated, as an ordinary process with resource limits only")
     if mode == "none":
-        reason = "--sandbox none was given" if requested == "none" else "bubblewrap (bwrap) is not available"
-        print(f"warning: {reason}: student code runs as an ordinary process with resource limits only; it can read "
-              "your files (including hidden tests) and reach the network.", file=sys.stderr)
+        print("warning: --sandbox none was given: student code runs as an ordinary process with resource limits only; "
+              "it can read your files (including hidden tests) and reach the network.", file=sys.stderr)
     return mode
 
 
@@ -79,7 +86,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     if not assignment.instructor:
         raise UsageError(f"{assignment.source_dir} is a student release: grading needs the instructor's solutions/ folder")
-    missing = [str(p) for p in args.submissions if not p.is_file()]
+    missing = [str(p) for p in args.submissions if not os.path.lexists(p)]  # a link or FIFO is graded (and refused)
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
     if args.jobs < 1:
@@ -94,21 +101,24 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _assignment_in_metadata(notebook: NotebookNode) -> str:
+    """The assignment name the notebook's metadata claims (checked as a bare name by the caller)."""
+    grader = notebook.metadata.get("grader")
+    name = grader.get("assignment") if isinstance(grader, dict) else None
+    if not isinstance(name, str) or not name:
+        raise UsageError("cannot tell which assignment this notebook belongs to: pass --assignment NAME")
+    return name
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from grader.batch import grade_paths
     from grader.notebooks import read_notebook
     from grader.report import fmt, label
 
     notebook = args.notebook
-    if args.assignment:
-        spec = args.assignment
-    elif (notebook.parent / "assignment.toml").is_file():
-        spec = str(notebook.parent)
-    else:
-        spec = read_notebook(notebook).metadata.get("grader", {}).get("assignment", "")
-        if not spec:
-            raise UsageError("cannot tell which assignment this notebook belongs to: pass --assignment")
-    assignment = load_assignment(spec)
+    name = args.assignment or _assignment_in_metadata(read_notebook(notebook))
+    course = args.course if args.course is not None else Path.cwd()
+    assignment = load_assignment(find_named_assignment(name, course))
     mode = _sandbox(args.sandbox)
     (report,) = grade_paths(assignment, [notebook], mode, suite="public")
     if report.error:
@@ -177,14 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML, one testcase per check")
     grade.add_argument("--fail-under", type=float, metavar="SCORE", help="exit 1 if any score is below SCORE")
     grade.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"],
-                       help="auto: bubblewrap when available (default); bwrap: require it; none: process limits only")
+                       help="auto (default) and bwrap: bubblewrap, refusing to grade without it; none: process limits only")
     grade.set_defaults(run=cmd_grade)
 
     check = commands.add_parser("check", help="run the public tests on your notebook",
                                 description="Run the public tests against a notebook's functions (no kernel needed) "
                                             "and print what passed and what is wrong.")
     check.add_argument("notebook", type=Path, help="your .ipynb file")
-    check.add_argument("--assignment", help="assignment folder or name (default: from the notebook)")
+    check.add_argument("--assignment", metavar="NAME",
+                       help="the assignment's name (default: from the notebook's metadata); never a path")
+    check.add_argument("--course", type=Path, metavar="DIR",
+                       help="the course folder holding assignments/NAME (default: the current folder)")
     check.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"], help="as for grade")
     check.set_defaults(run=cmd_check)
 

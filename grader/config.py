@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,26 @@ def find_assignment(spec: str | Path, course_dir: Path | None = None) -> Path:
         if (candidate / "assignment.toml").is_file():
             return candidate.resolve()
     raise UsageError(f"no assignment {str(spec)!r}: expected {course_dir / 'solutions' / str(spec) / 'assignment.toml'}")
+
+
+#: An assignment's name as ``grader check`` accepts it: a folder name, never a path.
+ASSIGNMENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def find_named_assignment(name: str, course_dir: Path) -> Path:
+    """The folder of assignment ``name`` under ``course_dir``: the student release ``assignments/NAME``, else the
+    instructor's ``solutions/NAME`` (an instructor checkout). Only a bare name is accepted, because the name may
+    come from a student's notebook and the assignment's files are then run in the trusted process."""
+    if not ASSIGNMENT_NAME.fullmatch(name) or ".." in name:
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        raise UsageError(f"{shown!r} is not an assignment name (letters, digits, '_', '.' and '-', not a path): "
+                         "pass --assignment NAME, and --course DIR for the course folder that has assignments/NAME")
+    for folder in ("assignments", "solutions"):
+        candidate = course_dir / folder / name
+        if (candidate / "assignment.toml").is_file():
+            return candidate.resolve()
+    raise UsageError(f"no assignment {name!r} in the course folder {course_dir}: expected "
+                     f"{course_dir / 'assignments' / name / 'assignment.toml'} (pass --course DIR to look elsewhere)")
 
 
 def load_assignment(spec: str | Path, course_dir: Path | None = None) -> Assignment:

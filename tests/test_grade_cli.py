@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -131,29 +130,35 @@ def test_grading_is_deterministic(tmp_path: Path, solution_cells: dict[str, str]
 
 def test_fail_under_and_usage_errors(tmp_path: Path, solution_cells: dict[str, str]) -> None:
     path = submission(tmp_path, "s.ipynb", solution_cells, conv_forward="def conv_forward(*a):\n    return None\n")
-    assert run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o", "--fail-under", "95").returncode == 1
-    assert run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o", "--fail-under", "50").returncode == 0
-    missing = run_cli("grade", "cnn_step_by_step", tmp_path / "nope.ipynb", "--out", tmp_path / "o")
+    sandbox = ("--sandbox", sandbox_mode())
+    assert run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o", "--fail-under", "95", *sandbox).returncode == 1
+    assert run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o", "--fail-under", "50", *sandbox).returncode == 0
+    missing = run_cli("grade", "cnn_step_by_step", tmp_path / "nope.ipynb", "--out", tmp_path / "o", *sandbox)
     assert missing.returncode == 2 and "no such file" in missing.stderr
-    unknown = run_cli("grade", "no_such_assignment", path, "--out", tmp_path / "o")
+    (tmp_path / "dangling.ipynb").symlink_to(tmp_path / "nope.ipynb")  # exists as a link: graded, and refused
+    dangling = run_cli("grade", "cnn_step_by_step", tmp_path / "dangling.ipynb", "--out", tmp_path / "d", *sandbox)
+    assert dangling.returncode == 0 and "not a regular file (a symbolic link)" in results(tmp_path / "d", "dangling")["output"]
+    unknown = run_cli("grade", "no_such_assignment", path, "--out", tmp_path / "o", *sandbox)
     assert unknown.returncode == 2 and "no assignment" in unknown.stderr
-    assert run_cli("grade", "cnn_step_by_step", path).returncode == 2  # --out is required
-    assert run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o", "--jobs", "0").returncode == 2
+    assert run_cli("grade", "cnn_step_by_step", path, *sandbox).returncode == 2  # --out is required
+    assert run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o", "--jobs", "0", *sandbox).returncode == 2
 
 
-def test_without_bubblewrap_auto_warns_and_bwrap_refuses(tmp_path: Path, solution_cells: dict[str, str]) -> None:
+def test_without_bubblewrap_only_sandbox_none_grades(tmp_path: Path, solution_cells: dict[str, str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     path = submission(tmp_path, "s.ipynb", solution_cells)
-    env_path = os.environ["PATH"]
-    os.environ["PATH"] = str(tmp_path)  # no bwrap on this PATH
-    try:
-        auto = run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o")
-        refused = run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o2", "--sandbox", "bwrap")
-    finally:
-        os.environ["PATH"] = env_path
-    assert auto.returncode == 0 and "not isolated" not in auto.stdout
-    assert "bubblewrap (bwrap) is not available" in auto.stderr and "hidden tests" in auto.stderr
-    assert results(tmp_path / "o", "s")["score"] == 100
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on this PATH
+    auto = run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o")
+    refused = run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o2", "--sandbox", "bwrap")
+    checked = run_cli("check", path, "--assignment", "cnn_step_by_step")
+    unisolated = run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "o3", "--sandbox", "none")
+    assert auto.returncode == 2 and not (tmp_path / "o").exists()
+    assert "apt-get install bubblewrap" in auto.stderr and "--sandbox none" in auto.stderr
     assert refused.returncode == 2 and "bubblewrap" in refused.stderr
+    assert checked.returncode == 2 and "apt-get install bubblewrap" in checked.stderr
+    assert unisolated.returncode == 0 and "not isolated" not in unisolated.stdout
+    assert "--sandbox none was given" in unisolated.stderr and "hidden tests" in unisolated.stderr
+    assert results(tmp_path / "o3", "s")["score"] == 100
 
 
 def test_isolation_can_be_switched_off(tmp_path: Path, solution_cells: dict[str, str]) -> None:
