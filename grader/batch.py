@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import multiprocessing
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -18,23 +20,35 @@ from grader.grade import grade_submission, not_graded
 from grader.gradebook import write_gradebook
 from grader.junit import junit_xml
 from grader.model import GradeReport
-from grader.report import fmt, write_atomic, write_reports
+from grader.report import fmt, unwritten_results, write_atomic, write_reports
 from grader.sandbox import Worker
 from grader.suite import Suite, load_suite
 from grader.summary import write_summary
+from grader.text import clean_line
 
 _job: tuple[Assignment, Suite, Worker] | None = None
 
+NAME_LIMIT = 80  # characters of a file's stem kept in its folder name (a folder name has at most 255 bytes)
+RESERVED = frozenset({"grades.csv", "grades.sqlite", "summary.html"})  # the batch's own files beside the folders
+
+
+def _readable_stem(path: Path) -> str:
+    """The file's stem as one clean line that is safe as a folder name (U+FFFD for bytes that are not UTF-8)."""
+    stem = clean_line(Path(path).stem[:NAME_LIMIT], NAME_LIMIT).replace("\\", "_").lstrip(". ")
+    return stem or "submission"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(os.fsencode(Path(path).resolve())).hexdigest()[:8]
+
 
 def output_names(paths: Sequence[Path]) -> list[str]:
-    """A folder name per submission: its stem, made unique with a hash of its path when stems collide."""
-    stems = Counter(Path(p).stem for p in paths)
-    names = []
-    for path in paths:
-        stem = Path(path).stem
-        digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:8]
-        names.append(stem if stems[stem] == 1 else f"{stem}-{digest}")
-    return names
+    """A folder name per submission: its stem, cleaned; a hash of its path is added when stems collide or cleaning
+    changed the stem (so two names that differ only in bytes that are not UTF-8 still get two folders)."""
+    stems = [_readable_stem(p) for p in paths]
+    counts = Counter(stems)
+    return [stem if stem == Path(path).stem and counts[stem] == 1 and stem not in RESERVED else f"{stem}-{_digest(path)}"
+            for path, stem in zip(paths, stems)]
 
 
 def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
@@ -76,9 +90,26 @@ def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: 
 
 
 def summary_line(name: str, report: GradeReport) -> str:
+    """One clean line for the log, whatever the name and error hold."""
     passed = sum(f.passed for f in report.functions)
     problem = f"  ({report.error})" if report.error else ""
-    return f"{name}: {fmt(report.score)}/{fmt(report.max_score)}, {passed}/{len(report.functions)} functions passed{problem}"
+    return clean_line(f"{name}: {fmt(report.score)}/{fmt(report.max_score)}, {passed}/{len(report.functions)} functions "
+                      f"passed{problem}", 500)
+
+
+def write_or_explain(report: GradeReport, folder: Path, name: str) -> str:
+    """Write a submission's reports; if that fails, leave a minimal results.json saying so. Returns the problem."""
+    try:
+        write_reports(report, folder, name)
+        return ""
+    except Exception as error:  # one submission's reports must never stop the batch
+        problem = (f"The feedback for this submission could not be written ({type(error).__name__}: {error}); its score "
+                   "stands; please tell the course staff.")
+    try:
+        write_atomic(folder / "results.json", json.dumps(unwritten_results(report, problem), indent=2) + "\n")
+    except Exception as error:
+        problem += f" Not even a short results.json could be written ({type(error).__name__}: {error})."
+    return problem
 
 
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
@@ -88,10 +119,12 @@ def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode
     named = []
     bar = tqdm(total=len(paths), unit="notebook", disable=None if progress else True, leave=False)
     for name, report in zip(names, grade_paths(assignment, paths, mode, jobs)):
-        write_reports(report, out_dir / name, name)
+        problem = write_or_explain(report, out_dir / name, name)
         named.append((name, report))
         bar.update()
         tqdm.write(summary_line(name, report))
+        if problem:
+            tqdm.write(clean_line(f"{name}: {problem}", 500))
     bar.close()
     write_gradebook(named, out_dir)
     write_summary(named, out_dir)

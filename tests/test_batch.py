@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
 
 from grader import batch
 from grader.config import load_assignment
+from grader.grade import not_graded
+from grader.suite import load_suite
 from tests.conftest import ROOT, sandbox_mode
 
 EXAMPLE = ROOT / "examples" / "submissions" / "alice_full_marks.ipynb"
@@ -38,3 +42,49 @@ def test_output_names_are_unique_and_stable() -> None:
     names = batch.output_names(paths)
     assert len(set(names)) == 3 and names[2] == "y" and names == batch.output_names(paths)
     assert all(n.startswith("x-") for n in names[:2])
+
+
+def test_output_names_are_clean_readable_and_unique_for_any_file_name() -> None:
+    paths = [Path(os.fsdecode(b"a/caf\xe9.ipynb")), Path(os.fsdecode(b"a/caf\xe8.ipynb")), Path("a/new\nline.ipynb"),
+             Path("a/grades.csv.ipynb"), Path("a/..ipynb"), Path("a/" + "long" * 100 + ".ipynb")]
+    names = batch.output_names(paths)
+    assert len(set(names)) == len(names)
+    assert names[0].startswith("caf\ufffd-") and names[2].startswith("new\u2424line-")
+    assert names[3].startswith("grades.csv-") and names[4].startswith("submission-")
+    for name in names:
+        assert name.isprintable() and not name.startswith(".") and len(name.encode()) < 255
+        name.encode("utf-8")  # no lone surrogate
+
+
+def test_summary_line_is_one_clean_line() -> None:
+    assignment = load_assignment("cnn_step_by_step", ROOT)
+    report = not_graded(Path("x.ipynb"), assignment, load_suite(assignment, "public"), "bad\n\x1b[31m\ud800", 0.0)
+    line = batch.summary_line("new\nline", report)
+    assert "\n" not in line and "\x1b" not in line and line.startswith("new\u2424line: 0/100")
+
+
+def test_a_failure_writing_one_submissions_reports_leaves_a_short_results_file(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    assignment = load_assignment("cnn_step_by_step", ROOT)
+    suite = load_suite(assignment, "public")
+    reports = [not_graded(Path(f"{name}.ipynb"), assignment, suite, "", 0.0) for name in ("broken", "fine")]
+    real = batch.write_reports
+
+    def failing(report, folder, name):  # type: ignore[no-untyped-def]
+        if name == "broken":
+            real(report, folder, name)  # a half-done set of files, then the failure
+            raise OSError("simulated: disk full")
+        real(report, folder, name)
+
+    monkeypatch.setattr(batch, "grade_paths", lambda *args, **kwargs: iter(reports))
+    monkeypatch.setattr(batch, "write_reports", failing)
+    out = tmp_path / "out"
+    named = batch.grade_all(assignment, [Path("broken.ipynb"), Path("fine.ipynb")], out, "none", junit=out / "junit.xml",
+                            progress=False)
+    assert [name for name, _ in named] == ["broken", "fine"]
+    broken = json.loads((out / "broken" / "results.json").read_text())
+    assert "could not be written (OSError: simulated: disk full)" in broken["output"] and broken["score"] == 0
+    assert json.loads((out / "fine" / "results.json").read_text())["tests"]
+    for name in ("summary.html", "grades.csv", "grades.sqlite", "junit.xml"):
+        assert (out / name).is_file(), name
+    assert not list(out.rglob(".*"))
