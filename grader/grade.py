@@ -82,7 +82,7 @@ class Proxy:
         arguments = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
         self.last_call = f"{self.function}({', '.join(arguments)})"
         before = copy.deepcopy((args, kwargs))
-        outcome: CallOutcome = self.worker.call(self.function, args, kwargs, self.stubs)
+        outcome: CallOutcome = self.worker.call(self.function, args, kwargs, frozenset(self.stubs))
         self.calls.append(Call(*before, value=outcome.value, error=outcome.message if outcome.status == "raised" else ""))
         if outcome.output:
             self.output.append(outcome.output)
@@ -186,6 +186,7 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     except NotebookError as error:
         return not_graded(path, assignment, suite, f"This file could not be read as a notebook: {error}.", started)
 
+    suite = suite.for_submission(assignment, submission)  # hidden cases drawn from this notebook's own seed
     loaded = worker.load(submission, names)
     notes = [*submission.notes, *(f"loading {problem}" for problem in loaded.errors)]
     isolate = assignment.isolate and suite.reference is not None
@@ -199,7 +200,7 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
             checks += _not_run(name, suite, why_missing(name, submission))
             failed.add(name)
         else:
-            stubs = {other: getattr(suite.reference, other) for other in sorted(failed)} if isolate else {}
+            stubs = suite.stubs_for(name, failed) if isolate else {}
             own, known = _run_function(name, suite, Proxy(worker, name, stubs))
             if not all(c.passed for c in own):
                 failed.add(name)

@@ -7,10 +7,14 @@ into the sandbox.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import functools
 import importlib.util
+import inspect
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -19,6 +23,12 @@ from grader.checks import Case
 from grader.config import Assignment
 from grader.extract import allowed_chunks, extract_submission
 from grader.mistakes import Mistake
+from grader.model import Chunk, Submission
+from grader.seeds import course_key, submission_seed
+
+#: hidden-case builds kept per process, by seed: a regrade of the same notebook (or every mutant of an
+#: audit, which share their seeds) reuses the expected values; a batch of new notebooks gains nothing
+BUILDS_KEPT = 4
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,26 @@ class Suite:
     hidden: tuple[Case, ...]
     reference: SimpleNamespace | None
     mistakes: tuple[Mistake, ...] = ()
+    #: graded function → the graded functions whose reference it may get when isolated
+    depends: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: seed → hidden cases, when the hidden tests take a seed (None: ``hidden`` is the same for everyone)
+    build_hidden: Callable[[int], tuple[Case, ...]] | None = None
+    key: bytes = b""
+    pinned_seed: int | None = None  # every submission gets this seed (the audit), instead of its own
+
+    def for_submission(self, assignment: Assignment, submission: Submission) -> Suite:
+        """This suite with the hidden cases the submission meets: drawn from its own seed, so that
+        inputs and answers recorded from one submission are of no use in the next."""
+        if self.build_hidden is None:
+            return self
+        seed = submission_seed(self.key, assignment, submission) if self.pinned_seed is None else self.pinned_seed
+        return dataclasses.replace(self, hidden=self.build_hidden(seed))
+
+    def stubs_for(self, function: str, failed: set[str]) -> dict[str, Callable[..., Any]]:
+        """The references to stand in for graded functions the submission got wrong: only those that
+        ``function``'s reference itself relies on, so that no other function's reference can be used
+        as an oracle."""
+        return {other: getattr(self.reference, other) for other in self.depends.get(function, ()) if other in failed}
 
     def checks_for(self, function: str) -> list[tuple[str, str, str, Callable[[Callable[..., Any]], None]]]:
         """(name, kind, params, run) of every check of one function, public first."""
@@ -46,10 +76,14 @@ def _load_module(path: Path, name: str) -> ModuleType:
     return module
 
 
+def _master_chunks(assignment: Assignment) -> tuple[Chunk, ...]:
+    return allowed_chunks(extract_submission(assignment.master_notebook), assignment).chunks
+
+
 def load_reference(assignment: Assignment) -> SimpleNamespace:
     """Run the master notebook's definitions (not its test or plot cells) into a namespace."""
     namespace: dict[str, Any] = {"__name__": f"reference_{assignment.name}"}
-    for chunk in allowed_chunks(extract_submission(assignment.master_notebook), assignment).chunks:
+    for chunk in _master_chunks(assignment):
         exec(compile(chunk.code, f"{assignment.master_notebook.name}, cell {chunk.cell}", "exec"), namespace)
     missing = [f.name for f in assignment.functions if not callable(namespace.get(f.name))]
     if missing:
@@ -57,10 +91,61 @@ def load_reference(assignment: Assignment) -> SimpleNamespace:
     return SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
 
 
+def reference_depends(chunks: tuple[Chunk, ...], graded: list[str]) -> dict[str, tuple[str, ...]]:
+    """Graded function → the other graded functions its reference reads, directly or through any
+    helper or constant of the master notebook (the last definition of a name wins, as when it runs)."""
+    reads: dict[str, set[str]] = {}
+    for chunk in chunks:
+        if chunk.kind != "import":
+            names_read = {n.id for n in ast.walk(ast.parse(chunk.code)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            reads.update(dict.fromkeys(chunk.names, names_read))
+    found = {}
+    for function in graded:
+        seen: set[str] = set()
+        todo = list(reads.get(function, ()))
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo += reads.get(name, ())
+        found[function] = tuple(other for other in graded if other in seen and other != function)
+    return found
+
+
+def isolation_depends(assignment: Assignment) -> dict[str, tuple[str, ...]]:
+    """``depends`` from assignment.toml where given, otherwise what the reference itself calls."""
+    found = reference_depends(_master_chunks(assignment), [f.name for f in assignment.functions])
+    return {f.name: f.depends if f.depends is not None else found[f.name] for f in assignment.functions}
+
+
+def takes_seed(function: Callable[..., Any]) -> bool:
+    """Whether a hidden module's ``cases`` or ``sweep`` has a ``seed`` parameter (older ones do not)."""
+    return "seed" in inspect.signature(function).parameters
+
+
+def _hidden_builder(make: Callable[..., Any], reference: SimpleNamespace) -> Callable[[int], tuple[Case, ...]] | None:
+    if not takes_seed(make):
+        return None
+    return functools.lru_cache(maxsize=BUILDS_KEPT)(lambda seed: tuple(make(reference, seed=seed)))
+
+
+def split_kind(kind: str) -> tuple[str, int | None]:
+    """``all@123`` → ("all", 123): a suite whose hidden cases use seed 123 for every submission."""
+    name, _, seed = kind.partition("@")
+    return name, int(seed) if seed else None
+
+
+def pinned(kind: str, seed: int) -> str:
+    """The ``kind`` to load a suite that gives every submission the hidden cases of ``seed`` (the audit)."""
+    return f"{kind}@{seed}"
+
+
 def load_suite(assignment: Assignment, kind: str = "all") -> Suite:
     """The checks to run. ``all``: public and hidden, with the reference (for isolation) and the known
     mistakes. ``public``: what ``grader check`` and students have. ``sweep``: only the hidden module's
-    many random cases, which ``grader audit`` uses to judge whether a surviving mutant is equivalent."""
+    many random cases, which ``grader audit`` uses to judge whether a surviving mutant is equivalent.
+    ``KIND@SEED`` (see ``pinned``) gives every submission the hidden cases of one seed."""
+    kind, pinned_seed = split_kind(kind)
     prefix = f"grader_suite_{assignment.name}"
     public = _load_module(assignment.source_dir / assignment.public_tests, f"{prefix}_public")
     tests = {f.name: getattr(public, f"{f.name}_test") for f in assignment.functions if hasattr(public, f"{f.name}_test")}
@@ -69,9 +154,16 @@ def load_suite(assignment: Assignment, kind: str = "all") -> Suite:
     reference = load_reference(assignment)
     hidden_path = assignment.source_dir / assignment.hidden_tests
     hidden = _load_module(hidden_path, f"{prefix}_hidden") if hidden_path.exists() else None
+    make = getattr(hidden, "sweep" if kind == "sweep" else "cases", None) if hidden else None
+    build = _hidden_builder(make, reference) if make else None
+    key = course_key(assignment) if build and pinned_seed is None else b""
+    # Until a submission is seen: the names and parameters of the checks, which no seed changes.
+    listed = tuple(build(pinned_seed or 0) if build else make(reference) if make else ())
+    depends = isolation_depends(assignment)
     if kind == "sweep":
-        return Suite(public={}, hidden=tuple(hidden.sweep(reference) if hidden else ()), reference=reference)
+        return Suite(public={}, hidden=listed, reference=reference, depends=depends, build_hidden=build, key=key,
+                     pinned_seed=pinned_seed)
     mistakes_path = assignment.source_dir / assignment.mistakes
     mistakes = _load_module(mistakes_path, f"{prefix}_mistakes").catalogue(reference) if mistakes_path.exists() else []
-    return Suite(public=tests, hidden=tuple(hidden.cases(reference) if hidden else ()), reference=reference,
-                 mistakes=tuple(mistakes))
+    return Suite(public=tests, hidden=listed, reference=reference, mistakes=tuple(mistakes), depends=depends,
+                 build_hidden=build, key=key, pinned_seed=pinned_seed)

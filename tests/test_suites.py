@@ -28,6 +28,8 @@ FUNCTIONS = (
     "conv_backward", "create_mask_from_window", "distribute_value", "pool_backward",
 )
 PUBLIC_LITERAL = -6.999089450680221  # the value conv_single_step_test expects
+SEED = 2026  # one submission's seed; the grader derives one per submission from the course key
+SEEDS = [SEED, 2**64 - 1]  # the smallest and largest kinds of seed the grader derives
 
 
 def _load(path: Path, name: str) -> ModuleType:
@@ -48,10 +50,10 @@ def hidden() -> ModuleType:
     return _load(SOLUTIONS / "hidden_tests.py", "cnn_hidden_tests_under_test")
 
 
-@pytest.fixture
-def cases_for(hidden: ModuleType, reference: SimpleNamespace) -> Callable[[str], list[Case]]:
-    """Freshly built hidden cases of one function."""
-    return lambda function: [case for case in hidden.cases(reference) if case.function == function]
+@pytest.fixture(params=SEEDS, ids=["seed-small", "seed-large"])
+def cases_for(hidden: ModuleType, reference: SimpleNamespace, request: pytest.FixtureRequest) -> Callable[[str], list[Case]]:
+    """Freshly built hidden cases of one function, as two different submissions meet them."""
+    return lambda function: [case for case in hidden.cases(reference, request.param) if case.function == function]
 
 
 def run_public(public: ModuleType, function: str, target: Callable[..., Any]) -> str:
@@ -107,21 +109,21 @@ def test_public_conv_backward_data_file_is_conv_forward_output(reference: Simple
 
 
 def test_every_hidden_case_passes_on_reference(hidden: ModuleType, reference: SimpleNamespace) -> None:
-    cases = hidden.cases(reference)
+    cases = hidden.cases(reference, SEED)
     assert len(cases) >= 4 * len(FUNCTIONS)
     for case in cases:
         case.run(getattr(reference, case.function))
 
 
 def test_every_hidden_case_rejects_a_function_returning_none(hidden: ModuleType, reference: SimpleNamespace) -> None:
-    results = hidden_results(hidden.cases(reference), lambda *args, **kwargs: None)
+    results = hidden_results(hidden.cases(reference, SEED), lambda *args, **kwargs: None)
     assert [name for name, failed in results.items() if failed is None] == []
     assert {failed.kind for failed in results.values() if failed is not None} <= {"structure", "type"}
 
 
 def test_hidden_cases_are_deterministic(hidden: ModuleType, reference: SimpleNamespace) -> None:
-    first = [(c.function, c.name, c.params) for c in hidden.cases(reference)]
-    second = [(c.function, c.name, c.params) for c in hidden.cases(reference)]
+    first = [(c.function, c.name, c.params) for c in hidden.cases(reference, SEED)]
+    second = [(c.function, c.name, c.params) for c in hidden.cases(reference, SEED)]
     assert first == second
     assert len({name for _, name, _ in first}) == len(first), "hidden case names are not unique"
     assert all(params for _, _, params in first), "every hidden case should say with which parameters it runs"
@@ -152,16 +154,16 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 def test_hidden_cases_call_with_the_same_inputs_every_time(hidden: ModuleType, reference: SimpleNamespace) -> None:
-    first = _inputs_seen(hidden.cases(reference), reference)
-    second = _inputs_seen(hidden.cases(reference), reference)
-    assert {name for name, _ in first} == {c.name for c in hidden.cases(reference)}, "a case never called its target"
+    first = _inputs_seen(hidden.cases(reference, SEED), reference)
+    second = _inputs_seen(hidden.cases(reference, SEED), reference)
+    assert {name for name, _ in first} == {c.name for c in hidden.cases(reference, SEED)}, "a case never called its target"
     assert [name for name, _ in first] == [name for name, _ in second]
     different = [name for (name, a), (_, b) in zip(first, second) if not _equal(a, b)]
     assert different == []
 
 
 def test_hidden_cases_cover_every_function(hidden: ModuleType, reference: SimpleNamespace) -> None:
-    cases = hidden.cases(reference)
+    cases = hidden.cases(reference, SEED)
     assert {c.function for c in cases} == set(FUNCTIONS)
     for function in FUNCTIONS:
         assert sum(c.function == function for c in cases) >= 4, function
@@ -174,6 +176,66 @@ def test_hidden_cases_cover_every_function(hidden: ModuleType, reference: Simple
     assert any("float32" in c.params for c in pool)
     assert any(param(c, "f") > param(c, "stride") for c in pool), "no pool_forward case with overlapping windows"
     assert any(param(c, "pad") == 0 for c in cases if c.function == "conv_backward")
+
+
+MANY_SEEDS = [int(seed) for seed in np.random.default_rng(7).integers(0, 2**63, size=16)] + SEEDS
+
+
+def _calls(seen: list[tuple[str, Any]], function: str) -> list[tuple[tuple, dict]]:
+    """The (args, kwargs) that the hidden cases (not the sweep) of ``function`` passed."""
+    return [call for name, call in seen if name.startswith(f"{function} hidden #")]
+
+
+def _overlaps_or_leaves_a_rest(n: int, f: int, stride: int, pad: int = 0) -> tuple[bool, bool]:
+    return f > stride, (n + 2 * pad - f) % stride != 0
+
+
+@pytest.mark.parametrize("seed", MANY_SEEDS)
+def test_every_seed_meets_every_edge_case(hidden: ModuleType, reference: SimpleNamespace, seed: int) -> None:
+    """Only the random values come from a submission's seed: each edge case is there, in the inputs
+    actually passed, whatever the seed."""
+    seen = _inputs_seen(hidden.cases(reference, seed), reference)
+    pads = _calls(seen, "zero_pad")
+    assert any(pad == 0 for (X, pad), _ in pads) and any(X.dtype == np.float32 for (X, _), _ in pads)
+    assert any(a.shape[0] == 1 for (a, _, _), _ in _calls(seen, "conv_single_step"))
+    conv = [args for args, _ in _calls(seen, "conv_forward")]
+    assert any(hp["pad"] == 0 for *_, hp in conv)
+    assert any(_overlaps_or_leaves_a_rest(A.shape[1], W.shape[0], hp["stride"], hp["pad"])[1] for A, W, _, hp in conv)
+    assert any(W.shape[0] == 1 for _, W, _, _ in conv)
+    assert any(W.shape[0] > hp["stride"] > 1 for _, W, _, hp in conv)
+    assert any(A.dtype == np.float32 for A, *_ in conv)
+    pool = _calls(seen, "pool_forward")
+    assert {kwargs["mode"] for _, kwargs in pool} == {"max", "average"}
+    assert all((A < 0).all() for (A, _), kwargs in pool if kwargs["mode"] == "max"), "a maximum started at 0 must show"
+    assert any(_overlaps_or_leaves_a_rest(A.shape[1], hp["f"], hp["stride"])[0] for (A, hp), _ in pool)
+    assert any(_overlaps_or_leaves_a_rest(A.shape[1], hp["f"], hp["stride"])[1] for (A, hp), _ in pool)
+    assert any(hp["f"] == 1 for (_, hp), _ in pool) and any(A.dtype == np.float32 for (A, _), _ in pool)
+    assert any(cache[3]["pad"] == 0 for (_, cache), _ in _calls(seen, "conv_backward"))
+    windows = [x for (x,), _ in _calls(seen, "create_mask_from_window")]
+    assert any(x.shape == (1, 1) for x in windows) and any(x.dtype.kind == "i" for x in windows)
+    assert any((x < 0).all() for x in windows)
+    values = [args for args, _ in _calls(seen, "distribute_value")]
+    assert {type(dz) for dz, _ in values} == {float, int, np.float64}
+    assert any(dz < 0 for dz, _ in values) and any(shape == (1, 1) for _, shape in values)
+    pool_back = _calls(seen, "pool_backward")
+    assert {kwargs["mode"] for _, kwargs in pool_back} == {"max", "average"}
+    assert any(hp["f"] > hp["stride"] for (_, (_, hp)), _ in pool_back)
+
+
+@pytest.mark.parametrize("seed", MANY_SEEDS)
+def test_every_hidden_case_passes_on_reference_whatever_the_seed(hidden: ModuleType, reference: SimpleNamespace,
+                                                                  seed: int) -> None:
+    for case in hidden.cases(reference, seed):
+        case.run(getattr(reference, case.function))
+
+
+def test_another_seed_draws_other_inputs_for_the_same_checks(hidden: ModuleType, reference: SimpleNamespace) -> None:
+    """What one submission recorded is no use to another: same checks, other values."""
+    first, second = (hidden.cases(reference, seed) for seed in SEEDS)
+    assert [(c.name, c.params) for c in first] == [(c.name, c.params) for c in second]
+    a, b = _inputs_seen(first, reference), _inputs_seen(second, reference)
+    same = {name for (name, x), (_, y) in zip(a, b) if _equal(x, y)}
+    assert same <= {"distribute_value hidden #3"}  # an integer dz from 1 to 10 may come up twice
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,7 +548,7 @@ def test_a_target_modifying_its_inputs_does_not_poison_later_runs(hidden: Module
         _vandalise(args)
         return result
 
-    cases = [c for c in hidden.cases(reference) if c.function == function]  # one suite for the whole batch
+    cases = [c for c in hidden.cases(reference, SEED) if c.function == function]  # one suite for the whole batch
     for case in cases:
         case.run(right)  # fill any cache first, as an earlier submission would
     results = hidden_results(cases, vandal)
@@ -553,7 +615,7 @@ def _number_spellings(value: float) -> set[str]:
 
 
 def test_hidden_messages_do_not_reveal_the_expected_scalar(hidden: ModuleType, reference: SimpleNamespace) -> None:
-    cases = [c for c in hidden.cases(reference) if c.function == "conv_single_step"]
+    cases = [c for c in hidden.cases(reference, SEED) if c.function == "conv_single_step"]
     expected_values: list[Any] = []
 
     def spy(a_slice_prev: np.ndarray, W: np.ndarray, b: np.ndarray) -> float:

@@ -1,8 +1,12 @@
 """Hidden checks for "Convolutional Neural Networks: Step by Step". Never shipped to students.
 
-``cases(ref)`` returns the checks; ``ref`` holds the reference functions, which run here in
-the grader's own process. Every input comes from a fixed seed, so a submission always meets
-the same checks. Messages given to CheckFailed here never carry expected values.
+``cases(ref, seed)`` returns the checks; ``ref`` holds the reference functions, which run here
+in the grader's own process. The grader derives ``seed`` from the course key and the submission's
+code: the same notebook always meets the same inputs, a changed one new inputs, so answers recorded
+from one submission are worthless in the next. Only the random values come from the seed: the
+settings lists (shapes, pad = 0, a stride that does not divide, f = 1, float32, ...) are fixed, so
+every seed tests every edge case and the checks' names and parameters never change. Messages given
+to CheckFailed here never carry expected values.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import numpy as np
 from grader.checks import Case, CheckFailed, call_unchanged, expect_array, expect_scalar, expect_shape, expect_tuple
 
 
-def _rng(*key: int) -> np.random.Generator:
-    return np.random.default_rng([2026, *key])
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng([seed, *key])
 
 
 def _fresh(value: Any) -> Any:
@@ -38,24 +42,24 @@ def _case(function: str, index: int, params: str, run: Callable[[Callable[..., A
     return Case(function=function, name=f"{function} hidden #{index}", params=params, run=run)
 
 
-def zero_pad_cases(ref: Any) -> list[Case]:
+def zero_pad_cases(ref: Any, seed: int) -> list[Case]:
     shapes = [((1, 3, 3, 1), 1), ((2, 4, 6, 3), 2), ((3, 5, 2, 4), 0), ((2, 1, 7, 2), 3), ((4, 3, 3, 2), 1, "float32")]
     cases = []
     for index, (shape, pad, *dtype) in enumerate(shapes, 1):
         def run(target: Callable[..., Any], shape: tuple = shape, pad: int = pad, dtype: list = dtype, index: int = index) -> None:
-            X = _rng(1, index).standard_normal(shape).astype(dtype[0] if dtype else np.float64)
+            X = _rng(seed, 1, index).standard_normal(shape).astype(dtype[0] if dtype else np.float64)
             _hidden("X_pad", call_unchanged(target, "zero_pad", X, pad), ref.zero_pad(X, pad))
 
         cases.append(_case("zero_pad", index, _describe(shape=shape, pad=pad) + (", float32 input" if dtype else ""), run))
     return cases
 
 
-def conv_single_step_cases(ref: Any) -> list[Case]:
+def conv_single_step_cases(ref: Any, seed: int) -> list[Case]:
     settings = [(1, 1), (2, 3), (3, 1), (5, 4), (3, 2, "float32")]
     cases = []
     for index, (f, n_C, *dtype) in enumerate(settings, 1):
         def run(target: Callable[..., Any], f: int = f, n_C: int = n_C, dtype: list = dtype, index: int = index) -> None:
-            rng = _rng(2, index)
+            rng = _rng(seed, 2, index)
             kind = dtype[0] if dtype else np.float64
             a = rng.standard_normal((f, f, n_C)).astype(kind)
             W = rng.standard_normal((f, f, n_C)).astype(kind)
@@ -77,9 +81,9 @@ CONV_SETTINGS = [
 ]
 
 
-def _conv_inputs(index: int, setting: tuple, dtype: Any = np.float64) -> tuple:
+def _conv_inputs(seed: int, index: int, setting: tuple, dtype: Any = np.float64) -> tuple:
     m, n_H, n_W, n_C_prev, f, n_C, pad, stride = setting
-    rng = _rng(3, index)
+    rng = _rng(seed, 3, index)
     A_prev = rng.standard_normal((m, n_H, n_W, n_C_prev)).astype(dtype)
     W = rng.standard_normal((f, f, n_C_prev, n_C)).astype(dtype)
     b = rng.standard_normal((1, 1, 1, n_C)).astype(dtype)
@@ -91,13 +95,13 @@ def _conv_params(setting: tuple) -> str:
     return _describe(m=m, n_H_prev=n_H, n_W_prev=n_W, n_C_prev=n_C_prev, f=f, n_C=n_C, pad=pad, stride=stride)
 
 
-def conv_forward_cases(ref: Any) -> list[Case]:
+def conv_forward_cases(ref: Any, seed: int) -> list[Case]:
     cases = []
     variants = [(s, np.float64) for s in CONV_SETTINGS] + [(CONV_SETTINGS[1], np.float32)]
     for index, (setting, dtype) in enumerate(variants, 1):
         @cache
         def expected(setting: tuple = setting, dtype: Any = dtype, index: int = index) -> tuple:
-            inputs = _conv_inputs(index, setting, dtype)
+            inputs = _conv_inputs(seed, index, setting, dtype)
             return inputs, ref.conv_forward(*inputs)[0]
 
         def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected) -> None:
@@ -125,9 +129,9 @@ POOL_SETTINGS = [
 ]
 
 
-def _pool_inputs(index: int, setting: tuple, dtype: Any = np.float64) -> tuple:
+def _pool_inputs(seed: int, index: int, setting: tuple, dtype: Any = np.float64) -> tuple:
     m, n_H, n_W, n_C, f, stride = setting
-    A_prev = _rng(4, index).standard_normal((m, n_H, n_W, n_C)).astype(dtype)
+    A_prev = _rng(seed, 4, index).standard_normal((m, n_H, n_W, n_C)).astype(dtype)
     return A_prev, {"f": f, "stride": stride}
 
 
@@ -136,16 +140,16 @@ def _pool_params(setting: tuple, mode: str) -> str:
     return _describe(m=m, n_H_prev=n_H, n_W_prev=n_W, n_C=n_C, f=f, stride=stride, mode=repr(mode))
 
 
-def pool_forward_cases(ref: Any) -> list[Case]:
+def pool_forward_cases(ref: Any, seed: int) -> list[Case]:
     cases = []
     variants = [(s, mode, np.float64) for s in POOL_SETTINGS for mode in ("max", "average")]
     variants += [(POOL_SETTINGS[1], "max", np.float32), (tuple(POOL_SETTINGS[3]), "average", np.float32)]
     for index, (setting, mode, dtype) in enumerate(variants, 1):
         @cache
         def expected(setting: tuple = setting, mode: str = mode, dtype: Any = dtype, index: int = index) -> tuple:
-            A_prev, hparameters = _pool_inputs(index, setting, dtype)
+            A_prev, hparameters = _pool_inputs(seed, index, setting, dtype)
             if mode == "max":
-                A_prev = A_prev - 3.0  # all negative: a maximum started at zero shows
+                A_prev = -np.abs(A_prev) - 0.5  # all negative, whatever the seed: a maximum started at zero shows
             return A_prev, hparameters, ref.pool_forward(A_prev, hparameters, mode=mode)[0]
 
         def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected, mode: str = mode) -> None:
@@ -179,14 +183,14 @@ def _picks(rng: np.random.Generator, shape: tuple, count: int = 5) -> list[tuple
     return [tuple(int(rng.integers(n)) for n in shape) for _ in range(count)]
 
 
-def conv_backward_cases(ref: Any) -> list[Case]:
+def conv_backward_cases(ref: Any, seed: int) -> list[Case]:
     cases = []
     for index, setting in enumerate(CONV_SETTINGS, 1):
         @cache
         def expected(setting: tuple = setting, index: int = index) -> tuple:
-            inputs = _conv_inputs(index, setting)
+            inputs = _conv_inputs(seed, index, setting)
             Z = ref.conv_forward(*inputs)[0]
-            dZ = _rng(5, index).standard_normal(Z.shape)
+            dZ = _rng(seed, 5, index).standard_normal(Z.shape)
             return inputs, dZ, ref.conv_backward(dZ, inputs)
 
         def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected) -> None:
@@ -202,10 +206,10 @@ def conv_backward_cases(ref: Any) -> list[Case]:
     @cache
     def numeric_gradients() -> tuple:
         """Finite differences of sum(conv_forward(...) * G) at a few entries of A_prev, W and b."""
-        inputs = _conv_inputs(99, setting)
+        inputs = _conv_inputs(seed, 99, setting)
         A_prev, W, b, hparameters = inputs
-        G = _rng(6).standard_normal(ref.conv_forward(*inputs)[0].shape)
-        rng = _rng(7)
+        G = _rng(seed, 6).standard_normal(ref.conv_forward(*inputs)[0].shape)
+        rng = _rng(seed, 7)
         loss = lambda: float(np.sum(ref.conv_forward(A_prev, W, b, hparameters)[0] * G))
         estimates = []
         for array in (A_prev, W, b):
@@ -225,36 +229,41 @@ def conv_backward_cases(ref: Any) -> list[Case]:
     return cases
 
 
-def create_mask_from_window_cases(ref: Any) -> list[Case]:
+def create_mask_from_window_cases(ref: Any, seed: int) -> list[Case]:
     windows = [
-        _rng(8, 1).standard_normal((3, 3)),
-        _rng(8, 2).standard_normal((2, 4)),
-        -np.abs(_rng(8, 3).standard_normal((4, 4))) - 1.0,
-        np.array([[7.0]]),
-        _rng(8, 4).permutation(12).reshape(3, 4),
+        ("random", _rng(seed, 8, 1).standard_normal((3, 3))),
+        ("random", _rng(seed, 8, 2).standard_normal((2, 4))),
+        ("negative", -np.abs(_rng(seed, 8, 3).standard_normal((4, 4))) - 1.0),
+        ("random", _rng(seed, 8, 5).standard_normal((1, 1))),
+        ("integer", _rng(seed, 8, 4).permutation(12).reshape(3, 4)),
     ]
     cases = []
-    for index, x in enumerate(windows, 1):
+    for index, (kind, x) in enumerate(windows, 1):
         def run(target: Callable[..., Any], x: np.ndarray = x) -> None:
             _hidden("mask", call_unchanged(target, "create_mask_from_window", x.copy()), ref.create_mask_from_window(x))
 
-        kind = "integer" if x.dtype.kind == "i" else "negative" if (x < 0).all() else "random"
         cases.append(_case("create_mask_from_window", index, _describe(shape=x.shape, values=kind), run))
     return cases
 
 
-def distribute_value_cases(ref: Any) -> list[Case]:
-    settings = [(1.0, (1, 1)), (-6.0, (2, 3)), (5, (4, 4)), (0.3, (3, 1)), (np.float64(2.5), (2, 2))]
+def distribute_value_cases(ref: Any, seed: int) -> list[Case]:
+    # (kind of dz, its sign, window shape); the sizes of dz come from the seed
+    settings = [("float", 1, (1, 1)), ("float", -1, (2, 3)), ("int", 1, (4, 4)), ("float", 1, (3, 1)),
+                ("numpy float64", 1, (2, 2))]
     cases = []
-    for index, (dz, shape) in enumerate(settings, 1):
+    for index, (kind, sign, shape) in enumerate(settings, 1):
+        size = _rng(seed, 12, index).uniform(0.1, 10.0)
+        dz = {"float": float, "int": lambda v: int(v) + 1, "numpy float64": np.float64}[kind](sign * size)
+
         def run(target: Callable[..., Any], dz: Any = dz, shape: tuple = shape) -> None:
             _hidden("a", call_unchanged(target, "distribute_value", dz, shape), ref.distribute_value(dz, shape))
 
-        cases.append(_case("distribute_value", index, _describe(dz=float(dz), shape=shape), run))
+        described = f"{'negative' if sign < 0 else 'positive'} {kind}"
+        cases.append(_case("distribute_value", index, _describe(dz=described, shape=shape), run))
     return cases
 
 
-def pool_backward_cases(ref: Any) -> list[Case]:
+def pool_backward_cases(ref: Any, seed: int) -> list[Case]:
     cases = []
     for setting in POOL_SETTINGS:
         for mode in ("max", "average"):
@@ -262,8 +271,8 @@ def pool_backward_cases(ref: Any) -> list[Case]:
 
             @cache
             def expected(setting: tuple = setting, mode: str = mode, index: int = index) -> tuple:
-                A_prev, hparameters = _pool_inputs(index, setting)
-                dA = _rng(9, index).standard_normal(ref.pool_forward(A_prev, hparameters, mode=mode)[0].shape)
+                A_prev, hparameters = _pool_inputs(seed, index, setting)
+                dA = _rng(seed, 9, index).standard_normal(ref.pool_forward(A_prev, hparameters, mode=mode)[0].shape)
                 return dA, (A_prev, hparameters), ref.pool_backward(dA, (A_prev, hparameters), mode=mode)
 
             def run(target: Callable[..., Any], expected: Callable[[], tuple] = expected, mode: str = mode) -> None:
@@ -278,9 +287,9 @@ def pool_backward_cases(ref: Any) -> list[Case]:
 
         @cache
         def numeric_gradient(mode: str = mode, setting: tuple = setting) -> tuple:
-            A_prev, hparameters = _pool_inputs(98, setting)
-            G = _rng(10).standard_normal(ref.pool_forward(A_prev, hparameters, mode=mode)[0].shape)
-            picks = _picks(_rng(11), A_prev.shape, 8)
+            A_prev, hparameters = _pool_inputs(seed, 98, setting)
+            G = _rng(seed, 10).standard_normal(ref.pool_forward(A_prev, hparameters, mode=mode)[0].shape)
+            picks = _picks(_rng(seed, 11), A_prev.shape, 8)
             loss = lambda: float(np.sum(ref.pool_forward(A_prev, hparameters, mode=mode)[0] * G))
             return A_prev, hparameters, G, picks, _numerical_gradient(loss, A_prev, picks)
 
@@ -296,16 +305,16 @@ def pool_backward_cases(ref: Any) -> list[Case]:
     return cases
 
 
-def cases(ref: Any) -> list[Case]:
+def cases(ref: Any, seed: int) -> list[Case]:
     return [
-        *zero_pad_cases(ref),
-        *conv_single_step_cases(ref),
-        *conv_forward_cases(ref),
-        *pool_forward_cases(ref),
-        *conv_backward_cases(ref),
-        *create_mask_from_window_cases(ref),
-        *distribute_value_cases(ref),
-        *pool_backward_cases(ref),
+        *zero_pad_cases(ref, seed),
+        *conv_single_step_cases(ref, seed),
+        *conv_forward_cases(ref, seed),
+        *pool_forward_cases(ref, seed),
+        *conv_backward_cases(ref, seed),
+        *create_mask_from_window_cases(ref, seed),
+        *distribute_value_cases(ref, seed),
+        *pool_backward_cases(ref, seed),
     ]
 
 
@@ -327,10 +336,10 @@ def _sweep_case(function: str, index: int, call: Callable[[], tuple], reference:
     return Case(function=function, name=f"{function} sweep #{index}", params="", run=run)
 
 
-def sweep(ref: Any, count: int = 40) -> list[Case]:
+def sweep(ref: Any, seed: int, count: int = 40) -> list[Case]:
     """Many random valid inputs per function, for ``grader audit`` to tell a surviving mutant that
     computes the same thing (equivalent) from one the hidden cases miss."""
-    rng = _rng(99)
+    rng = _rng(seed, 99)
     found: list[Case] = []
 
     def add(function: str, make: Callable[[np.random.Generator], tuple]) -> None:
