@@ -82,7 +82,7 @@ class Proxy:
         arguments = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
         self.last_call = f"{self.function}({', '.join(arguments)})"
         before = copy.deepcopy((args, kwargs))
-        outcome: CallOutcome = self.worker.call(self.function, args, kwargs, frozenset(self.stubs))
+        outcome: CallOutcome = self.worker.call(self.function, args, kwargs, self.stubs)
         self.calls.append(Call(*before, value=outcome.value, error=outcome.message if outcome.status == "raised" else ""))
         if outcome.output:
             self.output.append(outcome.output)
