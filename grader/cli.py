@@ -141,10 +141,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     if not assignment.instructor:
         raise UsageError("the audit needs the instructor's solutions/ folder")
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+    if args.jobs < 1 or args.seeds < 1:
+        raise UsageError("--jobs and --seeds must be at least 1")
     mode = _sandbox(args.sandbox)
-    results = run_audit(assignment, mode, jobs=args.jobs)
+    results = run_audit(assignment, mode, jobs=args.jobs, seeds=args.seeds)
     summary = summarise(assignment, results)
     print(table(summary))
     write_audit(assignment, results, args.out)
@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--out", type=Path, default=Path("out/audit"), metavar="DIR",
                        help="folder for audit.json and audit.html (default out/audit)")
     audit.add_argument("--jobs", type=int, default=2, metavar="N", help="mutants graded in parallel (default 2)")
+    audit.add_argument("--seeds", type=int, default=3, metavar="N",
+                       help="seeds of hidden inputs each mutant is graded under; it must die under every one (default 3)")
     audit.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"], help="as for grade")
     audit.set_defaults(run=cmd_audit)
     return parser
