@@ -54,9 +54,11 @@ def output_names(paths: Sequence[Path]) -> list[str]:
 def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
     global _job
     worker = Worker(mode, assignment.limits)
-    worker.start()
-    atexit.register(worker.stop)
-    _job = (assignment, load_suite(assignment, suite), worker)
+    worker.start()  # the sandbox starts while the suite loads
+    atexit.register(worker.close)
+    loaded = load_suite(assignment, suite)
+    worker.use_reference(loaded.reference)
+    _job = (assignment, loaded, worker)
 
 
 def _grade_one(path: Path) -> GradeReport:
@@ -81,7 +83,7 @@ def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: 
             yield from map(_grade_one, paths)
         finally:
             assert _job is not None
-            _job[2].stop()
+            _job[2].close()
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_job,

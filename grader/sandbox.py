@@ -1,23 +1,23 @@
-"""Starts the worker inside bubblewrap and talks to it: limits, timeouts, restarts.
+"""Starts the worker inside bubblewrap and manages its life: limits, timeouts, restarts.
 
 One worker process (a "zygote" with NumPy already imported) serves many submissions; each
-submission runs in a fresh child forked from it, so start-up is paid once per job. Only plain
-data comes back (wire.py). On a timeout the whole sandbox is killed and a new one started; on a
-crash or a memory error only the child is lost, and the submission is loaded again for the
-checks that remain.
+submission runs in a fresh child forked from it, so start-up is paid once per job. The zygote
+speaks on a control channel, the child on a data channel (channel.py: every exchange under a
+deadline); only plain data comes back (wire.py), and every string is cleaned as it arrives. On a
+timeout the zygote kills the child; on a crash or a memory error only the child is lost, and the
+submission is loaded again for the checks that remain. A zygote that does not answer is killed
+with its whole sandbox and started again.
 """
 
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,19 @@ from typing import Any
 import numpy as np
 
 from grader import wire
+from grader.callbacks import ReferenceRunner
+from grader.channel import Channel, ChannelClosed, Interrupted
 from grader.config import Limits
 from grader.errors import UsageError
 from grader.model import Submission
+from grader.text import clean_text
 
 HERE = Path(__file__).resolve().parent
 WORKER_FILES = ("worker.py", "wire.py")
 START_SECONDS = 30.0
+END_SECONDS = 5.0  # for the zygote to kill a child and clean up after it
+TMPFS_MB = 64  # the private /tmp (and 16 MB for /dev/shm): files are memory, so they are capped too
+MESSAGE_CHARS = 8192  # an exception message or load error as shown to anyone
 QUIET_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "PYTHONHASHSEED": "0",
@@ -73,9 +79,10 @@ def _python_roots() -> list[str]:
     return [r for r in ordered if not any(r != o and r.startswith(o + "/") for o in ordered)]
 
 
-def bwrap_command() -> list[str]:
+def bwrap_command(data_fds: tuple[int, int]) -> list[str]:
     command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
+               "--proc", "/proc", "--dev", "/dev", "--size", str(16 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+               "--size", str(TMPFS_MB << 20), "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     for link in ("lib", "lib64", "bin", "sbin"):
         if os.path.islink(f"/{link}"):
             command += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
@@ -93,7 +100,7 @@ def bwrap_command() -> list[str]:
     command += ["--chdir", "/tmp", "--clearenv"]
     for key, value in {**QUIET_ENV, "HOME": "/tmp", "GRADER_SANDBOX": "bwrap"}.items():
         command += ["--setenv", key, value]
-    return [*command, sys.executable, "-E", "-s", "-B", "/opt/grader/worker.py"]
+    return [*command, sys.executable, "-E", "-s", "-B", "/opt/grader/worker.py", *map(str, data_fds)]
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,7 @@ class Loaded:
     defined: tuple[str, ...]
     errors: tuple[str, ...]
     failure: str = ""  # set when the submission could not be loaded at all
+    unsafe: bool = False  # the sandbox could not be locked down: the grader's fault, not the student's
 
 
 class WorkerDied(Exception):
@@ -133,31 +141,56 @@ def _describe_exit(code: int) -> tuple[str, str]:
     return "crash", f"the process exited (exit code {code}): did the code call exit() or os._exit()?"
 
 
+def _text(value: Any, limit: int = MESSAGE_CHARS) -> str:
+    """A string that came out of the sandbox, as the grader may show it."""
+    return clean_text(value if isinstance(value, str) else "", limit)
+
+
 class Worker:
-    """A sandboxed zygote process. Not thread-safe: one per job."""
+    """A sandboxed zygote process and the child of the current submission. Not thread-safe: one per job."""
 
     def __init__(self, mode: str, limits: Limits) -> None:
         self.mode = mode
         self.limits = limits
         self.process: subprocess.Popen[bytes] | None = None
+        self.control: Channel | None = None
+        self.data: Channel | None = None
         self.scratch: tempfile.TemporaryDirectory[str] | None = None
         self.current: tuple[Submission, list[str]] | None = None
         self.child_alive = False
         self.ready = False
+        self.runner: ReferenceRunner | None = None
+
+    def use_reference(self, reference: Any) -> None:
+        """The reference functions that answer the child's calls of graded functions it may not run itself."""
+        self.runner = ReferenceRunner(reference, self.limits.memory_mb) if reference is not None else None
+
+    # --- the zygote's life -------------------------------------------------------------------
 
     def start(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        data_fds = (to_child_r, from_child_w)
         if self.mode == "bwrap":
-            command, env, cwd = bwrap_command(), dict(QUIET_ENV), None
+            command, env, cwd = bwrap_command(data_fds), dict(QUIET_ENV), None
         else:
             self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
-            command = [sys.executable, "-E", "-s", "-B", str(HERE / "worker.py")]
+            command = [sys.executable, "-E", "-s", "-B", str(HERE / "worker.py"), *map(str, data_fds)]
             env, cwd = {**QUIET_ENV, "HOME": self.scratch.name, "GRADER_SANDBOX": "none"}, self.scratch.name
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        env=env, cwd=cwd, start_new_session=True)
+                                        env=env, cwd=cwd, start_new_session=True, pass_fds=data_fds)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        assert self.process.stdin and self.process.stdout
+        self.control = Channel(self.process.stdout.fileno(), self.process.stdin.fileno())
+        self.data = Channel(from_child_r, to_child_w, watch=self.process.stdout.fileno())
         self.ready = False  # its "ready" message is read on first use, so start-up overlaps the caller's work
 
     def _await_ready(self) -> None:
-        message, _ = self._receive(time.monotonic() + START_SECONDS)
+        assert self.control
+        message, _ = self.control.receive(time.monotonic() + START_SECONDS)
+        if message.get("op") == "unsafe":
+            raise WorkerDied(f"the sandbox could not be locked down: {_text(message.get('message'), 300)}")
         if message.get("op") != "ready":
             raise WorkerDied("the worker did not start")
         self.ready = True
@@ -173,41 +206,48 @@ class Worker:
                 if stream:
                     stream.close()
             self.process = None
+        if self.data is not None:
+            self.data.close()
+            self.data = None
+        self.control = None
         self.child_alive = False
         if self.scratch is not None:
             self.scratch.cleanup()
             self.scratch = None
 
-    def _send(self, message: dict[str, Any], blobs: list[bytes] | None = None) -> None:
-        assert self.process and self.process.stdin
+    def close(self) -> None:
+        """Stop the sandbox and the reference runner: the end of a job."""
+        self.stop()
+        if self.runner is not None:
+            self.runner.stop()
+
+    def _child_exited(self, deadline: float) -> int:
+        """Read the zygote's report that the child is gone (its exit code), then drop what the child left unread."""
+        assert self.control and self.data
         try:
-            wire.send(self.process.stdin.fileno(), message, blobs or [])
-        except OSError as error:
-            raise WorkerDied(str(error)) from error
+            message, _ = self.control.receive(deadline)
+        except (TimeoutError, ChannelClosed) as error:
+            self.stop()
+            raise WorkerDied("the sandbox stopped answering") from error
+        self.child_alive = False
+        self.data.drain()
+        if message.get("op") != "exited" or type(message.get("code")) is not int:
+            self.stop()
+            raise WorkerDied("the sandbox sent an unexpected message")
+        return int(message["code"])
 
-    def _receive(self, deadline: float) -> tuple[dict[str, Any], list[bytes]]:
-        assert self.process and self.process.stdout
-        fd = self.process.stdout.fileno()
-
-        def read(fd: int, size: int) -> bytes:
-            chunks = []
-            while size:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                    raise TimeoutError
-                chunk = os.read(fd, min(size, 1 << 20))
-                if not chunk:
-                    raise WorkerDied("the worker closed its channel")
-                chunks.append(chunk)
-                size -= len(chunk)
-            return b"".join(chunks)
-
+    def _end_child(self) -> None:
+        """Have the zygote kill the current child; restart everything if it does not answer."""
+        if not self.child_alive or self.control is None:
+            return
+        deadline = time.monotonic() + END_SECONDS
         try:
-            return wire.receive(fd, read)
-        except wire.WireError as error:
-            raise WorkerDied(f"garbled message: {error}") from error
+            self.control.send({"op": "end"}, [], deadline)
+            self._child_exited(deadline)
+        except (TimeoutError, ChannelClosed, Interrupted, WorkerDied):
+            self.stop()
 
-    # --- one submission -------------------------------------------------------------------------
+    # --- one submission ------------------------------------------------------------------------
 
     def load(self, submission: Submission, functions: list[str]) -> Loaded:
         """Fork a child for ``submission``; restart the whole sandbox first if it is gone."""
@@ -218,44 +258,54 @@ class Worker:
         if not self.ready:
             try:
                 self._await_ready()
-            except (TimeoutError, WorkerDied) as error:
+            except (TimeoutError, ChannelClosed, WorkerDied) as error:
                 self.stop()
-                return Loaded((), (), failure=f"the sandbox did not start ({error or 'timeout'})")
+                unsafe = "locked down" in str(error)
+                return Loaded((), (), failure=f"the sandbox did not start ({error or 'timeout'})", unsafe=unsafe)
+        assert self.control and self.data
         limits = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                   "output_kb": self.limits.output_kb}
         chunks = [{"cell": c.cell, "line": c.line, "code": c.code} for c in submission.chunks]
+        seconds = max(10.0, 2 * self.limits.call_seconds)
+        deadline = time.monotonic() + seconds
         try:
-            self._send({"op": "load", "chunks": chunks, "functions": functions, "limits": limits})
-            message, _ = self._receive(time.monotonic() + max(10.0, 2 * self.limits.call_seconds))
+            self.control.send({"op": "load", "chunks": chunks, "functions": functions, "limits": limits}, [], deadline)
+            self.child_alive = True
+            message, _ = self.data.receive(deadline)
         except TimeoutError:
-            self.stop()
-            return Loaded((), (), failure=f"loading the notebook's definitions took longer than "
-                                          f"{max(10.0, 2 * self.limits.call_seconds):.0f} s")
-        except WorkerDied as error:
-            self.stop()
+            self._end_child()
+            return Loaded((), (), failure=f"loading the notebook's definitions took longer than {seconds:.0f} s")
+        except Interrupted:
+            try:
+                code = self._child_exited(deadline)
+            except WorkerDied as error:
+                return Loaded((), (), failure=f"the sandbox failed while loading the notebook: {error}")
+            return Loaded((), (), failure="loading the notebook's definitions " + _describe_exit(code)[1])
+        except ChannelClosed as error:
+            self._end_child()
             return Loaded((), (), failure=f"the sandbox failed while loading the notebook: {error}")
-        if message.get("op") == "exited":
-            return Loaded((), (), failure="loading the notebook's definitions " + _describe_exit(int(message["code"]))[1])
-        errors = tuple(f"cell {e['cell']}: {e['error']}" for e in message.get("errors", []))
-        self.child_alive = True
-        return Loaded(tuple(message.get("defined", [])), errors)
+        if message.get("op") == "unsafe":
+            self._end_child()
+            return Loaded((), (), failure="the sandbox could not be locked down "
+                                          f"({_text(message.get('message'), 300)}); no student code was run", unsafe=True)
+        if message.get("op") != "loaded":
+            self._end_child()
+            return Loaded((), (), failure="the sandbox sent an unexpected message while loading the notebook")
+        defined = message.get("defined")
+        errors = message.get("errors")
+        defined = tuple(name for name in functions if isinstance(defined, list) and name in defined)
+        problems = tuple(f"cell {e.get('cell')}: {_text(e.get('error'))}" for e in (errors if isinstance(errors, list) else [])
+                         if isinstance(e, dict) and type(e.get("cell")) is int)
+        return Loaded(defined, problems[:50])
 
     def end(self) -> None:
         """Finish the current submission: its child and anything it started are gone afterwards."""
         self.current = None
-        if not self.child_alive:
-            return
-        self.child_alive = False
-        try:
-            self._send({"op": "end"})
-            while self._receive(time.monotonic() + 10.0)[0].get("op") != "exited":
-                pass
-        except (TimeoutError, WorkerDied):
-            self.stop()
+        self._end_child()
 
     def call(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-             stubs: dict[str, Callable[..., Any]]) -> CallOutcome:
-        """Call ``function`` in the child. ``stubs`` answer the child's requests for reference functions.
+             stubs: frozenset[str] = frozenset()) -> CallOutcome:
+        """Call ``function`` in the child. ``stubs`` name the graded functions whose calls the reference answers.
 
         After a crash or timeout the next call first loads the submission again in a new child.
         """
@@ -263,57 +313,64 @@ class Worker:
             reloaded = self.load(*self.current)
             if reloaded.failure:
                 return CallOutcome("crash", message=f"the submission could not be loaded again: {reloaded.failure}")
+        assert self.data
         blobs: list[bytes] = []
         request = {"op": "call", "function": function, "args": wire.encode([list(args), kwargs], blobs),
                    "stubs": sorted(stubs)}
         started = time.monotonic()
         deadline = started + self.limits.call_seconds
         try:
-            self._send(request, blobs)
+            self.data.send(request, blobs, deadline)
             while True:
-                message, reply_blobs = self._receive(deadline)
+                message, reply_blobs = self.data.receive(deadline)
                 if message.get("op") != "callback":
                     break
-                self._answer_callback(message, reply_blobs, stubs)
+                self._answer_callback(message, reply_blobs, stubs, deadline)
         except TimeoutError:
-            self.stop()
+            self._end_child()
             return CallOutcome("timeout", message=f"{function} did not finish within {self.limits.call_seconds:g} s "
                                                   "(an infinite loop, or waiting for input?)",
                                seconds=time.monotonic() - started)
-        except WorkerDied as error:
-            self.stop()
+        except Interrupted:
+            try:
+                status, text = _describe_exit(self._child_exited(time.monotonic() + END_SECONDS))
+            except WorkerDied as error:
+                status, text = "crash", str(error)
+            return CallOutcome(status, message=text, seconds=time.monotonic() - started)
+        except ChannelClosed as error:
+            self._end_child()
             return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
         return self._outcome(message, reply_blobs)
 
-    def _answer_callback(self, message: dict[str, Any], blobs: list[bytes], stubs: dict[str, Callable[..., Any]]) -> None:
-        reference = stubs.get(str(message.get("function")))
+    def _answer_callback(self, message: dict[str, Any], blobs: list[bytes], stubs: frozenset[str], deadline: float) -> None:
+        assert self.data
+        name = message.get("function")
+        reply: dict[str, Any]
         reply_blobs: list[bytes] = []
-        try:
-            if reference is None:
-                raise LookupError("not available")
-            args, kwargs = wire.decode(message["args"], blobs)
-            value = wire.encode(reference(*args, **kwargs), reply_blobs)
-            self._send({"op": "callback-result", "value": value}, reply_blobs)
-        except Exception as error:  # the student's arguments made the reference fail; tell the student
-            self._send({"op": "callback-error", "message": f"{message.get('function')} failed: {type(error).__name__}"})
+        if self.runner is None or name not in stubs:
+            reply = {"op": "callback-error", "message": f"{_text(name, 60)} is not available"}
+        else:
+            reply, reply_blobs = self.runner.call(str(name), message.get("args"), blobs, deadline)
+        self.data.send(reply, reply_blobs, deadline)
 
     def _outcome(self, message: dict[str, Any], blobs: list[bytes]) -> CallOutcome:
         op = message.get("op")
-        common: dict[str, Any] = {"output": str(message.get("output", "")), "seconds": float(message.get("seconds", 0.0))}
+        seconds = message.get("seconds")
+        common: dict[str, Any] = {"output": _text(message.get("output"), self.limits.output_kb * 1024 + 100),
+                                  "seconds": float(seconds) if isinstance(seconds, (int, float)) else 0.0}
         if op == "returned":
             try:
                 value = wire.decode(message["value"], blobs)
-                changed = {int(k): (None if v is None else wire.decode(v, blobs)) for k, v in message["changed"].items()}
+                changed = message["changed"]
+                if type(changed) is not dict or len(changed) > 64:
+                    raise wire.WireError("malformed message")
+                changed = {int(k): (None if v is None else wire.decode(v, blobs)) for k, v in changed.items()}
             except (wire.WireError, KeyError, ValueError, IndexError, TypeError) as error:
                 return CallOutcome("unencodable", message=f"the returned value could not be read: {error}", **common)
             return CallOutcome("returned", value=value, changed=changed, **common)
         if op in ("raised", "memory"):
-            return CallOutcome(op, message=str(message.get("traceback", "")), **common)
+            return CallOutcome(op, message=_text(message.get("traceback")), **common)
         if op == "unencodable":
-            return CallOutcome(op, message=str(message.get("message", "")), **common)
-        if op == "exited":
-            self.child_alive = False
-            status, text = _describe_exit(int(message.get("code", 1)))
-            return CallOutcome(status, message=text)
-        self.stop()
-        return CallOutcome("crash", message=f"unexpected message from the sandbox: {str(op)[:40]!r}")
+            return CallOutcome(op, message=_text(message.get("message"), 300), **common)
+        self._end_child()
+        return CallOutcome("crash", message=f"unexpected message from the sandbox: {_text(op, 40)!r}")

@@ -14,16 +14,23 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 from typing import Any
 
 import numpy as np
 
-MAX_HEADER = 16 * 1024 * 1024
-MAX_BLOB = 256 * 1024 * 1024
+# Caps on one message, checked before anything is allocated: whatever the other side sends, reading it
+# costs at most about MAX_MESSAGE bytes and MAX_ITEMS values.
+MAX_HEADER = 8 * 1024 * 1024
+MAX_MESSAGE = 64 * 1024 * 1024  # header and arrays together
+MAX_BLOBS = 1024
 MAX_DEPTH = 32
-MAX_ITEMS = 100_000
+MAX_ITEMS = 100_000  # values in one decoded message, all containers together
+MAX_STRING = 100_000  # characters of one string
 _NDARRAY = np.ndarray  # kept before any student code could rebind numpy names
+#: Characters that break a UTF-8 file, a terminal, XML or a log line: replaced wherever text crosses.
+UNSAFE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 class WireError(ValueError):
@@ -47,8 +54,11 @@ def encode(value: Any, blobs: list[bytes], depth: int = 0) -> Any:
     if kind is float:
         return {"$float": repr(value)} if value != value or value in (float("inf"), float("-inf")) else value
     if kind is _NDARRAY:
-        if value.dtype.kind not in "biufc" or value.dtype.fields is not None or value.size > MAX_BLOB // 8:
+        if value.dtype.kind not in "biufc" or value.dtype.fields is not None:
             raise WireError(f"an array of dtype {value.dtype} cannot be checked")
+        if value.nbytes > MAX_MESSAGE:
+            raise WireError(f"an array of shape {value.shape} is too large to be checked "
+                            f"({value.nbytes // 2**20} MB; at most {MAX_MESSAGE // 2**20} MB)")
         buffer = io.BytesIO()
         np.save(buffer, value, allow_pickle=False)
         blobs.append(buffer.getvalue())
@@ -76,43 +86,93 @@ def _literal(text: Any) -> Any:
         raise WireError("malformed scalar") from error
 
 
-def decode(data: Any, blobs: list[bytes], depth: int = 0) -> Any:
-    """The inverse of encode, strict about everything it reads."""
+def clean_string(text: str) -> str:
+    """A string from the other side as the grader may use it: valid UTF-8, no control characters but
+    newline and tab, at most MAX_STRING characters."""
+    return UNSAFE_TEXT.sub("\ufffd", text[:MAX_STRING])
+
+
+def _array(blob: bytes) -> np.ndarray:
+    """Read one .npy blob, checking its header against its size before NumPy allocates anything."""
+    stream = io.BytesIO(blob)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        shape, _, dtype = read_header[version](stream)
+    except Exception as error:  # NumPy's header parser raises many types (tokenize's included) on forged input
+        raise WireError("malformed array header") from error
+    if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize > 16:
+        raise WireError("malformed array")
+    if len(blob) - stream.tell() != int(np.prod(shape, dtype=object)) * dtype.itemsize:
+        raise WireError("malformed array: its size does not match its shape")
+    array = np.load(io.BytesIO(blob), allow_pickle=False)
+    if type(array) is not np.ndarray or array.dtype.kind not in "biufc":
+        raise WireError("malformed array")
+    return array
+
+
+def decode(data: Any, blobs: list[bytes], depth: int = 0, budget: list[int] | None = None) -> Any:
+    """The inverse of encode, strict about everything it reads. Strings come back cleaned (clean_string)."""
+    budget = [MAX_ITEMS] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise WireError("the value has too many items")
     if depth > MAX_DEPTH:
         raise WireError("the value is nested too deeply")
-    if data is None or type(data) in (bool, str, int, float):
+    if type(data) is str:
+        return clean_string(data)
+    if data is None or type(data) in (bool, int, float):
         return data
     if type(data) is list:
-        return [decode(item, blobs, depth + 1) for item in data]
+        return [decode(item, blobs, depth + 1, budget) for item in data]
     keys = set(data) if type(data) is dict else None
     if keys == {"$array"}:
-        array = np.load(io.BytesIO(blobs[data["$array"]]), allow_pickle=False)
-        if type(array) is not np.ndarray or array.dtype.kind not in "biufc":
-            raise WireError("malformed array")
-        return array
+        index = data["$array"]
+        if type(index) is not int or not 0 <= index < len(blobs):
+            raise WireError("malformed array reference")
+        return _array(blobs[index])
     if keys == {"$scalar", "value"}:
-        dtype = np.dtype(data["$scalar"])
-        if dtype.kind not in "biufc":
+        try:
+            dtype = np.dtype(data["$scalar"])
+        except (TypeError, ValueError) as error:
+            raise WireError("malformed scalar") from error
+        if dtype.kind not in "biufc" or type(data["value"]) is not str or len(data["value"]) > 100:
             raise WireError("malformed scalar")
         value = _literal(data["value"])
         if isinstance(value, complex) and dtype.kind != "c":
             raise WireError("malformed scalar")
-        return dtype.type(value)
-    if keys == {"$float"}:
-        return float(data["$float"])
-    if keys == {"$bigint"}:
-        return int(data["$bigint"])
-    if keys == {"$tuple"}:
-        return tuple(decode(item, blobs, depth + 1) for item in data["$tuple"])
-    if keys == {"$dict"}:
-        return {str(key): decode(item, blobs, depth + 1) for key, item in data["$dict"]}
+        try:
+            return dtype.type(value)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise WireError("malformed scalar") from error
+    if keys == {"$float"} and type(data["$float"]) is str:
+        try:
+            return float(data["$float"])
+        except ValueError as error:
+            raise WireError("malformed float") from error
+    if keys == {"$bigint"} and type(data["$bigint"]) is str and len(data["$bigint"]) <= 4000:
+        try:
+            return int(data["$bigint"])
+        except ValueError as error:
+            raise WireError("malformed integer") from error
+    if keys == {"$tuple"} and type(data["$tuple"]) is list:
+        return tuple(decode(item, blobs, depth + 1, budget) for item in data["$tuple"])
+    if keys == {"$dict"} and type(data["$dict"]) is list:
+        pairs = data["$dict"]
+        if not all(type(pair) is list and len(pair) == 2 and type(pair[0]) is str for pair in pairs):
+            raise WireError("malformed dict")
+        return {clean_string(key): decode(item, blobs, depth + 1, budget) for key, item in pairs}
     raise WireError("malformed value")
 
 
-def send(fd: int, message: dict[str, Any], blobs: list[bytes] = ()) -> None:  # type: ignore[assignment]
+def frame(message: dict[str, Any], blobs: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+    """One message as bytes: a length, a JSON header naming the blob sizes, the blobs."""
     header = json.dumps({**message, "$blobs": [len(b) for b in blobs]}).encode()
-    frame = b"".join([struct.pack("!I", len(header)), header, *blobs])
-    view = memoryview(frame)
+    return b"".join([struct.pack("!I", len(header)), header, *blobs])
+
+
+def send(fd: int, message: dict[str, Any], blobs: list[bytes] = ()) -> None:  # type: ignore[assignment]
+    view = memoryview(frame(message, blobs))
     while view:
         view = view[os.write(fd, view) :]
 
@@ -140,6 +200,8 @@ def receive(fd: int, read: Any = read_exact) -> tuple[dict[str, Any], list[bytes
     if type(message) is not dict:
         raise WireError("malformed message")
     sizes = message.pop("$blobs", None)
-    if type(sizes) is not list or any(type(s) is not int or not 0 <= s <= MAX_BLOB for s in sizes):
+    if type(sizes) is not list or len(sizes) > MAX_BLOBS or any(type(s) is not int or s < 0 for s in sizes):
         raise WireError("malformed message")
+    if length + sum(sizes) > MAX_MESSAGE:
+        raise WireError(f"the message is larger than {MAX_MESSAGE // 2**20} MB")
     return message, [read(fd, size) for size in sizes]

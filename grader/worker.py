@@ -6,10 +6,14 @@ data (see wire.py). It never sees tests, expected values or reference solutions;
 ask the grader to run a reference function on its behalf (isolation), and the grader decides
 whether to answer.
 
-Protocol on the inherited stdin/stdout (both then pointed at /dev/null so that prints cannot
-corrupt it): the grader sends ``load``; the forked child answers ``loaded`` and then serves
-``call`` messages (answering ``returned`` or ``raised``, possibly after ``callback`` round
-trips) until ``end``; the zygote then reports ``exited`` with the child's exit code.
+Two channels, so that nothing a submission does reaches the next one. The control channel
+(stdin/stdout, then pointed at /dev/null so that prints cannot corrupt it) is the zygote's: the
+grader sends ``load`` or ``end`` there, and the zygote answers ``ready``, ``exited``. The data
+channel (two more pipes, named on the command line) is the child's: it answers ``loaded`` and then serves ``call`` messages
+(``returned``, ``raised``, ... possibly after ``callback`` round trips). The child closes the
+control channel before any student code runs, and the zygote is not dumpable, so student code
+can neither forge the zygote's messages nor touch its memory; what a child leaves unread on the
+data channel is drained before the next child starts, and its files are wiped.
 """
 
 from __future__ import annotations
@@ -86,45 +90,88 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(head + b"".join(blobs)).hexdigest()
 
 
-# Syscall numbers of process creation: (arch id for seccomp, clone, clone3, fork, vfork); 0 = absent on that arch.
-_ARCHES = {"x86_64": (0xC000003E, 56, 435, 57, 58), "aarch64": (0xC00000B7, 220, 435, 0, 0)}
-_CLONE_THREAD = 0x10000
+class Unsafe(Exception):
+    """The sandbox could not be locked down: no student code may run."""
 
 
-def _forbid_new_processes() -> bool:
-    """A seccomp filter: threads may start, processes may not (EPERM), so no fork bomb and nothing left
-    behind. clone3 answers ENOSYS, which makes the C library fall back to clone, whose flags can be read."""
+def _libseccomp() -> Any:
     import ctypes
-    import platform
+    import ctypes.util
 
-    arch = _ARCHES.get(platform.machine())
-    if arch is None:
-        return False
-    audit_arch, clone, clone3, fork, vfork = arch
-    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
-    load, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
-    program = [
-        (load, 0, 0, 4), (jeq, 1, 0, audit_arch), (ret, 0, 0, allow),  # another arch: leave it alone
-        (load, 0, 0, 0),
-        (jeq, 0, 1, clone3), (ret, 0, 0, enosys),
-        (jeq, 0, 1, fork or 0xFFFFFFFF), (ret, 0, 0, eperm),
-        (jeq, 0, 1, vfork or 0xFFFFFFFF), (ret, 0, 0, eperm),
-        (jeq, 0, 3, clone), (load, 0, 0, 16), (jset, 1, 0, _CLONE_THREAD), (ret, 0, 0, eperm),
-        (ret, 0, 0, allow),
-    ]
+    for name in ("libseccomp.so.2", ctypes.util.find_library("seccomp")):
+        try:
+            return ctypes.CDLL(name or "libseccomp.so.2", use_errno=True) if name else None
+        except OSError:
+            continue
+    raise Unsafe("libseccomp is not installed")
 
-    class Filter(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
 
-    class Program(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+#: What student code may ask of the kernel; everything else fails with EPERM. Files, memory, time, signals to
+#: itself, threads, pipes and Unix sockets; no new process, no other process's memory, no namespaces or mounts,
+#: no keyrings, no SysV IPC (it would outlive the submission), no io_uring, bpf or perf.
+ALLOWED_SYSCALLS = """
+read write readv writev pread64 pwrite64 preadv pwritev preadv2 pwritev2 open openat openat2 close close_range creat
+lseek stat fstat lstat newfstatat statx statfs fstatfs access faccessat faccessat2 readlink readlinkat getdents
+getdents64 getcwd chdir fchdir mkdir mkdirat rmdir unlink unlinkat rename renameat renameat2 link linkat symlink
+symlinkat chmod fchmod fchmodat truncate ftruncate fsync fdatasync sync_file_range fallocate fadvise64 flock fcntl dup
+dup2 dup3 pipe pipe2 ioctl utime utimes utimensat futimesat umask copy_file_range sendfile splice tee
+mmap mprotect munmap mremap msync mincore madvise brk mlock munlock mlock2 get_mempolicy
+rt_sigaction rt_sigprocmask rt_sigreturn rt_sigpending rt_sigtimedwait rt_sigsuspend sigaltstack restart_syscall
+select pselect6 poll ppoll epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait epoll_pwait2 eventfd eventfd2
+timerfd_create timerfd_settime timerfd_gettime signalfd signalfd4 inotify_init inotify_init1 inotify_add_watch
+inotify_rm_watch nanosleep clock_nanosleep clock_gettime clock_getres gettimeofday time times getitimer setitimer alarm
+sched_yield sched_getaffinity sched_setaffinity sched_getparam sched_getscheduler sched_get_priority_max
+sched_get_priority_min getpriority getcpu getpid getppid gettid getuid geteuid getgid getegid getgroups getresuid
+getresgid getpgrp getpgid getsid getrlimit setrlimit prlimit64 getrusage sysinfo uname exit exit_group wait4 waitid
+futex futex_waitv get_robust_list set_robust_list set_tid_address rseq arch_prctl prctl getrandom membarrier capget
+socketpair connect bind listen accept accept4 getsockname getpeername sendto recvfrom sendmsg recvmsg sendmmsg
+recvmmsg shutdown setsockopt getsockopt
+""".split()
+#: Allowed only for the calling process itself (first argument = its pid): signals to itself.
+SELF_ONLY_SYSCALLS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
+_CLONE_THREAD, _AF_UNIX = 0x10000, 1
+_ALLOW, _EPERM, _ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+_CMP_EQ, _CMP_MASKED_EQ = 4, 7
 
-    filters = (Filter * len(program))(*(Filter(*entry) for entry in program))
-    libc = ctypes.CDLL(None, use_errno=True)
-    no_new_privs, set_seccomp, mode_filter = 38, 22, 2
-    if libc.prctl(no_new_privs, 1, 0, 0, 0) != 0:
-        return False
-    return libc.prctl(set_seccomp, mode_filter, ctypes.byref(Program(len(program), filters)), 0, 0) == 0
+
+def _lock_down() -> None:
+    """Install the allow-list as a seccomp filter (libseccomp, which knows each architecture's syscall numbers).
+    Threads may start (clone with CLONE_THREAD), processes may not; clone3 answers ENOSYS so that the C
+    library falls back to clone, whose flags a filter can read. Raises Unsafe if anything fails."""
+    import ctypes
+
+    lib = _libseccomp()
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+
+    class Compare(ctypes.Structure):
+        _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
+
+    context = lib.seccomp_init(_EPERM)
+    if not context:
+        raise Unsafe("seccomp_init failed")
+
+    def rule(action: int, name: str, *compare: tuple[int, int, int, int]) -> None:
+        number = lib.seccomp_syscall_resolve_name(name.encode())
+        if number < 0:
+            return  # not a syscall on this architecture
+        array = (Compare * max(1, len(compare)))(*(Compare(*c) for c in compare))
+        if lib.seccomp_rule_add_array(ctypes.c_void_p(context), action, number, len(compare), array) != 0:
+            raise Unsafe(f"seccomp rule for {name} failed")
+
+    try:
+        for name in ALLOWED_SYSCALLS:
+            rule(_ALLOW, name)
+        pid = os.getpid()
+        for name in SELF_ONLY_SYSCALLS:
+            rule(_ALLOW, name, (0, _CMP_EQ, pid, 0))
+        rule(_ALLOW, "clone", (0, _CMP_MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
+        rule(_ALLOW, "socket", (0, _CMP_EQ, _AF_UNIX, 0))
+        rule(_ENOSYS, "clone3")
+        if lib.seccomp_load(ctypes.c_void_p(context)) != 0:
+            raise Unsafe("seccomp_load failed")
+    finally:
+        lib.seccomp_release(ctypes.c_void_p(context))
 
 
 def _set_limits(limits: dict[str, Any]) -> None:
@@ -138,11 +185,14 @@ def _set_limits(limits: dict[str, Any]) -> None:
         (resource.RLIMIT_FSIZE, 16 * 1024 * 1024),
         (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_NPROC, 256),
+        (resource.RLIMIT_NOFILE, 256),
     ):
+        hard = resource.getrlimit(which)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         try:
             resource.setrlimit(which, (value, value))
-        except (ValueError, OSError):
-            pass
+        except (ValueError, OSError) as error:
+            raise Unsafe(f"resource limit {which} could not be set: {error}") from error
 
 
 class Session:
@@ -244,11 +294,15 @@ class Session:
             self.call(request, blobs)
 
 
-def _run_child(fd_in: int, fd_out: int, request: dict[str, Any]) -> None:
-    _set_limits(request["limits"])
-    _forbid_new_processes()
+def _run_child(data_in: int, data_out: int, request: dict[str, Any]) -> None:
+    try:
+        _set_limits(request["limits"])
+        _lock_down()
+    except Unsafe as error:
+        wire.send(data_out, {"op": "unsafe", "message": str(error)})
+        return
     warnings.simplefilter("default")
-    session = Session(fd_in, fd_out, request)
+    session = Session(data_in, data_out, request)
     session.serve(request["functions"])
 
 
@@ -265,30 +319,109 @@ def _kill_leftovers() -> None:
             pass
 
 
+def _wipe(folder: str) -> None:
+    """Empty a writable folder (the private /tmp, /dev/shm), so the next submission starts from nothing."""
+    import shutil
+
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        path = os.path.join(folder, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def _drain(fd: int) -> None:
+    """Throw away whatever a finished child left unread in a pipe."""
+    blocking = os.get_blocking(fd)
+    os.set_blocking(fd, False)
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, blocking)
+
+
+def _harden_zygote() -> None:
+    """No process of a submission may read or write the zygote's memory (PR_SET_DUMPABLE 0), and none may
+    see the grader's keys (a new, empty session keyring)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_dumpable, keyctl_join_session_keyring = 4, 1
+    if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+        raise Unsafe("prctl(PR_SET_DUMPABLE, 0) failed")
+    keyctl = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+    if keyctl is None or libc.syscall(keyctl, keyctl_join_session_keyring, None) < 0:
+        raise Unsafe("a new session keyring could not be joined")
+
+
+def _serve_child(control_in: int, control_out: int, data_in: int, data_out: int, request: dict[str, Any]) -> int:
+    """Fork the child for one submission and wait until it exits or the grader says ``end``; its exit code."""
+    _drain(data_in)
+    child = os.fork()
+    if child == 0:
+        os.close(control_in)
+        os.close(control_out)
+        code = 0
+        try:
+            _run_child(data_in, data_out, request)
+        except BaseException:
+            code = 70
+        os._exit(code)
+    import select
+
+    exited = os.pidfd_open(child)
+    while True:
+        ready = select.select([exited, control_in], [], [])[0]
+        if exited in ready:
+            break
+        try:
+            message, _ = wire.receive(control_in)
+        except (EOFError, wire.WireError):
+            message = {"op": "end"}
+        if message.get("op") == "end":
+            os.kill(child, signal.SIGKILL)
+            break
+    os.close(exited)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 def main() -> None:
-    fd_in, fd_out = os.dup(0), os.dup(1)
+    control_in, control_out = os.dup(0), os.dup(1)
+    data_in, data_out = int(sys.argv[1]), int(sys.argv[2])
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    wire.send(fd_out, {"op": "ready", "pid": os.getpid()})
+    try:
+        _harden_zygote()
+    except Unsafe as error:
+        wire.send(control_out, {"op": "unsafe", "message": str(error)})
+        return
+    wire.send(control_out, {"op": "ready", "pid": os.getpid()})
+    scratch = os.getcwd()
     while True:
         try:
-            request, _ = wire.receive(fd_in)
+            request, _ = wire.receive(control_in)
         except EOFError:
             return
         if request.get("op") != "load":
-            return
-        child = os.fork()
-        if child == 0:
-            code = 0
-            try:
-                _run_child(fd_in, fd_out, request)
-            except BaseException:
-                code = 70
-            os._exit(code)
-        _, status = os.waitpid(child, 0)
+            continue
+        code = _serve_child(control_in, control_out, data_in, data_out, request)
         _kill_leftovers()
-        wire.send(fd_out, {"op": "exited", "code": os.waitstatus_to_exitcode(status)})
+        for folder in (scratch, "/dev/shm") if IN_PID_NAMESPACE else (scratch,):
+            _wipe(folder)
+        wire.send(control_out, {"op": "exited", "code": code})
 
 
 if __name__ == "__main__":

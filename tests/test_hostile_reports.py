@@ -26,7 +26,10 @@ SUBMISSIONS: dict[str, tuple[bytes, str]] = {
     "huge_message": (b"huge_message.ipynb", "def zero_pad(X, pad):\n    raise ValueError('x' * 4_000_000)\n"),
     "non_utf8": (b"non_utf8_caf\xe9.ipynb", ""),
     "newline": (b"new\nline.ipynb", ""),
-    "huge_array": (b"huge_array.ipynb", "import numpy as np\ndef zero_pad(X, pad):\n    return np.zeros((1, 5792, 5792, 1))\n"),
+    # under the wire's 64 MB cap, so it reaches the check and the picture code
+    "huge_array": (b"huge_array.ipynb", "import numpy as np\ndef zero_pad(X, pad):\n    return np.zeros((1, 2800, 2800, 1))\n"),
+    # over it: refused inside the sandbox, before the grader reads a byte of it
+    "too_large": (b"too_large.ipynb", "import numpy as np\ndef zero_pad(X, pad):\n    return np.zeros((1, 5792, 5792, 1))\n"),
     "markdown": (b"markdown.ipynb", f"def zero_pad(X, pad):\n    raise ValueError({PAYLOAD!r})\n"),
     "formula": (FORMULA.encode() + b".ipynb", f"def zero_pad(X, pad):\n    raise ValueError({FORMULA!r})\n"),
     "correct": (b"correct.ipynb", ""),
@@ -93,6 +96,9 @@ def test_each_results_file_parses_is_bounded_and_says_what_happened(batch: dict)
         assert all("ValueError" in output for output in outputs), key
     huge = zero_pad_tests(results(batch, "huge_array"))
     assert any(t["extra_data"]["failure"] == "shape" and "shape" in t["output"] for t in huge)
+    too_large = zero_pad_tests(results(batch, "too_large"))
+    assert {t["extra_data"]["failure"] for t in too_large} == {"type"}
+    assert all("too large to be checked" in t["output"] for t in too_large)
 
 
 def test_no_temporary_file_is_left(batch: dict) -> None:
@@ -125,7 +131,7 @@ def test_grades_csv_runs_no_formula(batch: dict) -> None:
 def test_an_array_far_larger_than_expected_gets_no_picture(batch: dict) -> None:
     html = (batch["folders"]["huge_array"] / "feedback.html").read_text(encoding="utf-8")
     assert "data:image/png" not in html
-    assert "has shape (1, 5792, 5792, 1), expected (4, 9, 9, 2)" in html
+    assert "has shape (1, 2800, 2800, 1), expected (4, 9, 9, 2)" in html
 
 
 def fences(markdown: str) -> tuple[list[str], str]:

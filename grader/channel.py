@@ -1,0 +1,89 @@
+"""Frames to and from a process on the other side of the trust boundary, every read and write under a deadline.
+
+A process that stops reading or writing halfway cannot hold the grader: writes are non-blocking and
+wait only until the deadline, reads likewise, and every message is size-checked by wire.receive
+before it is read. ``watch`` is a second descriptor whose readability means "stop waiting" (the
+zygote's control channel: when it speaks, the child on this channel is gone).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from typing import Any
+
+from grader import wire
+
+
+class ChannelClosed(Exception):
+    """The other side closed the channel or sent something that is not a message."""
+
+
+class Interrupted(Exception):
+    """The watched descriptor became readable while waiting: the other side is gone."""
+
+
+class Channel:
+    def __init__(self, read_fd: int, write_fd: int, watch: int | None = None) -> None:
+        self.read_fd, self.write_fd, self.watch = read_fd, write_fd, watch
+        os.set_blocking(write_fd, False)
+
+    def _wait(self, fd: int, writing: bool, deadline: float) -> None:
+        watched = [self.watch] if self.watch is not None else []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            readable, writable, _ = select.select([*([] if writing else [fd]), *watched], [fd] if writing else [], [],
+                                                  remaining)
+            if (writable if writing else fd in readable):
+                return
+            if readable:
+                raise Interrupted
+
+    def send(self, message: dict[str, Any], blobs: list[bytes], deadline: float) -> None:
+        view = memoryview(wire.frame(message, blobs))
+        while view:
+            self._wait(self.write_fd, True, deadline)
+            try:
+                view = view[os.write(self.write_fd, view):]
+            except BlockingIOError:
+                continue
+            except OSError as error:  # EPIPE: nobody reads any more
+                raise ChannelClosed(str(error)) from error
+
+    def receive(self, deadline: float) -> tuple[dict[str, Any], list[bytes]]:
+        def read(fd: int, size: int) -> bytes:
+            chunks = []
+            while size:
+                self._wait(fd, False, deadline)
+                chunk = os.read(fd, min(size, 1 << 20))
+                if not chunk:
+                    raise ChannelClosed("the other side closed the channel")
+                chunks.append(chunk)
+                size -= len(chunk)
+            return b"".join(chunks)
+
+        try:
+            return wire.receive(self.read_fd, read)
+        except wire.WireError as error:
+            raise ChannelClosed(f"garbled message: {error}") from error
+
+    def drain(self) -> None:
+        """Throw away whatever is waiting to be read (left by a process that has exited)."""
+        os.set_blocking(self.read_fd, False)
+        try:
+            while os.read(self.read_fd, 1 << 16):
+                pass
+        except BlockingIOError:
+            pass
+        finally:
+            os.set_blocking(self.read_fd, True)
+
+    def close(self) -> None:
+        for fd in {self.read_fd, self.write_fd}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
