@@ -82,7 +82,7 @@ class Proxy:
         arguments = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
         self.last_call = f"{self.function}({', '.join(arguments)})"
         before = copy.deepcopy((args, kwargs))
-        outcome: CallOutcome = self.worker.call(self.function, args, kwargs, self.stubs)
+        outcome: CallOutcome = self.worker.call(self.function, args, kwargs, frozenset(self.stubs))
         self.calls.append(Call(*before, value=outcome.value, error=outcome.message if outcome.status == "raised" else ""))
         if outcome.output:
             self.output.append(outcome.output)
@@ -188,6 +188,10 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
 
     suite = suite.for_submission(assignment, submission)  # hidden cases drawn from this notebook's own seed
     loaded = worker.load(submission, names)
+    if loaded.unsafe:  # the grader's fault: nothing of the student's ran, and they are told so
+        worker.end()
+        return not_graded(path, assignment, suite, f"The grader could not run this submission safely ({loaded.failure}); "
+                          "nothing was run and no points were lost to it. Please tell the course staff.", started)
     notes = [*submission.notes, *(f"loading {problem}" for problem in loaded.errors)]
     isolate = assignment.isolate and suite.reference is not None
     checks: list[CheckResult] = []
