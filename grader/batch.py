@@ -85,6 +85,7 @@ def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: 
             assert _job is not None
             _job[2].close()
         return
+    load_suite(assignment, suite)  # a broken suite or a missing course key fails here, clearly, not in every job
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_job,
                              initargs=(assignment, mode, suite)) as pool:
