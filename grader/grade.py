@@ -28,6 +28,7 @@ from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, 
 from grader.plots import comparison_png
 from grader.sandbox import CallOutcome, Worker
 from grader.suite import Suite
+from grader.text import clean_text
 
 
 class StudentFailure(Exception):
@@ -118,7 +119,7 @@ def run_check(function: str, name: str, kind: str, params: str, run: Callable[[C
             detail = "" if kind == "hidden" else f": {type(error).__name__}: {error}"
             result = {"outcome": "wrong", "failure": "structure",
                       "message": f"the check could not use the value {function} returned{detail}"}
-    output = "".join(proxy.output)
+    output = clean_text("".join(proxy.output), proxy.worker.limits.output_kb * 1024)  # per check, however many calls
     called = proxy.last_call if kind == "public" and result["outcome"] != "passed" else ""
     return CheckResult(function=function, name=name, kind=kind, params=params, output=output, called=called,
                        duration=round(time.perf_counter() - started, 4), **result)
