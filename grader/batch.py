@@ -53,7 +53,7 @@ def output_names(paths: Sequence[Path]) -> list[str]:
 
 def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
     global _job
-    worker = Worker(mode, assignment.limits)
+    worker = Worker(mode, assignment.limits, assignment.course_files)
     worker.start()  # the sandbox starts while the suite loads
     atexit.register(worker.close)
     loaded = load_suite(assignment, suite)

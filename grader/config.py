@@ -69,8 +69,24 @@ class Assignment:
     def max_score(self) -> float:
         return sum(f.points for f in self.functions if not f.optional)
 
+    @property
+    def test_modules(self) -> frozenset[str]:
+        """Modules of the public tests: the sandbox never has them (the checks run in the grader)."""
+        return frozenset({Path(self.public_tests).stem, "grader_checks"})
+
+    @property
+    def course_files(self) -> tuple[Path, ...]:
+        """Released files student code may use as it does in Jupyter (helper modules, data): everything shipped
+        beside the notebook but the public tests. Always the instructor's copies, never the student's."""
+        return tuple(self.source_dir / name for name in self.release_files if Path(name).stem not in self.test_modules)
+
+    @property
+    def helper_modules(self) -> frozenset[str]:
+        return frozenset(path.stem for path in self.course_files if path.suffix == ".py")
+
     def allows_import(self, modules: tuple[str, ...]) -> bool:
-        return not self.allowed_imports or set(modules) <= set(self.allowed_imports)
+        allowed = {*self.allowed_imports, *self.helper_modules}
+        return not self.allowed_imports or set(modules) <= allowed
 
 
 def find_assignment(spec: str | Path, course_dir: Path | None = None) -> Path:

@@ -469,11 +469,11 @@ def _typed(value: Any, kind: Any) -> Any:
 
 def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission:
     """Drop imports of the assignment's own test modules (the sandbox has none) and, with a note for
-    each, of modules the assignment does not allow."""
-    shipped = {Path(name).stem for name in (assignment.public_tests, *assignment.release_files)} | {"grader_checks"}
+    each, of modules the assignment does not allow. Helper modules shipped with the assignment stay:
+    the sandbox has the instructor's copies of them."""
     kept, notes = [], list(submission.notes)
     for chunk in submission.chunks:
-        if chunk.kind == "import" and set(chunk.modules) <= shipped:
+        if chunk.kind == "import" and set(chunk.modules) <= assignment.test_modules:
             continue
         if chunk.kind == "import" and not assignment.allows_import(chunk.modules):
             modules = ", ".join(sorted(set(chunk.modules) - set(assignment.allowed_imports)))

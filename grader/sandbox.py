@@ -79,7 +79,10 @@ def _python_roots() -> list[str]:
     return [r for r in ordered if not any(r != o and r.startswith(o + "/") for o in ordered)]
 
 
-def bwrap_command(data_fds: tuple[int, int]) -> list[str]:
+COURSE_DIR = "/opt/course"  # the assignment's helper modules and data files, read-only, as beside the notebook
+
+
+def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = ()) -> list[str]:
     command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                "--proc", "/proc", "--dev", "/dev", "--size", str(16 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
                "--size", str(TMPFS_MB << 20), "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
@@ -97,6 +100,8 @@ def bwrap_command(data_fds: tuple[int, int]) -> list[str]:
         command += ["--tmpfs", str(HERE)]  # installed from a wheel: the package stays out of sight all the same
     for name in WORKER_FILES:
         command += ["--ro-bind", str(HERE / name), f"/opt/grader/{name}"]
+    for course_file in files:
+        command += ["--ro-bind", str(course_file), f"{COURSE_DIR}/{course_file.name}"]
     command += ["--chdir", "/tmp", "--clearenv"]
     for key, value in {**QUIET_ENV, "HOME": "/tmp", "GRADER_SANDBOX": "bwrap"}.items():
         command += ["--setenv", key, value]
@@ -149,9 +154,11 @@ def _text(value: Any, limit: int = MESSAGE_CHARS) -> str:
 class Worker:
     """A sandboxed zygote process and the child of the current submission. Not thread-safe: one per job."""
 
-    def __init__(self, mode: str, limits: Limits) -> None:
+    def __init__(self, mode: str, limits: Limits, files: tuple[Path, ...] = ()) -> None:
         self.mode = mode
         self.limits = limits
+        self.files = files
+        self.course_dir = ""
         self.process: subprocess.Popen[bytes] | None = None
         self.control: Channel | None = None
         self.data: Channel | None = None
@@ -172,11 +179,13 @@ class Worker:
         from_child_r, from_child_w = os.pipe()
         data_fds = (to_child_r, from_child_w)
         if self.mode == "bwrap":
-            command, env, cwd = bwrap_command(data_fds), dict(QUIET_ENV), None
+            command, env, cwd = bwrap_command(data_fds, self.files), dict(QUIET_ENV), None
+            self.course_dir = COURSE_DIR if self.files else ""
         else:
             self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
             command = [sys.executable, "-E", "-s", "-B", str(HERE / "worker.py"), *map(str, data_fds)]
             env, cwd = {**QUIET_ENV, "HOME": self.scratch.name, "GRADER_SANDBOX": "none"}, self.scratch.name
+            self.course_dir = self._copy_files(Path(self.scratch.name) / "course") if self.files else ""
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         env=env, cwd=cwd, start_new_session=True, pass_fds=data_fds)
         os.close(to_child_r)
@@ -185,6 +194,12 @@ class Worker:
         self.control = Channel(self.process.stdout.fileno(), self.process.stdin.fileno())
         self.data = Channel(from_child_r, to_child_w, watch=self.process.stdout.fileno())
         self.ready = False  # its "ready" message is read on first use, so start-up overlaps the caller's work
+
+    def _copy_files(self, folder: Path) -> str:
+        folder.mkdir()
+        for path in self.files:
+            shutil.copyfile(path, folder / path.name)
+        return str(folder)
 
     def _await_ready(self) -> None:
         assert self.control
@@ -269,7 +284,8 @@ class Worker:
         seconds = max(10.0, 2 * self.limits.call_seconds)
         deadline = time.monotonic() + seconds
         try:
-            self.control.send({"op": "load", "chunks": chunks, "functions": functions, "limits": limits}, [], deadline)
+            self.control.send({"op": "load", "chunks": chunks, "functions": functions, "limits": limits,
+                               "course_dir": self.course_dir}, [], deadline)
             self.child_alive = True
             message, _ = self.data.receive(deadline)
         except TimeoutError:

@@ -8,12 +8,13 @@ into the sandbox.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import functools
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -21,6 +22,7 @@ from typing import Any
 
 from grader.checks import Case
 from grader.config import Assignment
+from grader.errors import GraderError
 from grader.extract import allowed_chunks, extract_submission
 from grader.mistakes import Mistake
 from grader.model import Chunk, Submission
@@ -68,11 +70,13 @@ class Suite:
 
 
 def _load_module(path: Path, name: str) -> ModuleType:
+    """Import an instructor module by path (its folder importable, for helper modules it uses)."""
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    with importable_from(path.parent):
+        spec.loader.exec_module(module)
     return module
 
 
@@ -80,14 +84,29 @@ def _master_chunks(assignment: Assignment) -> tuple[Chunk, ...]:
     return allowed_chunks(extract_submission(assignment.master_notebook), assignment).chunks
 
 
+@contextlib.contextmanager
+def importable_from(folder: Path) -> Iterator[None]:
+    """The assignment's helper modules importable while its instructor code loads, as beside the notebook."""
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+
+
 def load_reference(assignment: Assignment) -> SimpleNamespace:
     """Run the master notebook's definitions (not its test or plot cells) into a namespace."""
     namespace: dict[str, Any] = {"__name__": f"reference_{assignment.name}"}
-    for chunk in _master_chunks(assignment):
-        exec(compile(chunk.code, f"{assignment.master_notebook.name}, cell {chunk.cell}", "exec"), namespace)
+    with importable_from(assignment.source_dir):
+        for chunk in _master_chunks(assignment):
+            try:
+                exec(compile(chunk.code, f"{assignment.master_notebook.name}, cell {chunk.cell}", "exec"), namespace)
+            except Exception as error:
+                raise GraderError(f"{assignment.master_notebook}, cell {chunk.cell}: the reference code failed to load "
+                                  f"({type(error).__name__}: {error})") from error
     missing = [f.name for f in assignment.functions if not callable(namespace.get(f.name))]
     if missing:
-        raise RuntimeError(f"the master notebook does not define {', '.join(missing)}")
+        raise GraderError(f"the master notebook {assignment.master_notebook} does not define {', '.join(missing)}")
     return SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
 
 

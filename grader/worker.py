@@ -205,6 +205,9 @@ class Session:
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.load_errors: list[dict[str, Any]] = []
         self.sources: dict[str, list[str]] = {}
+        if request.get("course_dir"):  # helper modules and data files, as beside the notebook in Jupyter
+            sys.path.insert(0, request["course_dir"])
+            os.chdir(request["course_dir"])
         for chunk in request["chunks"]:
             self._load(chunk)
 
