@@ -15,9 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from grader.checks import tolerance
+from grader.checks import expect_like
 
 
 @dataclass(frozen=True)
@@ -44,15 +42,13 @@ class Mistake:
 
 
 def close(got: Any, expected: Any) -> bool:
-    """The same structure and shapes, and values within the checks' tolerance."""
-    if isinstance(expected, np.ndarray):
-        return (isinstance(got, np.ndarray) and got.shape == expected.shape and got.dtype.kind in "biuf"
-                and bool(np.all(np.abs(got.astype(float) - expected.astype(float)) <= tolerance(expected.astype(float)))))
-    if isinstance(expected, (tuple, list)):
-        return isinstance(got, (tuple, list)) and len(got) == len(expected) and all(map(close, got, expected))
-    if isinstance(expected, (int, float, np.number)) and not isinstance(expected, bool):
-        return isinstance(got, (int, float, np.number)) and abs(float(got) - float(expected)) <= 1e-4 * max(1.0, abs(float(expected)))
-    return bool(got == expected)
+    """The same structure (container types, lengths, keys, shapes) and values within the checks'
+    tolerance, as ``expect_like`` judges it. Never raises: a value it cannot compare is not close."""
+    try:
+        expect_like("value", got, expected)
+    except Exception:  # CheckFailed, or a value of a kind the comparison does not know
+        return False
+    return True
 
 
 def _run(function: Callable[..., Any], call: Call) -> Any:
@@ -84,7 +80,7 @@ def like(*mistaken: Callable[..., Any]) -> Recogniser:
 def raises(pattern: str) -> Recogniser:
     """The student's code raised an error whose traceback matches ``pattern``."""
     compiled = re.compile(pattern)
-    return lambda call, reference: bool(call.error and compiled.search(call.error))
+    return lambda call, reference: bool(call.error) and isinstance(call.error, str) and bool(compiled.search(call.error))
 
 
 def failed_as(kind: str) -> Recogniser:
@@ -96,8 +92,10 @@ def returns(value: float) -> Recogniser:
     """The student's function returns this constant where the reference returns something else."""
 
     def recognise(call: Call, reference: Callable[..., Any]) -> bool:
+        if call.error or not close(call.value, value):
+            return False
         right = _run(reference, call)
-        return not call.error and close(call.value, value) and not close(right, value)
+        return right is not _FAILED and not close(right, value)
 
     return recognise
 
@@ -107,13 +105,36 @@ def either(*recognisers: Recogniser) -> Recogniser:
     return lambda call, reference: any(r(call, reference) for r in recognisers)
 
 
+def both(*recognisers: Recogniser) -> Recogniser:
+    """A mistake recognised only when every one of ``recognisers`` agrees (e.g. ``failed_as("modified")`` and a
+    sign of how the input was modified)."""
+    return lambda call, reference: all(r(call, reference) for r in recognisers)
+
+
+def matches(mistake: Mistake, call: Call, reference: Callable[..., Any]) -> bool:
+    """Whether ``mistake`` explains ``call``. A recogniser is the catalogue's code run on whatever the student
+    returned; if it raises, that is a bug of the catalogue, never of the student, so it means "no match"
+    and the error goes back to the caller, to be logged."""
+    return bool(mistake.recognise(call, reference))
+
+
 def recognise(catalogue: Sequence[Mistake], function: str, calls: Sequence[Call],
-              reference: Callable[..., Any] | None) -> list[Mistake]:
-    """The catalogue entries for ``function`` that explain at least one of ``calls``."""
+              reference: Callable[..., Any] | None,
+              on_error: Callable[[Mistake, Exception], None] | None = None) -> list[Mistake]:
+    """The catalogue entries for ``function`` that explain at least one of ``calls``. A recogniser that
+    raises matches nothing; ``on_error(mistake, error)`` hears about it (to log it)."""
     found = []
     for mistake in catalogue:
-        if mistake.function not in (None, function):
+        if mistake.function not in (None, function) or reference is None:
             continue
-        if reference is not None and any(mistake.recognise(call, reference) for call in calls):
-            found.append(mistake)
+        for call in calls:
+            try:
+                matched = matches(mistake, call, reference)
+            except Exception as error:
+                if on_error is not None:
+                    on_error(mistake, error)
+                break
+            if matched:
+                found.append(mistake)
+                break
     return found

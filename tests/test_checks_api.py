@@ -242,3 +242,38 @@ def test_number_is_plain() -> None:
     assert [number(v) for v in (np.float64(0.5), np.float32(0.25), np.int64(3), 1e-8, np.bool_(True))] == [
         "0.5", "0.25", "3", "1e-08", "True"]
     assert number(1 / 3) == "0.3333333333"
+
+
+# Recognisers compare with the same rules and never raise -----------------------------------------------
+
+def test_recognisers_compare_any_structure_and_never_raise() -> None:
+    from grader.mistakes import Call, Mistake, close, like, recognise, returns
+
+    expected = {"W1": np.ones((2, 2)), "b1": np.zeros((2, 1))}
+    assert close({k: v.astype(np.float32) for k, v in expected.items()}, expected)
+    assert not close([np.ones(2)], (np.ones(2),))
+    assert not close({"W1": np.ones((2, 2))}, expected)
+    assert not close(object(), object())  # a value the comparison does not know is simply not close
+
+    def reference(p: dict) -> dict:
+        return {k: v * 2 for k, v in p.items()}
+
+    def halved(p: dict) -> dict:
+        return {k: v / 2 for k, v in p.items()}
+
+    recogniser = like(halved)
+    for value in (None, "text", [1, [2]], {"W1": "x"}, {"W1": np.ones((5, 5))}, np.ones(3), 1e308, object()):
+        assert recogniser(Call(({"W1": np.full((2, 2), 3.0)},), {}, value=value), reference) is False
+    assert recogniser(Call(({"W1": np.full((2, 2), 3.0)},), {}, value={"W1": np.full((2, 2), 1.5)}), reference)
+    assert returns(0.5)(Call((1.0,), {}, value={"a": 1}), lambda x: x) is False
+
+    def broken(call: Call, reference: Any) -> bool:
+        raise KeyError("a bug of the catalogue")
+
+    heard: list[str] = []
+    catalogue = [Mistake("broken", "Broken", "", broken), Mistake("halved", "Halved", "", recogniser)]
+    call = Call(({"W1": np.full((2, 2), 3.0)},), {}, value={"W1": np.full((2, 2), 1.5)})
+    found = recognise(catalogue, "f", [call], reference, on_error=lambda mistake, error: heard.append(mistake.id))
+    assert [m.id for m in found] == ["halved"]
+    assert heard == ["broken"]
+    assert [m.id for m in recognise(catalogue, "f", [call], reference)] == ["halved"]
