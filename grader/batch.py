@@ -16,13 +16,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grader.config import Assignment
-from grader.grade import grade_submission, not_graded
+from grader.grade import GRADER_ERROR, grade_submission, not_graded
 from grader.gradebook import write_gradebook
 from grader.junit import junit_xml
 from grader.model import GradeReport
+from grader.reference_check import verify_reference
 from grader.report import fmt, unwritten_results, write_atomic, write_reports
 from grader.sandbox import Worker
-from grader.suite import Suite, load_suite
+from grader.suite import Suite, load_suite, split_kind
 from grader.summary import write_summary
 from grader.text import clean_line
 
@@ -71,12 +72,15 @@ def _grade_one(path: Path) -> GradeReport:
     except Exception as error:  # a bug of ours must still leave a results file that says so
         worker.stop()
         problem = f"The grader failed on this submission ({type(error).__name__}: {error}); please tell the course staff."
-        return not_graded(path, assignment, suite, problem, started)
+        return not_graded(path, assignment, suite, problem, started, outcome=GRADER_ERROR)
 
 
 def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
                 suite: str = "all") -> Iterator[GradeReport]:
-    """Reports in the order of ``paths``; with jobs > 1 each job is a process with its own sandbox."""
+    """Reports in the order of ``paths``; with jobs > 1 each job is a process with its own sandbox. Nothing is
+    graded with a reference that fails its own checks."""
+    if split_kind(suite)[0] == "all":
+        verify_reference(assignment)
     if jobs <= 1 or len(paths) <= 1:
         _start_job(assignment, mode, suite)
         try:

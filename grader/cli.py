@@ -95,6 +95,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
     named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit)
     _print_table(named)
     print(f"\nreports in {args.out}/ (summary.html, grades.csv, grades.sqlite, <submission>/feedback.html, results.json)")
+    broken = [name for name, report in named if report.grader_errors]
+    if broken:
+        print(f"the grader failed on some checks of {len(broken)} submission(s) ({', '.join(broken[:5])}"
+              f"{', ...' if len(broken) > 5 else ''}): fix the tests or the reference, then grade again", file=sys.stderr)
+        return 3
     if args.fail_under is not None and any(report.score < args.fail_under for _, report in named):
         print(f"a score is below --fail-under {args.fail_under:g}", file=sys.stderr)
         return 1

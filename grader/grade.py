@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import difflib
 import io
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from grader.checks import CheckFailed
 from grader.config import Assignment
 from grader.errors import NotebookError
 from grader.extract import allowed_chunks, extract_bounded
-from grader.mistakes import Call, recognise
+from grader.mistakes import Call, Mistake, recognise
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission
 from grader.plots import comparison_png
 from grader.sandbox import CallOutcome, Worker
@@ -40,7 +41,17 @@ class StudentFailure(Exception):
         self.message = message
 
 
+LOG = logging.getLogger(__name__)
 OUTCOME_OF_STATUS = {"raised": "error", "memory": "memory", "timeout": "timeout", "crash": "crash"}
+#: The outcome of a check that failed because of the grader, a test or the reference. It earns nothing until the
+#: staff fix it (a sloppy test must not hand out points), but it is never reported as the student's mistake.
+GRADER_ERROR = "grader-error"
+
+
+def grader_error_message(error: BaseException, kind: str) -> str:
+    detail = f" ({type(error).__name__}: {error})" if kind == "public" else f" ({type(error).__name__})"
+    return clean_text(f"The grader failed while running this check{detail}. This is not a mistake in your code; "
+                      "the course staff will fix the check and grade it again.", 600)
 
 
 def _write_back(original: Any, new: Any) -> None:
@@ -88,10 +99,14 @@ class Proxy:
         if outcome.output:
             self.output.append(outcome.output)
         if outcome.status == "returned":
-            for index, value in outcome.changed.items():
+            for key, value in outcome.changed.items():
+                where = f"argument #{key + 1}" if isinstance(key, int) else f"argument {key!r}"
                 if value is None:
-                    raise CheckFailed("modified", f"{self.function} put something that is not plain data into argument #{index + 1}.")
-                _write_back(args[index], value)
+                    raise CheckFailed("modified", f"{self.function} put something that is not plain data into {where}.")
+                if isinstance(key, int) and key < len(args):
+                    _write_back(args[key], value)
+                elif key in kwargs:
+                    _write_back(kwargs[key], value)
             return outcome.value
         if outcome.status == "unencodable":
             raise CheckFailed("type", f"{self.function} returned {outcome.message.removeprefix('a ')}")
@@ -115,10 +130,8 @@ def run_check(function: str, name: str, kind: str, params: str, run: Callable[[C
                 result["image"] = comparison_png(failed.expected, failed.got)
         except StudentFailure as failure:
             result = {"outcome": failure.outcome, "message": failure.message}
-        except Exception as error:  # the check could not use what the function returned
-            detail = "" if kind == "hidden" else f": {type(error).__name__}: {error}"
-            result = {"outcome": "wrong", "failure": "structure",
-                      "message": f"the check could not use the value {function} returned{detail}"}
+        except Exception as error:  # a bug of the test, the reference or the grader: never the student's fault
+            result = {"outcome": GRADER_ERROR, "message": grader_error_message(error, kind)}
     output = clean_text("".join(proxy.output), proxy.worker.limits.output_kb * 1024)  # per check, however many calls
     called = proxy.last_call if kind == "public" and result["outcome"] != "passed" else ""
     return CheckResult(function=function, name=name, kind=kind, params=params, output=output, called=called,
@@ -153,12 +166,25 @@ def score(assignment: Assignment, checks: list[CheckResult]) -> tuple[tuple[Func
     return tuple(scores), min(assignment.max_score, sum(s.score for s in scores))
 
 
-def not_graded(path: Path, assignment: Assignment, suite: Suite, problem: str, started: float) -> GradeReport:
+def not_graded(path: Path, assignment: Assignment, suite: Suite, problem: str, started: float,
+               outcome: str = "error") -> GradeReport:
     """The report of a submission that could not be graded at all: every check failed, and why."""
-    checks = [r for f in assignment.functions for r in _not_run(f.name, suite, f"not graded: {problem}", outcome="error")]
+    checks = [r for f in assignment.functions for r in _not_run(f.name, suite, f"not graded: {problem}", outcome=outcome)]
     functions, total = score(assignment, checks)
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
                        error=problem, execution_time=round(time.perf_counter() - started, 3))
+
+
+def _recognised(suite: Suite, function: str, calls: list[Call], reference: Any) -> list[Mistake]:
+    """Known mistakes behind a failed check. A recogniser that raises is the catalogue's bug: it is skipped and
+    logged for the staff, and never costs the student anything."""
+    found = []
+    for mistake in suite.mistakes:
+        try:
+            found += recognise([mistake], function, calls, reference)
+        except Exception:
+            LOG.warning("recogniser %r of %s raised; skipped", mistake.id, function, exc_info=True)
+    return found
 
 
 def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResult], list[MistakeMatch]]:
@@ -174,7 +200,7 @@ def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResu
         own.append(result)
         if not result.passed and suite.mistakes:
             calls = [dataclasses.replace(call, failure=result.failure) for call in proxy.calls]
-            for mistake in recognise(suite.mistakes, name, calls, reference):
+            for mistake in _recognised(suite, name, calls, reference):
                 known.setdefault(mistake.id, MistakeMatch(name, mistake.id, mistake.title, mistake.hint, check))
     return own, list(known.values())
 
@@ -192,7 +218,7 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     if loaded.unsafe:  # the grader's fault: nothing of the student's ran, and they are told so
         worker.end()
         return not_graded(path, assignment, suite, f"The grader could not run this submission safely ({loaded.failure}); "
-                          "nothing was run and no points were lost to it. Please tell the course staff.", started)
+                          "nothing of it was run. Please tell the course staff.", started, outcome=GRADER_ERROR)
     notes = [*submission.notes, *(f"loading {problem}" for problem in loaded.errors)]
     isolate = assignment.isolate and suite.reference is not None
     checks: list[CheckResult] = []
@@ -212,6 +238,10 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
             checks += own
             mistakes += known
     worker.end()
+    broken = sorted({c.function for c in checks if c.outcome == GRADER_ERROR})
+    if broken:
+        notes.insert(0, f"The grader failed on {sum(c.outcome == GRADER_ERROR for c in checks)} check(s) of "
+                        f"{', '.join(broken)}: not your fault. The course staff will fix them and grade again.")
     functions, total = score(assignment, checks)
     problem = f"The notebook's definitions could not be loaded: {loaded.failure}." if loaded.failure else ""
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),

@@ -89,6 +89,11 @@ class GradeReport:
     execution_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def grader_errors(self) -> int:
+        """Checks that failed because of the grader, a test or the reference, not the student."""
+        return sum(c.outcome == "grader-error" for c in self.checks)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -28,7 +28,7 @@ OUTPUT_LIMIT = 65_536  # the top-level "output" in results.json
 FAILURE_LABELS = {"values": "wrong values", "shape": "wrong shape", "type": "wrong type", "structure": "wrong structure",
                   "modified": "input modified"}
 OUTCOME_LABELS = {"passed": "passed", "error": "exception", "timeout": "timeout", "memory": "out of memory",
-                  "crash": "crashed", "missing": "missing"}
+                  "crash": "crashed", "missing": "missing", "grader-error": "grader error (not your fault)"}
 
 
 def label(check: CheckResult) -> str:

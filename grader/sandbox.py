@@ -114,7 +114,7 @@ class CallOutcome:
 
     status: str  # returned | raised | memory | unencodable | timeout | crash
     value: Any = None
-    changed: dict[int, Any] = field(default_factory=dict)
+    changed: dict[int | str, Any] = field(default_factory=dict)  # argument (position or keyword) → its new value
     message: str = ""
     output: str = ""
     seconds: float = 0.0
@@ -125,7 +125,7 @@ class Loaded:
     defined: tuple[str, ...]
     errors: tuple[str, ...]
     failure: str = ""  # set when the submission could not be loaded at all
-    unsafe: bool = False  # the sandbox could not be locked down: the grader's fault, not the student's
+    unsafe: bool = False  # the sandbox did not start or could not be locked down: the grader's fault, not the student's
 
 
 class WorkerDied(Exception):
@@ -274,9 +274,8 @@ class Worker:
             try:
                 self._await_ready()
             except (TimeoutError, ChannelClosed, WorkerDied) as error:
-                self.stop()
-                unsafe = "locked down" in str(error)
-                return Loaded((), (), failure=f"the sandbox did not start ({error or 'timeout'})", unsafe=unsafe)
+                self.stop()  # no student code has run yet, so this is the grader's failure, never the notebook's
+                return Loaded((), (), failure=f"the sandbox did not start ({error or 'timeout'})", unsafe=True)
         assert self.control and self.data
         limits = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                   "output_kb": self.limits.output_kb}
@@ -380,7 +379,8 @@ class Worker:
                 changed = message["changed"]
                 if type(changed) is not dict or len(changed) > 64:
                     raise wire.WireError("malformed message")
-                changed = {int(k): (None if v is None else wire.decode(v, blobs)) for k, v in changed.items()}
+                changed = {int(k) if k.isdigit() else wire.clean_string(k): (None if v is None else wire.decode(v, blobs))
+                           for k, v in changed.items()}
             except (wire.WireError, KeyError, ValueError, IndexError, TypeError) as error:
                 return CallOutcome("unencodable", message=f"the returned value could not be read: {error}", **common)
             return CallOutcome("returned", value=value, changed=changed, **common)

@@ -70,6 +70,7 @@ class Summary:
     mistakes: tuple[MistakeCount, ...]
     unreadable: tuple[tuple[str, str], ...]  # (name, error)
     slowest: tuple[tuple[str, float], ...]  # (name, seconds)
+    grader_errors: tuple[tuple[str, int], ...] = ()  # (name, checks the grader failed on): the staff's to fix
 
 
 def histogram(scores: Sequence[float], max_score: float, bins: int = BINS) -> tuple[Bin, ...]:
@@ -141,6 +142,7 @@ def summarise(named: Named) -> Summary:
         mistakes=mistake_counts(reports),
         unreadable=tuple((name, clean_line(report.error, ERROR_LIMIT)) for name, report in named if report.error),
         slowest=slowest(named),
+        grader_errors=tuple((name, report.grader_errors) for name, report in named if report.grader_errors),
     )
 
 

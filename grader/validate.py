@@ -19,6 +19,8 @@ from nbformat import NotebookNode
 from grader.config import Assignment
 from grader.generate import CHECKS_MODULE
 from grader.notebooks import read_notebook
+from grader.reference_check import reference_failures
+from grader.suite import load_suite
 
 PASSED = "All tests passed"
 
@@ -76,6 +78,8 @@ def validate_master(assignment: Assignment, timeout: int = 300) -> Validation:
     tests = _test_cells(notebook, assignment)
     if not tests:
         problems.append("no public test cell (e.g. zero_pad_test(zero_pad)) was found")
+    problems += [f"the reference fails its own check {failure}" for failure in
+                 reference_failures(assignment, load_suite(assignment))]
     problems += [f"cell {n}: the public test did not pass" for n, cell in tests if not stopped and PASSED not in _text(cell)]
     return Validation(assignment.master_notebook, tuple(problems))
 

@@ -179,18 +179,22 @@ def _set_limits(limits: dict[str, Any]) -> None:
         vm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
     memory = vm_kb * 1024 + int(limits["memory_mb"]) * 1024 * 1024
     cpu = int(limits["cpu_seconds"])
-    for which, value in (
-        (resource.RLIMIT_AS, memory),
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_FSIZE, 16 * 1024 * 1024),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NPROC, 256),
-        (resource.RLIMIT_NOFILE, 256),
+    for which, value, grace in (
+        (resource.RLIMIT_AS, memory, 0),
+        # the kernel sends SIGKILL at the hard CPU limit before SIGXCPU at an equal soft one: a second of grace
+        # lets SIGXCPU arrive first, so the grader reports the time limit rather than "killed (out of memory?)"
+        (resource.RLIMIT_CPU, cpu, 1),
+        (resource.RLIMIT_FSIZE, 16 * 1024 * 1024, 0),
+        (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_NPROC, 256, 0),
+        (resource.RLIMIT_NOFILE, 256, 0),
     ):
-        hard = resource.getrlimit(which)[1]
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        soft, hard = value, value + grace
+        ceiling = resource.getrlimit(which)[1]
+        if ceiling != resource.RLIM_INFINITY:
+            soft, hard = min(soft, ceiling), min(hard, ceiling)
         try:
-            resource.setrlimit(which, (value, value))
+            resource.setrlimit(which, (soft, hard))
         except (ValueError, OSError) as error:
             raise Unsafe(f"resource limit {which} could not be set: {error}") from error
 
@@ -248,7 +252,8 @@ class Session:
     def call(self, request: dict[str, Any], blobs: list[bytes]) -> None:
         function = self.namespace.get(request["function"])
         args, kwargs = wire.decode(request["args"], blobs)
-        before = [_digest(arg) for arg in args]
+        arguments = {**{str(index): arg for index, arg in enumerate(args)}, **kwargs}  # keys: "0", "1", ... and names
+        before = {key: _digest(arg) for key, arg in arguments.items()}
         replaced = {name: self.namespace.get(name) for name in request.get("stubs", [])}
         for name in replaced:
             self.namespace[name] = self._stub(name)
@@ -273,12 +278,12 @@ class Session:
                                     "seconds": seconds})
             return
         changed = {}
-        for index, arg in enumerate(args):
-            if _digest(arg) != before[index]:
+        for key, arg in arguments.items():
+            if _digest(arg) != before[key]:
                 try:
-                    changed[str(index)] = wire.encode(arg, out_blobs)
+                    changed[key] = wire.encode(arg, out_blobs)
                 except wire.WireError:
-                    changed[str(index)] = None
+                    changed[key] = None
         wire.send(self.fd_out, {"op": "returned", "value": value, "changed": changed, "output": self.output.value(),
                                 "seconds": seconds}, out_blobs)
 

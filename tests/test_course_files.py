@@ -19,7 +19,14 @@ points = 1
 name = "scaled"
 points = 1
 """
-HELPER = "def square(x):\n    return x * x\n"
+HELPER = """from pathlib import Path
+
+def square(x):
+    return x * x
+
+def load_scale():
+    return int(Path(__file__).with_name("scale.txt").read_text())
+"""
 PUBLIC = """
 from grader_checks import CheckFailed
 
@@ -32,7 +39,10 @@ def scaled_test(target):
         raise CheckFailed("values", "scaled(2) should be 20")
 """
 AREA = "from shapes import square\n\ndef area(side):\n    return square(side)\n"
-SCALED = "def scaled(x):\n    with open('scale.txt') as f:\n        return x * int(f.read())\n"
+# The reference finds its data through the helper module (the grader runs it outside the notebook's folder); a
+# student may read it by a relative path, as Jupyter allows, and the sandbox's working folder has it.
+SCALED = "from shapes import load_scale\n\ndef scaled(x):\n    return x * load_scale()\n"
+SCALED_BY_PATH = "def scaled(x):\n    with open('scale.txt') as f:\n        return x * int(f.read())\n"
 
 
 def course(folder: Path) -> Path:
@@ -49,7 +59,7 @@ def course(folder: Path) -> Path:
 
 def test_helper_modules_and_data_files_work_for_the_reference_and_students(tmp_path: Path) -> None:
     course(tmp_path)
-    student = write_notebook(tmp_path / "student.ipynb", AREA, SCALED)
+    student = write_notebook(tmp_path / "student.ipynb", AREA, SCALED_BY_PATH)
     # a student's own shapes.py beside the notebook is never what runs: the instructor's copy is
     (tmp_path / "shapes.py").write_text("def square(x):\n    return 9 if x == 3 else 0\n")
     wrong = write_notebook(tmp_path / "wrong.ipynb", "from shapes import square\n\ndef area(side):\n    return square(side) + 1",

@@ -1,0 +1,78 @@
+"""The reference must pass its own checks before anything is graded or audited.
+
+A broken reference or test would otherwise fail every student alike (or, in an audit, make every
+mutant look killed). Each public test and hidden case is run on the reference functions themselves,
+under a couple of seeds, once per version of the instructor's files: success is remembered in the
+user's cache folder under a hash of everything that can change the outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+from pathlib import Path
+
+from grader.checks import CheckFailed
+from grader.config import Assignment
+from grader.errors import GraderError
+from grader.seeds import derive_seed, key_path
+from grader.suite import Suite, load_suite
+
+SEEDS = 2
+
+
+def suite_version(assignment: Assignment) -> str:
+    """A hash of the instructor's files (and the course key, which picks the hidden inputs) and of the grader."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in assignment.source_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in [*files, key_path(assignment), *sorted(Path(__file__).parent.glob("*.py"))]:
+        if path.is_file():
+            digest.update(str(path.name).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _cache_marker(assignment: Assignment) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "grader" / "reference-checked" / f"{assignment.name}-{suite_version(assignment)}"
+
+
+def reference_failures(assignment: Assignment, suite: Suite) -> list[str]:
+    """Every check the reference fails, as "function: check: why"."""
+    if suite.reference is None:
+        return []
+    variants = [suite]
+    if suite.build_hidden is not None:
+        seeds = [derive_seed(suite.key, assignment, f"reference check #{index}") for index in range(SEEDS)]
+        variants = [Suite(suite.public, suite.build_hidden(seed), suite.reference, suite.mistakes, suite.depends)
+                    for seed in seeds]
+    failures: list[str] = []
+    for variant in variants:
+        for function in assignment.functions:
+            target = getattr(suite.reference, function.name)
+            for name, _, params, run in variant.checks_for(function.name):
+                try:
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        run(target)
+                except CheckFailed as failed:
+                    failures.append(f"{function.name}: {name} ({params or 'public'}): {failed.kind}: {failed.message}")
+                except Exception as error:
+                    failures.append(f"{function.name}: {name} ({params or 'public'}): {type(error).__name__}: {error}")
+    return list(dict.fromkeys(failures))
+
+
+def verify_reference(assignment: Assignment) -> None:
+    """Raise GraderError when the reference fails any of its public or hidden checks (cached per suite version)."""
+    if not assignment.instructor:
+        return
+    marker = _cache_marker(assignment)
+    if marker.exists():
+        return
+    failures = reference_failures(assignment, load_suite(assignment))
+    if failures:
+        shown = "\n  ".join(failures[:10]) + (f"\n  ... and {len(failures) - 10} more" if len(failures) > 10 else "")
+        raise GraderError(f"the reference of {assignment.name} fails its own checks, so nothing was graded; fix the "
+                          f"master notebook or the tests first:\n  {shown}")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
