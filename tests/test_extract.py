@@ -78,10 +78,24 @@ def test_the_last_definition_wins_in_notebook_order() -> None:
 
 
 def test_nothing_is_executed(tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
-    cells = [f"open({str(marker)!r}, 'w')\ndef f(x=None):\n    return x", f"x = open({str(marker)!r}, 'w')"]
-    names(cells)
-    assert not marker.exists()
+    """Every statement below writes its own marker file if it runs, including the kept ones (a default value,
+    a decorator and a class body run when their definition does), in process and in the bounded child."""
+    marker = {name: str(tmp_path / name) for name in ("call", "assign", "default", "decorator", "class_body", "magic")}
+    cells = [
+        f"open({marker['call']!r}, 'w').close()\nx = open({marker['assign']!r}, 'w').close()",
+        f"def f(x=open({marker['default']!r}, 'w').close()):\n    return x",
+        f"@(lambda function: open({marker['decorator']!r}, 'w').close() or function)\ndef g():\n    return 1",
+        f"class Helper:\n    open({marker['class_body']!r}, 'w').close()",
+        f"%time open({marker['magic']!r}, 'w').close()",
+    ]
+    path = write_notebook(tmp_path / "side_effects.ipynb", *cells)
+    assert {c.names for c in extract_submission(path).chunks} == {("f",), ("g",), ("Helper",)}
+    assert {c.names for c in extract_bounded(path).chunks} == {("f",), ("g",), ("Helper",)}
+    assert sorted(name for name, file in marker.items() if Path(file).exists()) == []
+    namespace: dict = {}
+    for chunk in extract_submission(path).chunks:  # the markers do work: loading the kept chunks writes three
+        exec(compile(chunk.code, f"cell {chunk.cell}", "exec"), namespace)
+    assert sorted(name for name, file in marker.items() if Path(file).exists()) == ["class_body", "decorator", "default"]
 
 
 def test_v3_notebooks_are_converted(tmp_path: Path) -> None:
