@@ -175,16 +175,10 @@ def not_graded(path: Path, assignment: Assignment, suite: Suite, problem: str, s
                        error=problem, execution_time=round(time.perf_counter() - started, 3))
 
 
-def _recognised(suite: Suite, function: str, calls: list[Call], reference: Any) -> list[Mistake]:
-    """Known mistakes behind a failed check. A recogniser that raises is the catalogue's bug: it is skipped and
-    logged for the staff, and never costs the student anything."""
-    found = []
-    for mistake in suite.mistakes:
-        try:
-            found += recognise([mistake], function, calls, reference)
-        except Exception:
-            LOG.warning("recogniser %r of %s raised; skipped", mistake.id, function, exc_info=True)
-    return found
+def _log_recogniser(mistake: Mistake, error: Exception) -> None:
+    """A recogniser that raises is the catalogue's bug: skipped, logged for the staff, never the student's cost."""
+    LOG.warning("recogniser %r of the mistakes catalogue raised and was skipped: %s: %s", mistake.id,
+                type(error).__name__, error)
 
 
 def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResult], list[MistakeMatch]]:
@@ -200,7 +194,7 @@ def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResu
         own.append(result)
         if not result.passed and suite.mistakes:
             calls = [dataclasses.replace(call, failure=result.failure) for call in proxy.calls]
-            for mistake in _recognised(suite, name, calls, reference):
+            for mistake in recognise(suite.mistakes, name, calls, reference, on_error=_log_recogniser):
                 known.setdefault(mistake.id, MistakeMatch(name, mistake.id, mistake.title, mistake.hint, check))
     return own, list(known.values())
 
