@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import CheckFailed
+from grader.checks import CheckFailed, describe
 from grader.config import Assignment
 from grader.errors import NotebookError
 from grader.extract import allowed_chunks, extract_bounded
@@ -66,16 +66,6 @@ def _write_back(original: Any, new: Any) -> None:
     elif isinstance(original, tuple) and isinstance(new, tuple) and len(original) == len(new):
         for old_item, new_item in zip(original, new):
             _write_back(old_item, new_item)
-
-
-def describe(value: Any) -> str:
-    """A short description of an argument for feedback: shapes, not values, for arrays."""
-    if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} ({value.dtype})"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(map(describe, value)) + ("," if len(value) == 1 else "") + ")"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Proxy:
