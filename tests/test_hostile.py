@@ -139,8 +139,12 @@ def test_each_failure_costs_only_its_function(graded: dict, name: str, expected:
 
 def test_the_process_killer_cannot_stop_grading(graded: dict) -> None:
     results = graded["kills_its_parent"]
-    assert outcomes(results, "conv_single_step") <= {"crash", "error"}
+    found = outcomes(results, "conv_single_step")
+    # under bubblewrap the kill is refused (error); without it the zygote dies and the child with it (crash)
+    assert found and found <= {"crash", "error"}, found
+    assert function_points(results, "conv_single_step") == 0
     assert others_full_marks(results, "conv_single_step")
+    assert graded["correct"]["score"] == 100  # the batch it was in went on
 
 
 def test_correct_submission_in_the_same_batch_gets_full_marks(graded: dict) -> None:
@@ -189,6 +193,12 @@ def test_no_process_can_be_started_or_left_behind_but_threads_work(graded: dict)
 def test_sandbox_hides_files_and_network_and_keeps_writes_inside(graded: dict) -> None:
     for name in ("reads_hidden_tests", "reaches_network"):
         assert outcomes(graded[name], "zero_pad") == {"error"}, name
+    # refused by the seccomp filter (no inet socket at all), not by an offline machine's routing table; the network
+    # namespace is held by test_sandbox_guarantees.py::test_no_listener_of_the_host_can_be_reached
+    assert all("Operation not permitted" in t["output"] for t in graded["reaches_network"]["tests"]
+               if t["extra_data"]["function"] == "zero_pad")
+    assert all("No such file or directory" in t["output"] for t in graded["reads_hidden_tests"]["tests"]
+               if t["extra_data"]["function"] == "zero_pad")
     assert outcomes(graded["writes_outside"], "zero_pad") == {"wrong"}  # its writes land in the sandbox's own /tmp
     text = json.dumps(graded["reads_hidden_tests"])
     assert "def cases" not in text and "_rng" not in text
