@@ -105,7 +105,21 @@ def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = ()) -> li
     command += ["--chdir", "/tmp", "--clearenv"]
     for key, value in {**QUIET_ENV, "HOME": "/tmp", "GRADER_SANDBOX": "bwrap"}.items():
         command += ["--setenv", key, value]
-    return [*command, sys.executable, "-E", "-s", "-B", "/opt/grader/worker.py", *map(str, data_fds)]
+    measured = coverage_folder()
+    if measured:  # measurement only: the one folder coverage writes to, nothing else becomes writable
+        command += ["--bind", measured, measured]
+    return [*command, sys.executable, "-E", "-s", "-B", *_coverage_runner(), "/opt/grader/worker.py", *map(str, data_fds)]
+
+
+def coverage_folder() -> str:
+    """``GRADER_COVERAGE``: measurement only (``make coverage``), off by default. A folder holding ``coveragerc``,
+    where the worker, run under coverage.py, writes its data."""
+    return os.environ.get("GRADER_COVERAGE", "")
+
+
+def _coverage_runner() -> list[str]:
+    measured = coverage_folder()
+    return ["-m", "coverage", "run", f"--rcfile={measured}/coveragerc"] if measured else []
 
 
 @dataclass(frozen=True)
@@ -183,7 +197,7 @@ class Worker:
             self.course_dir = COURSE_DIR if self.files else ""
         else:
             self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
-            command = [sys.executable, "-E", "-s", "-B", str(HERE / "worker.py"), *map(str, data_fds)]
+            command = [sys.executable, "-E", "-s", "-B", *_coverage_runner(), str(HERE / "worker.py"), *map(str, data_fds)]
             env, cwd = {**QUIET_ENV, "HOME": self.scratch.name, "GRADER_SANDBOX": "none"}, self.scratch.name
             self.course_dir = self._copy_files(Path(self.scratch.name) / "course") if self.files else ""
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -211,6 +225,12 @@ class Worker:
         self.ready = True
 
     def stop(self) -> None:
+        if self.process is not None and self.process.stdin and coverage_folder():
+            self.process.stdin.close()  # measurement only: the zygote ends on its own and saves its coverage data
+            try:
+                self.process.wait(END_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
         if self.process is not None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
