@@ -11,7 +11,9 @@ $(BIN)/grader: pyproject.toml
 
 .PHONY: grade-examples test lint bench selftest coverage
 grade-examples: $(BIN)/grader
-	$(BIN)/grader grade cnn_step_by_step examples/submissions/*.ipynb --out out/examples --jobs 2
+	$(BIN)/grader grade cnn_step_by_step examples/submissions/*.ipynb --out out/examples/cnn_step_by_step --jobs 2
+	$(BIN)/grader grade optimization_methods examples/submissions/optimization_methods/*.ipynb \
+		--out out/examples/optimization_methods --jobs 2
 
 test: $(BIN)/grader
 	$(BIN)/python -m pytest

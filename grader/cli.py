@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader import __version__
 from grader.config import find_named_assignment, load_assignment
 from grader.errors import GraderError, UsageError
 
@@ -167,6 +168,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="grader", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} (distribution sandgrade)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     generate = commands.add_parser("generate", help="write the student release of an assignment",

@@ -22,8 +22,50 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", folder, ROOT],
                    check=True, capture_output=True)
-    (built,) = folder.glob("grader-*.whl")
+    (built,) = folder.glob("sandgrade-*.whl")  # the distribution's name; the package and command are "grader"
     return built
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sdist")
+    subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", folder], cwd=ROOT, check=True,
+                   capture_output=True)
+    (built,) = folder.glob("sandgrade-*.tar.gz")
+    return built
+
+
+def _fresh_venv(folder: Path) -> Path:
+    """A virtual environment whose dependencies come from this one (offline) but which has no grader of its own."""
+    venv = folder / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, capture_output=True)
+    site = subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv
+
+
+def test_the_sdist_installs_as_sandgrade_with_its_templates_and_metadata(tmp_path: Path, sdist: Path) -> None:
+    import tarfile
+
+    names = tarfile.open(sdist).getnames()
+    assert any(name.endswith("templates/feedback.html.j2") for name in names)
+    assert not any("/solutions/" in name or "/tests/" in name for name in names)
+    venv = _fresh_venv(tmp_path)
+    subprocess.run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "--no-index", "--no-deps",
+                    "--no-build-isolation", "-q", sdist], check=True, capture_output=True)
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    probe = ("import importlib.metadata as m, grader, grader.report as r; d = m.metadata('sandgrade'); "
+             "print(d['Version'] == grader.__version__, d['Summary'], d['License-Expression'] or d['License'], "
+             "'Topic :: Education' in d.get_all('Classifier'), sep='|'); print(r.template_dir()); print(grader.__file__)")
+    flag, summary, licence, classified = subprocess.run([venv / "bin" / "python", "-c", probe], cwd=tmp_path, env=clean,
+                                                        capture_output=True, text=True, check=True).stdout.splitlines()[0].split("|")
+    assert flag == "True" and "sandbox" in summary and licence == "MIT" and classified == "True"
+    out = subprocess.run([venv / "bin" / "python", "-c", probe], cwd=tmp_path, env=clean, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert Path(out[1], "feedback.html.j2").is_file() and str(venv) in out[2]
+    version = subprocess.run([venv / "bin" / "grader", "--version"], env=clean, capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("grader ") and "sandgrade" in version.stdout
 
 
 def test_wheel_contains_package_data_and_works_from_site_packages(tmp_path: Path, wheel: Path) -> None:
@@ -72,8 +114,7 @@ def zero_pad(X, pad):
 def test_an_installed_wheel_grades_and_hides_its_own_code(tmp_path: Path, wheel: Path, solution_cells: dict[str, str]) -> None:
     """A course installs the wheel into a virtual environment and grades from its own folder: the installed package
     (suite.py, checks.py: how the grader tests) lies inside a folder the sandbox must bind, so it is hidden there."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, capture_output=True)
+    venv = _fresh_venv(tmp_path)
     subprocess.run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "--no-index", "--no-deps",
                     "-q", wheel], check=True, capture_output=True)
     # The dependencies (NumPy, nbformat, Jinja...) come from this environment, offline; the grader only from the wheel.
@@ -84,7 +125,6 @@ def test_an_installed_wheel_grades_and_hides_its_own_code(tmp_path: Path, wheel:
                               text=True, check=True).stdout.strip()
 
     site = Path(installed("import sysconfig; print(sysconfig.get_paths()['purelib'])"))
-    (site / "_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     where = installed("import grader; print(grader.__file__)")
     assert where == str(site / "grader" / "__init__.py")
 
