@@ -33,6 +33,12 @@ class Limits:
     output_kb: int = 4
 
 
+#: How optional functions count (``[scoring] optional`` in assignment.toml): ``ungraded`` (practice only, no points),
+#: ``extra-credit-capped`` (their points make up for required ones, the total never above the maximum) or
+#: ``extra-credit`` (their points add to the total, which may exceed the maximum).
+OPTIONAL_POLICIES = ("ungraded", "extra-credit-capped", "extra-credit")
+
+
 @dataclass(frozen=True)
 class Assignment:
     """Where an assignment's files are and how it is graded."""
@@ -51,6 +57,7 @@ class Assignment:
     isolate: bool = True
     allowed_imports: tuple[str, ...] = ()
     limits: Limits = Limits()
+    optional_scoring: str = "extra-credit-capped"  # one of OPTIONAL_POLICIES
 
     @property
     def instructor(self) -> bool:
@@ -126,6 +133,10 @@ def load_assignment(spec: str | Path, course_dir: Path | None = None) -> Assignm
         functions = tuple(Function(**{**entry, **({"depends": tuple(entry["depends"])} if "depends" in entry else {})})
                           for entry in data.pop("functions"))
         limits = Limits(**data.pop("limits", {}))
+        scoring = data.pop("scoring", {})
+        optional_scoring = scoring.pop("optional", "extra-credit-capped")
+        if optional_scoring not in OPTIONAL_POLICIES or scoring:
+            raise TypeError(f"[scoring] takes only optional = one of {', '.join(map(repr, OPTIONAL_POLICIES))}")
         release_dir = source_dir.parent.parent / "assignments" / source_dir.name
         return Assignment(
             name=source_dir.name,
@@ -135,6 +146,7 @@ def load_assignment(spec: str | Path, course_dir: Path | None = None) -> Assignm
             limits=limits,
             release_files=tuple(data.pop("release_files", ())),
             allowed_imports=tuple(data.pop("allowed_imports", ())),
+            optional_scoring=optional_scoring,
             **data,
         )
     except (tomllib.TOMLDecodeError, TypeError, KeyError) as error:

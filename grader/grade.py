@@ -146,14 +146,20 @@ def why_missing(name: str, submission: Submission) -> str:
 
 
 def score(assignment: Assignment, checks: list[CheckResult]) -> tuple[tuple[FunctionScore, ...], float]:
-    """A function earns its points when it has at least one check and passes all of them."""
+    """A function earns its points when it has at least one check and passes all of them. Optional functions
+    follow ``assignment.optional_scoring``: worth nothing (``ungraded``), or extra credit, capped at the maximum
+    (``extra-credit-capped``) or not (``extra-credit``)."""
     scores = []
     for function in assignment.functions:
         own = [c for c in checks if c.function == function.name]
         passed = sum(c.passed for c in own)
-        earned = function.points if own and passed == len(own) else 0.0
-        scores.append(FunctionScore(function.name, function.points, function.optional, earned, len(own), passed))
-    return tuple(scores), min(assignment.max_score, sum(s.score for s in scores))
+        points = 0.0 if function.optional and assignment.optional_scoring == "ungraded" else function.points
+        earned = points if own and passed == len(own) else 0.0
+        scores.append(FunctionScore(function.name, points, function.optional, earned, len(own), passed))
+    total = sum(s.score for s in scores)
+    if assignment.optional_scoring != "extra-credit":
+        total = min(assignment.max_score, total)
+    return tuple(scores), total
 
 
 def not_graded(path: Path, assignment: Assignment, suite: Suite, problem: str, started: float,
@@ -162,7 +168,8 @@ def not_graded(path: Path, assignment: Assignment, suite: Suite, problem: str, s
     checks = [r for f in assignment.functions for r in _not_run(f.name, suite, f"not graded: {problem}", outcome=outcome)]
     functions, total = score(assignment, checks)
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
-                       error=problem, execution_time=round(time.perf_counter() - started, 3))
+                       error=problem, execution_time=round(time.perf_counter() - started, 3),
+                       scoring=assignment.optional_scoring)
 
 
 def _log_recogniser(mistake: Mistake, error: Exception) -> None:
@@ -229,4 +236,5 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     functions, total = score(assignment, checks)
     problem = f"The notebook's definitions could not be loaded: {loaded.failure}." if loaded.failure else ""
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
-                       tuple(notes), tuple(mistakes), error=problem, execution_time=round(time.perf_counter() - started, 3))
+                       tuple(notes), tuple(mistakes), error=problem, execution_time=round(time.perf_counter() - started, 3),
+                       scoring=assignment.optional_scoring)

@@ -88,6 +88,7 @@ class GradeReport:
     error: str = ""  # set when the notebook could not be graded at all
     execution_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    scoring: str = ""  # how optional functions count (config.OPTIONAL_POLICIES); "" in reports from before it existed
 
     @property
     def grader_errors(self) -> int:

@@ -64,6 +64,26 @@ def fmt(number: float) -> str:
     return f"{number:g}"
 
 
+def scoring_rule(report: GradeReport) -> str:
+    """The scoring policy in one sentence, for the top of the feedback page."""
+    if not any(f.optional for f in report.functions):
+        return f"Scoring: {fmt(report.max_score)} points, from the functions below; each earns its points when it passes every check."
+    head = f"Scoring: the required functions make up the {fmt(report.max_score)} points"
+    if report.scoring == "ungraded":
+        return f"{head}; optional functions are practice and earn no points."
+    if report.scoring == "extra-credit":
+        return f"{head}; optional functions earn extra credit on top, so the total can exceed {fmt(report.max_score)}."
+    return f"{head}; optional functions earn extra credit that makes up for missed points, never above {fmt(report.max_score)}."
+
+
+def _shares(points: float, count: int) -> list[float]:
+    """``points`` split over ``count`` checks so that the shares add up to exactly ``points``."""
+    if count == 0:
+        return []
+    share = points / count
+    return [share] * (count - 1) + [points - share * (count - 1)]
+
+
 def bounded(report: GradeReport) -> GradeReport:
     """The report with every student-made string cleaned and capped: what all reports show."""
     checks = tuple(dataclasses.replace(c, message=clean_text(c.message, SHOWN_LIMIT), output=clean_text(c.output, SHOWN_LIMIT),
@@ -109,7 +129,7 @@ def template_dir() -> Path:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(template_dir()), autoescape=select_autoescape(["html", "html.j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.globals.update(label=label, fmt=fmt, failure_groups=failure_groups)
+    env.globals.update(label=label, fmt=fmt, failure_groups=failure_groups, scoring_rule=scoring_rule)
     env.filters.update(fence=fence, code=code_span, md=markdown_text)
     return env
 
@@ -151,13 +171,17 @@ def gradescope_results(report: GradeReport) -> dict[str, Any]:
     clean and every output capped, so the file stays small and valid whatever the submission raised or printed."""
     report = bounded(report)
     tests = []
+    required = sum(f.score for f in report.functions if not f.optional)
+    extra = sum(f.score for f in report.functions if f.optional)
+    # Capped extra credit counts only as far as the cap: the tests' scores add up to the total.
+    kept = min(1.0, max(0.0, report.score - required) / extra) if extra else 1.0
     for function in report.functions:
         own = [c for c in report.checks if c.function == function.name]
-        share = function.points / len(own) if own else 0.0
-        for check in own:
+        earned = (kept if function.optional else 1.0) if function.passed else 0.0
+        for check, share in zip(own, _shares(function.points, len(own))):
             tests.append({
                 "name": f"{check.function}: {check.name}",
-                "score": share if function.passed else 0.0,
+                "score": share * earned,
                 "max_score": share,
                 "status": "passed" if check.passed else "failed",
                 "visibility": "visible" if check.kind == "public" else "after_published",
@@ -166,6 +190,7 @@ def gradescope_results(report: GradeReport) -> dict[str, Any]:
                                "failure": check.failure, "params": check.params, "seconds": check.duration},
             })
     summary = [report.error] if report.error else []
+    summary.append(scoring_rule(report))
     summary += [f"{f.name}: {fmt(f.score)} / {fmt(f.points)}" + (" (optional)" if f.optional else "") for f in report.functions]
     summary += [f"{m.function}: this looks like a known mistake: {m.title}. {m.hint}" for m in report.mistakes]
     summary += list(report.notes)

@@ -133,8 +133,8 @@ def test_each_failure_costs_only_its_function(graded: dict, name: str, expected:
     assert outcomes(results, function) == expected
     assert function_points(results, function) == 0
     assert others_full_marks(results, function), "a hostile function must not cost any other function"
-    # 130 points in all (30 of them optional bonus), capped at the maximum of 100
-    assert results["score"] == min(100, 130 - {"zero_pad": 10, "conv_single_step": 10}[function])
+    # 100 points from the required functions; the optional ones are ungraded
+    assert results["score"] == 100 - {"zero_pad": 10, "conv_single_step": 10}[function]
 
 
 def test_the_process_killer_cannot_stop_grading(graded: dict) -> None:
@@ -174,7 +174,7 @@ def test_modifying_the_input_is_reported(graded: dict) -> None:
 def test_output_flood_warnings_and_stderr_cost_nothing(graded: dict) -> None:
     assert graded["floods_output"]["score"] == 100
     assert graded["warns_and_writes_stderr"]["score"] == 100
-    # the total is capped with bonus points to spare, so look at the function itself
+    # and the function itself passed
     for name in ("floods_output", "warns_and_writes_stderr"):
         assert outcomes(graded[name], "zero_pad") == {"passed"}, name
     printed = max((t["output"] for t in graded["floods_output"]["tests"]), key=len)

@@ -151,7 +151,7 @@ def test_replaying_conv_forward_answers_earns_nothing(rounds: dict) -> None:
     so the recorded 'answers' are the attacker's own zeros, and they are for other inputs anyway."""
     assert all(shape == [1] for shape, _ in rounds["_tables"]["conv_forward"].values())
     assert _points(rounds["replay_conv_forward"], "conv_forward") == 0
-    assert rounds["replay_conv_forward"]["score"] == 90  # all the rest earned: 100 - 40 + 30 of bonus
+    assert rounds["replay_conv_forward"]["score"] == 60  # all the rest earned: 100 - 40 (optional work is ungraded)
 
 
 def test_replaying_answers_from_a_lent_reference_earns_nothing(rounds: dict) -> None:
@@ -172,7 +172,7 @@ def test_the_same_notebook_graded_twice_gets_the_same_results(rounds: dict) -> N
                 for t in results["tests"]]
 
     first, again = rounds["partly_right"], rounds["partly_right again"]
-    assert first["score"] == again["score"] == 60
+    assert first["score"] == again["score"] == 40  # bob: pool_forward and zero_pad right; optional work ungraded
     assert scored(first) == scored(again)
 
 
