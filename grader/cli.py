@@ -118,8 +118,8 @@ def _assignment_in_metadata(notebook: NotebookNode) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from grader.batch import grade_paths
+    from grader.check import check_text, student_chunks
     from grader.notebooks import read_notebook
-    from grader.report import fmt, label
 
     notebook = args.notebook
     name = args.assignment or _assignment_in_metadata(read_notebook(notebook))
@@ -127,17 +127,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     assignment = load_assignment(find_named_assignment(name, course))
     mode = _sandbox(args.sandbox)
     (report,) = grade_paths(assignment, [notebook], mode, suite="public")
-    if report.error:
-        print(report.error)
-    for note in report.notes:
-        print(f"note: {note}")
-    for check in report.checks:
-        mark = "PASS" if check.passed else "FAIL"
-        print(f"{mark} {check.name}" + ("" if check.passed else f": {label(check)}"))
-        if not check.passed and check.message:
-            print("     " + check.message.replace("\n", "\n     "))
-    print(f"public tests: {sum(c.passed for c in report.checks)}/{len(report.checks)} passed "
-          f"(hidden tests are run when your notebook is graded; score here {fmt(report.score)}/{fmt(report.max_score)})")
+    failing = sum(not f.passed for f in report.functions) > 1  # only then can one failure come from another
+    print(check_text(report, student_chunks(notebook, assignment) if failing else ()))
     return 0 if all(c.passed for c in report.checks) else 1
 
 

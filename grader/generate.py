@@ -146,6 +146,11 @@ def build_release(assignment: Assignment) -> dict[str, bytes]:
     files["grader_checks.py"] = CHECKS_MODULE.read_bytes()
     for name in ("assignment.toml", *assignment.release_files):
         files[name] = (assignment.source_dir / name).read_bytes()
+    from grader.suite import KNOWN_MISTAKES, known_mistakes_json  # runs the reference: only when generating
+
+    hints = known_mistakes_json(assignment) if assignment.instructor else None
+    if hints is not None:
+        files[KNOWN_MISTAKES] = hints
     return files
 
 

@@ -77,15 +77,31 @@ def like(*mistaken: Callable[..., Any]) -> Recogniser:
     return recognise
 
 
+#: The reference-free forms of a recogniser (``{"raises": pattern}`` or ``{"failed_as": kind}``), any one of which
+#: recognises the mistake without running the reference: what ``grader check`` can use where students have no
+#: reference (written into the release as known_mistakes.json by ``grader generate``).
+PUBLIC_FORMS = "public_forms"
+
+
+def _with_forms(recogniser: Recogniser, forms: tuple[dict[str, str], ...]) -> Recogniser:
+    setattr(recogniser, PUBLIC_FORMS, forms)
+    return recogniser
+
+
+def public_forms(recogniser: Recogniser) -> tuple[dict[str, str], ...]:
+    return tuple(getattr(recogniser, PUBLIC_FORMS, ()))
+
+
 def raises(pattern: str) -> Recogniser:
     """The student's code raised an error whose traceback matches ``pattern``."""
     compiled = re.compile(pattern)
-    return lambda call, reference: bool(call.error) and isinstance(call.error, str) and bool(compiled.search(call.error))
+    return _with_forms(lambda call, reference: bool(call.error) and isinstance(call.error, str)
+                       and bool(compiled.search(call.error)), ({"raises": pattern},))
 
 
 def failed_as(kind: str) -> Recogniser:
     """The check failed for this reason (e.g. "modified": the input was changed in place)."""
-    return lambda call, reference: call.failure == kind
+    return _with_forms(lambda call, reference: call.failure == kind, ({"failed_as": kind},))
 
 
 def returns(value: float) -> Recogniser:
@@ -102,7 +118,8 @@ def returns(value: float) -> Recogniser:
 
 def either(*recognisers: Recogniser) -> Recogniser:
     """One mistake can show in several ways: a wrong answer in one student's code, an error in another's."""
-    return lambda call, reference: any(r(call, reference) for r in recognisers)
+    return _with_forms(lambda call, reference: any(r(call, reference) for r in recognisers),
+                       tuple(form for r in recognisers for form in public_forms(r)))
 
 
 def both(*recognisers: Recogniser) -> Recogniser:
@@ -125,11 +142,18 @@ def recognise(catalogue: Sequence[Mistake], function: str, calls: Sequence[Call]
     raises matches nothing; ``on_error(mistake, error)`` hears about it (to log it)."""
     found = []
     for mistake in catalogue:
-        if mistake.function not in (None, function) or reference is None:
+        if mistake.function not in (None, function):
             continue
+        if reference is None:  # grader check: only what needs no reference
+            forms = public_forms(mistake.recognise)
+            if not forms:
+                continue
+            recogniser = from_forms(forms)
+        else:
+            recogniser = mistake.recognise
         for call in calls:
             try:
-                matched = matches(mistake, call, reference)
+                matched = matches(mistake, call, reference) if reference is not None else bool(recogniser(call, _no_reference))
             except Exception as error:
                 if on_error is not None:
                     on_error(mistake, error)
@@ -138,3 +162,25 @@ def recognise(catalogue: Sequence[Mistake], function: str, calls: Sequence[Call]
                 found.append(mistake)
                 break
     return found
+
+
+def _no_reference(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("a reference-free recogniser called the reference")
+
+
+def from_forms(forms: Sequence[dict[str, str]]) -> Recogniser:
+    """A recogniser from reference-free forms (as written to known_mistakes.json): any one of them matches."""
+    parts = [raises(form["raises"]) if "raises" in form else failed_as(form["failed_as"]) for form in forms]
+    return either(*parts)
+
+
+def public_hints(catalogue: Sequence[Mistake]) -> list[dict[str, Any]]:
+    """The entries of ``catalogue`` that can be recognised without the reference, as plain data for the release:
+    id, title, hint, function and their reference-free forms. Never a mistaken implementation."""
+    return [{"id": m.id, "title": m.title, "hint": m.hint, "function": m.function, "forms": list(public_forms(m.recognise))}
+            for m in catalogue if public_forms(m.recognise)]
+
+
+def from_public_hints(entries: Sequence[dict[str, Any]]) -> tuple[Mistake, ...]:
+    """Mistakes rebuilt from ``public_hints`` data (the release's known_mistakes.json)."""
+    return tuple(Mistake(e["id"], e["title"], e["hint"], from_forms(e["forms"]), e.get("function")) for e in entries)

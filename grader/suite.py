@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import importlib.util
 import inspect
+import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from grader.checks import Case
 from grader.config import Assignment
 from grader.errors import GraderError
 from grader.extract import allowed_chunks, extract_submission
-from grader.mistakes import Mistake
+from grader.mistakes import Mistake, from_public_hints, public_hints
 from grader.model import Chunk, Submission
 from grader.seeds import course_key, submission_seed
 
@@ -159,6 +160,36 @@ def pinned(kind: str, seed: int) -> str:
     return f"{kind}@{seed}"
 
 
+#: The release's reference-free known mistakes (grader.mistakes.public_hints), for ``grader check``.
+KNOWN_MISTAKES = "known_mistakes.json"
+
+
+def load_catalogue(assignment: Assignment, reference: SimpleNamespace) -> list[Mistake]:
+    """The assignment's catalogue of known mistakes (empty without a mistakes module)."""
+    path = assignment.source_dir / assignment.mistakes
+    if not path.exists():
+        return []
+    return list(_load_module(path, f"grader_suite_{assignment.name}_mistakes").catalogue(reference))
+
+
+def known_mistakes_json(assignment: Assignment) -> bytes | None:
+    """The release's known_mistakes.json: the catalogue's reference-free entries (None: there are none)."""
+    if not (assignment.source_dir / assignment.mistakes).exists():
+        return None
+    hints = public_hints(load_catalogue(assignment, load_reference(assignment)))
+    return (json.dumps(hints, indent=1, ensure_ascii=False) + "\n").encode("utf-8") if hints else None
+
+
+def released_mistakes(assignment: Assignment) -> tuple[Mistake, ...]:
+    """What ``grader check`` can recognise without a reference: the release's known_mistakes.json (course data, read
+    as JSON; never from the student's folder), else nothing."""
+    for folder in (assignment.release_dir, assignment.source_dir):
+        path = folder / KNOWN_MISTAKES
+        if path.is_file():
+            return from_public_hints(json.loads(path.read_text(encoding="utf-8")))
+    return ()
+
+
 def load_suite(assignment: Assignment, kind: str = "all") -> Suite:
     """The checks to run. ``all``: public and hidden, with the reference (for isolation) and the known
     mistakes. ``public``: what ``grader check`` and students have. ``sweep``: only the hidden module's
@@ -169,7 +200,7 @@ def load_suite(assignment: Assignment, kind: str = "all") -> Suite:
     public = _load_module(assignment.source_dir / assignment.public_tests, f"{prefix}_public")
     tests = {f.name: getattr(public, f"{f.name}_test") for f in assignment.functions if hasattr(public, f"{f.name}_test")}
     if kind == "public" or not assignment.instructor:
-        return Suite(public=tests, hidden=(), reference=None)
+        return Suite(public=tests, hidden=(), reference=None, mistakes=released_mistakes(assignment))
     reference = load_reference(assignment)
     hidden_path = assignment.source_dir / assignment.hidden_tests
     hidden = _load_module(hidden_path, f"{prefix}_hidden") if hidden_path.exists() else None
@@ -182,7 +213,6 @@ def load_suite(assignment: Assignment, kind: str = "all") -> Suite:
     if kind == "sweep":
         return Suite(public={}, hidden=listed, reference=reference, depends=depends, build_hidden=build, key=key,
                      pinned_seed=pinned_seed)
-    mistakes_path = assignment.source_dir / assignment.mistakes
-    mistakes = _load_module(mistakes_path, f"{prefix}_mistakes").catalogue(reference) if mistakes_path.exists() else []
+    mistakes = load_catalogue(assignment, reference)
     return Suite(public=tests, hidden=listed, reference=reference, mistakes=tuple(mistakes), depends=depends,
                  build_hidden=build, key=key, pinned_seed=pinned_seed)

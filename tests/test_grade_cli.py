@@ -180,7 +180,7 @@ def test_check_for_students(tmp_path: Path, solution_cells: dict[str, str]) -> N
     stripped = run_cli("check", release, "--sandbox", sandbox_mode())
     assert stripped.returncode == 1
     assert "FAIL zero_pad_test: exception" in stripped.stdout and "NameError" in stripped.stdout
-    assert "hidden" not in stripped.stdout.replace("hidden tests are run", "")
+    assert "hidden" not in stripped.stdout.replace("grading adds hidden tests", "")
     done = submission(tmp_path, "mine.ipynb", solution_cells, zero_pad=WRONG_ZERO_PAD)
     partly = run_cli("check", done, "--assignment", "cnn_step_by_step", "--sandbox", sandbox_mode())
     assert partly.returncode == 1

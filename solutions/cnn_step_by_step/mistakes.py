@@ -127,11 +127,14 @@ def catalogue(ref: Any) -> list[Mistake]:
         Mistake("negative-pad-slice", "X[pad:-pad] is empty when pad = 0",
                 "With pad = 0, -pad is 0 too, and X[0:0] selects nothing. Slice with explicit ends instead: "
                 "X[:, pad:pad + n_H_prev, pad:pad + n_W_prev, :].",
-                like(lambda dZ, cache: _conv_backward(dZ, cache, negative_slice=True)),
+                either(like(lambda dZ, cache: _conv_backward(dZ, cache, negative_slice=True)),
+                       # the same slice assigned into dA_prev: NumPy raises instead of returning a wrong shape
+                       raises(r"could not broadcast input array from shape \(0,0(,\d+)*\) into shape")),
                 function="conv_backward"),
-        Mistake("float-of-array", "float() of a (1, 1, 1) array",
-                "NumPy 2 no longer converts an array with dimensions to a number with float(). Take the single "
-                "value with b.item() (or b[0, 0, 0]).",
+        Mistake("float-of-array", "float() of an array with dimensions",
+                "NumPy 2 no longer converts an array with dimensions to a number with float(). Index the one value "
+                "you need: b[0, 0, 0] in conv_single_step, b[0, 0, 0, c] for filter c in conv_forward, where b has "
+                "one bias per filter (b.item() works only on a one-element array).",
                 raises(r"only (0-dimensional|length-1|size-1) arrays can be converted to Python scalars")),
         Mistake("np-float", "np.float no longer exists",
                 "np.float was an alias of Python's float and was removed from NumPy. Use float, or np.float64.",
