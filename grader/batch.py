@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -16,11 +17,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grader.config import Assignment
+from grader.environments import describe, prepare
 from grader.grade import GRADER_ERROR, grade_submission, not_graded
 from grader.gradebook import write_gradebook
 from grader.junit import junit_xml
 from grader.model import GradeReport
-from grader.reference_check import verify_reference
+from grader.reference_check import verify_reference, verify_reference_in
 from grader.report import fmt, unwritten_results, write_atomic, write_reports
 from grader.sandbox import Worker
 from grader.suite import Suite, load_suite, split_kind
@@ -54,7 +56,7 @@ def output_names(paths: Sequence[Path]) -> list[str]:
 
 def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
     global _job
-    worker = Worker(mode, assignment.limits, assignment.course_files)
+    worker = Worker(mode, assignment.limits, assignment.course_files, prepare(assignment.environment))
     worker.start()  # the sandbox starts while the suite loads
     atexit.register(worker.close)
     loaded = load_suite(assignment, suite)
@@ -68,19 +70,23 @@ def _grade_one(path: Path) -> GradeReport:
     assignment, suite, worker = _job
     started = time.perf_counter()
     try:
-        return grade_submission(path, assignment, suite, worker)
+        report = grade_submission(path, assignment, suite, worker)
     except Exception as error:  # a bug of ours must still leave a results file that says so
         worker.stop()
         problem = f"The grader failed on this submission ({type(error).__name__}: {error}); please tell the course staff."
-        return not_graded(path, assignment, suite, problem, started, outcome=GRADER_ERROR)
+        report = not_graded(path, assignment, suite, problem, started, outcome=GRADER_ERROR)
+    return dataclasses.replace(report, extra={**report.extra, "environment": describe(worker.environment)})
 
 
 def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
                 suite: str = "all") -> Iterator[GradeReport]:
     """Reports in the order of ``paths``; with jobs > 1 each job is a process with its own sandbox. Nothing is
     graded with a reference that fails its own checks."""
+    environment = prepare(assignment.environment)  # built here, once, before any job needs it
     if split_kind(suite)[0] == "all":
         verify_reference(assignment)
+        if environment is not None:
+            verify_reference_in(assignment, environment, mode)
     if jobs <= 1 or len(paths) <= 1:
         _start_job(assignment, mode, suite)
         try:

@@ -211,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seeds of hidden inputs each mutant is graded under; it must die under every one (default 3)")
     audit.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"], help="as for grade")
     audit.set_defaults(run=cmd_audit)
+
+    from grader.env_cli import add_env_parser
+
+    add_env_parser(commands)
     return parser
 
 

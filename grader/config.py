@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.environments import EnvironmentSpec
 from grader.errors import UsageError
 
 if sys.version_info >= (3, 11):
@@ -57,6 +58,7 @@ class Assignment:
     isolate: bool = True
     allowed_imports: tuple[str, ...] = ()
     limits: Limits = Limits()
+    environment: EnvironmentSpec | None = None  # [environment]: what student code runs with (None: the grader's)
     optional_scoring: str = "extra-credit-capped"  # one of OPTIONAL_POLICIES
 
     @property
@@ -138,12 +140,14 @@ def load_assignment(spec: str | Path, course_dir: Path | None = None) -> Assignm
         if optional_scoring not in OPTIONAL_POLICIES or scoring:
             raise TypeError(f"[scoring] takes only optional = one of {', '.join(map(repr, OPTIONAL_POLICIES))}")
         release_dir = source_dir.parent.parent / "assignments" / source_dir.name
+        environment = EnvironmentSpec.parse(data.pop("environment")) if "environment" in data else None
         return Assignment(
             name=source_dir.name,
             source_dir=source_dir,
             release_dir=release_dir,
             functions=functions,
             limits=limits,
+            environment=environment,
             release_files=tuple(data.pop("release_files", ())),
             allowed_imports=tuple(data.pop("allowed_imports", ())),
             optional_scoring=optional_scoring,

@@ -9,6 +9,7 @@ user's cache folder under a hash of everything that can change the outcome.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from grader.checks import CheckFailed
 from grader.config import Assignment
+from grader.environments import Environment
 from grader.errors import GraderError
 from grader.seeds import derive_seed, key_path
 from grader.suite import Suite, load_suite
@@ -74,5 +76,35 @@ def verify_reference(assignment: Assignment) -> None:
         shown = "\n  ".join(failures[:10]) + (f"\n  ... and {len(failures) - 10} more" if len(failures) > 10 else "")
         raise GraderError(f"the reference of {assignment.name} fails its own checks, so nothing was graded; fix the "
                           f"master notebook or the tests first:\n  {shown}")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+
+
+def verify_reference_in(assignment: Assignment, environment: Environment, mode: str) -> None:
+    """Raise GraderError unless the master notebook, graded as a submission in ``environment``, passes every check.
+
+    Expected values and lent references are computed by the grader's own NumPy; this shows the reference gives
+    the same answers under the environment's, as the students' code runs. A worker of its own runs it and is
+    stopped afterwards, so the master's code never reaches a sandbox that grades students. Cached per suite
+    version and environment."""
+    from grader.grade import grade_submission
+    from grader.sandbox import Worker
+
+    marker = _cache_marker(assignment).with_name(f"{_cache_marker(assignment).name}-{environment.path.name}")
+    if not assignment.instructor or marker.exists():
+        return
+    worker = Worker(mode, assignment.limits, assignment.course_files, environment)
+    try:
+        report = grade_submission(assignment.master_notebook, dataclasses.replace(assignment, isolate=False),
+                                  load_suite(assignment), worker)
+    finally:
+        worker.close()
+    failures = [f"{c.function}: {c.name} ({c.params or 'public'}): {c.outcome}: {c.message.splitlines()[-1] if c.message else ''}"
+                for c in report.checks if not c.passed]
+    if report.error or failures:
+        shown = "\n  ".join(([report.error] if report.error else []) + list(dict.fromkeys(failures))[:10])
+        raise GraderError(f"the reference of {assignment.name} fails its own checks in the environment "
+                          f"{environment.spec}, so nothing was graded; make the master notebook run the same "
+                          f"under that NumPy and the grader's:\n  {shown}")
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()

@@ -202,7 +202,8 @@ def gradescope_results(report: GradeReport) -> dict[str, Any]:
         "stdout_visibility": "hidden",
         "tests": tests,
         "extra_data": {"assignment": report.assignment, "max_score": report.max_score, "submission": report.submission,
-                       "mistakes": [{"function": m.function, "id": m.id, "title": m.title} for m in report.mistakes]},
+                       "mistakes": [{"function": m.function, "id": m.id, "title": m.title} for m in report.mistakes],
+                       "environment": report.extra.get("environment", {})},
     })
 
 

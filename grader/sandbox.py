@@ -28,6 +28,7 @@ from grader import wire
 from grader.callbacks import ReferenceRunner
 from grader.channel import Channel, ChannelClosed, Interrupted
 from grader.config import Limits
+from grader.environments import Environment
 from grader.errors import UsageError
 from grader.model import Submission
 from grader.text import clean_text
@@ -82,7 +83,9 @@ def _python_roots() -> list[str]:
 COURSE_DIR = "/opt/course"  # the assignment's helper modules and data files, read-only, as beside the notebook
 
 
-def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = ()) -> list[str]:
+def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = (), environment: Environment | None = None) -> list[str]:
+    """The sandbox's command line. With ``environment``, its interpreter runs the worker, and only its folders (and
+    its base Python's, whose own site-packages are hidden) are bound: none of the grader's packages can be seen."""
     command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                "--proc", "/proc", "--dev", "/dev", "--size", str(16 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
                "--size", str(TMPFS_MB << 20), "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
@@ -93,10 +96,13 @@ def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = ()) -> li
             command += ["--ro-bind", f"/{link}", f"/{link}"]
     for path in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"):
         command += ["--ro-bind-try", path, path]
-    roots = _python_roots()
+    roots = list(environment.roots) if environment else _python_roots()
+    masked = environment.masked if environment else ()
     for root in roots:
         command += ["--ro-bind", root, root]
-    if any(str(HERE).startswith(root + "/") for root in roots):
+    for folder in masked:
+        command += ["--tmpfs", folder, "--remount-ro", folder]
+    if any(str(HERE).startswith(root + "/") for root in roots) and not any(str(HERE).startswith(m + "/") for m in masked):
         command += ["--tmpfs", str(HERE)]  # installed from a wheel: the package stays out of sight all the same
     for name in WORKER_FILES:
         command += ["--ro-bind", str(HERE / name), f"/opt/grader/{name}"]
@@ -108,7 +114,8 @@ def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = ()) -> li
     measured = coverage_folder()
     if measured:  # measurement only: the one folder coverage writes to, nothing else becomes writable
         command += ["--bind", measured, measured]
-    return [*command, sys.executable, "-E", "-s", "-B", *_coverage_runner(), "/opt/grader/worker.py", *map(str, data_fds)]
+    python, runner = (environment.python, []) if environment else (sys.executable, _coverage_runner())
+    return [*command, python, "-E", "-s", "-B", *runner, "/opt/grader/worker.py", *map(str, data_fds)]
 
 
 def coverage_folder() -> str:
@@ -168,8 +175,9 @@ def _text(value: Any, limit: int = MESSAGE_CHARS) -> str:
 class Worker:
     """A sandboxed zygote process and the child of the current submission. Not thread-safe: one per job."""
 
-    def __init__(self, mode: str, limits: Limits, files: tuple[Path, ...] = ()) -> None:
+    def __init__(self, mode: str, limits: Limits, files: tuple[Path, ...] = (), environment: Environment | None = None) -> None:
         self.mode = mode
+        self.environment = environment  # whose interpreter runs student code (None: the grader's own)
         self.limits = limits
         self.files = files
         self.course_dir = ""
@@ -193,11 +201,12 @@ class Worker:
         from_child_r, from_child_w = os.pipe()
         data_fds = (to_child_r, from_child_w)
         if self.mode == "bwrap":
-            command, env, cwd = bwrap_command(data_fds, self.files), dict(QUIET_ENV), None
+            command, env, cwd = bwrap_command(data_fds, self.files, self.environment), dict(QUIET_ENV), None
             self.course_dir = COURSE_DIR if self.files else ""
         else:
             self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
-            command = [sys.executable, "-E", "-s", "-B", *_coverage_runner(), str(HERE / "worker.py"), *map(str, data_fds)]
+            python, runner = (self.environment.python, []) if self.environment else (sys.executable, _coverage_runner())
+            command = [python, "-E", "-s", "-B", *runner, str(HERE / "worker.py"), *map(str, data_fds)]
             env, cwd = {**QUIET_ENV, "HOME": self.scratch.name, "GRADER_SANDBOX": "none"}, self.scratch.name
             self.course_dir = self._copy_files(Path(self.scratch.name) / "course") if self.files else ""
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -6,17 +6,21 @@ public test fails, which shows the solutions are really gone.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbformat import NotebookNode
 
 from grader.config import Assignment
+from grader.environments import prepare
 from grader.generate import CHECKS_MODULE
 from grader.notebooks import read_notebook
 from grader.reference_check import reference_failures
@@ -48,13 +52,34 @@ def _text(cell: NotebookNode) -> str:
     return "".join(parts)
 
 
-def _execute(notebook: NotebookNode, files: dict[str, Path], allow_errors: bool, timeout: int) -> str | None:
-    """Run beside copies of ``files`` (name → source) in a scratch folder; say what stopped it, if anything."""
-    with tempfile.TemporaryDirectory(prefix="grader-validate-") as scratch:
+def _kernel_python(assignment: Assignment) -> str:
+    """The interpreter of the assignment's environment with ipykernel added (built on first use); "" for the
+    grader's own kernel."""
+    spec = assignment.environment
+    environment = prepare(spec.with_kernel()) if spec is not None else None
+    return environment.python if environment is not None else ""
+
+
+def _kernel(python: str, folder: Path) -> KernelManager:
+    """A kernel of ``python`` (a kernelspec written in ``folder``), or the grader's default ``python3``."""
+    if not python:
+        return KernelManager(kernel_name="python3")
+    (folder / "grader-env").mkdir()
+    spec = {"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "grader environment",
+            "language": "python"}
+    (folder / "grader-env" / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return KernelManager(kernel_name="grader-env", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(folder)]))
+
+
+def _execute(notebook: NotebookNode, files: dict[str, Path], allow_errors: bool, timeout: int, python: str = "") -> str | None:
+    """Run beside copies of ``files`` (name → source) in a scratch folder, in a kernel of ``python`` ("" for the
+    grader's own); say what stopped it, if anything."""
+    with tempfile.TemporaryDirectory(prefix="grader-validate-") as scratch, \
+            tempfile.TemporaryDirectory(prefix="grader-kernel-") as kernels:
         for name, path in files.items():
             shutil.copy(path, Path(scratch) / name)
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                                resources={"metadata": {"path": scratch}})
+        client = NotebookClient(notebook, km=_kernel(python, Path(kernels)), timeout=timeout, kernel_name="python3",
+                                allow_errors=allow_errors, resources={"metadata": {"path": scratch}})
         try:
             client.execute()
         except CellExecutionError as error:
@@ -71,7 +96,8 @@ def _execute(notebook: NotebookNode, files: dict[str, Path], allow_errors: bool,
 def validate_master(assignment: Assignment, timeout: int = 300) -> Validation:
     notebook = read_notebook(assignment.master_notebook)
     files = {name: assignment.source_dir / name for name in assignment.release_files}
-    stopped = _execute(notebook, {**files, "grader_checks.py": CHECKS_MODULE}, allow_errors=False, timeout=timeout)
+    stopped = _execute(notebook, {**files, "grader_checks.py": CHECKS_MODULE}, allow_errors=False, timeout=timeout,
+                       python=_kernel_python(assignment))
     problems = []
     if stopped:
         problems.append(stopped)
@@ -90,7 +116,7 @@ def validate_student(assignment: Assignment, release_dir: Path | None = None, ti
     notebook = read_notebook(path)
     files = {p.name: p for p in release_dir.iterdir() if p.is_file() and p.name != assignment.notebook}
     problems = []
-    stopped = _execute(notebook, files, allow_errors=True, timeout=timeout)
+    stopped = _execute(notebook, files, allow_errors=True, timeout=timeout, python=_kernel_python(assignment))
     if stopped:
         problems.append(stopped)
     tests = _test_cells(notebook, assignment)
