@@ -135,3 +135,67 @@ def test_an_array_header_that_lies_about_its_size_is_refused_before_allocation()
                    honest.replace(b"|u1", b"|O8")):
         with pytest.raises(wire.WireError):
             wire.decode({"$array": 0}, [forged])
+
+
+def test_integers_beyond_64_bits_round_trip_exactly() -> None:
+    for value in (2**63, -(2**63) - 1, 3**200):
+        assert round_trip(value) == value and type(round_trip(value)) is int
+    assert wire.encode(2**63 - 1, []) == 2**63 - 1  # the largest that stays a plain JSON number
+
+
+def test_values_too_deep_or_too_long_are_refused_both_ways() -> None:
+    deep: list = []
+    for _ in range(wire.MAX_DEPTH + 2):
+        deep = [deep]
+    with pytest.raises(wire.WireError, match="nested too deeply"):
+        wire.encode(deep, [])
+    with pytest.raises(wire.WireError, match="nested too deeply"):
+        wire.decode(deep, [])
+    with pytest.raises(wire.WireError, match="sequence is too long"):
+        wire.encode((0,) * (wire.MAX_ITEMS + 1), [])
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"$scalar": "not a dtype", "value": "1"}, "malformed scalar"),
+    ({"$scalar": "<f8", "value": "1j"}, "malformed scalar"),  # a complex number is no float64
+    ({"$scalar": "|i1", "value": "1000"}, "malformed scalar"),  # out of int8's range
+    ({"$scalar": "<f8", "value": "'text'"}, "malformed scalar"),
+    ({"$scalar": "<f8", "value": "1" * 101}, "malformed scalar"),
+    ({"$float": "one"}, "malformed float"),
+    ({"$float": 1.5}, "malformed value"),
+    ({"$bigint": "12x"}, "malformed integer"),
+    ({"$bigint": "9" * 4001}, "malformed value"),  # int() of a huge string would cost quadratic time
+    ({"$dict": [["a"]]}, "malformed dict"),
+    ({"$dict": [[1, 2]]}, "malformed dict"),
+    ({"$tuple": "ab"}, "malformed value"),
+])
+def test_each_malformed_encoding_is_refused_by_name(data: dict, message: str) -> None:
+    with pytest.raises(wire.WireError, match=message):
+        wire.decode(data, [])
+
+
+def test_the_encodings_that_are_well_formed_decode_to_their_value() -> None:
+    assert wire.decode({"$scalar": "<c16", "value": "(1+2j)"}, []) == np.complex128(1 + 2j)
+    assert np.isnan(wire.decode({"$float": "nan"}, []))
+    assert wire.decode({"$bigint": "-12"}, []) == -12
+    assert wire.decode({"$dict": [["k", {"$tuple": [1, "x"]}]]}, []) == {"k": (1, "x")}
+
+
+@pytest.mark.parametrize("header", [b"\xff\xfe", b"{not json", b"[1, 2]", b'"text"', b'{"op": "x"}',
+                                    b'{"op": "x", "$blobs": [-1]}', b'{"op": "x", "$blobs": ["1"]}'])
+def test_a_frame_whose_header_is_not_a_message_is_refused(header: bytes) -> None:
+    data = len(header).to_bytes(4, "big") + header
+    chunks = iter([data[:4], data[4:]])
+    with pytest.raises(wire.WireError, match="malformed message"):
+        wire.receive(0, lambda fd, n: next(chunks))
+
+
+def test_a_frame_cut_short_is_the_end_of_the_channel() -> None:
+    read, write = os.pipe()
+    os.write(write, wire.frame({"op": "x"})[:-3])
+    os.close(write)
+    try:
+        with pytest.raises(EOFError):
+            wire.receive(read)
+    finally:
+        os.close(read)
