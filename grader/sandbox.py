@@ -207,7 +207,9 @@ class Worker:
             self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
             python, runner = (self.environment.python, []) if self.environment else (sys.executable, _coverage_runner())
             command = [python, "-E", "-s", "-B", *runner, str(HERE / "worker.py"), *map(str, data_fds)]
-            env, cwd = {**QUIET_ENV, "HOME": self.scratch.name, "GRADER_SANDBOX": "none"}, self.scratch.name
+            home = Path(self.scratch.name) / "home"  # wiped after each submission, so the course files are beside it
+            home.mkdir()
+            env, cwd = {**QUIET_ENV, "HOME": str(home), "GRADER_SANDBOX": "none"}, str(home)
             self.course_dir = self._copy_files(Path(self.scratch.name) / "course") if self.files else ""
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         env=env, cwd=cwd, start_new_session=True, pass_fds=data_fds)
@@ -304,7 +306,7 @@ class Worker:
                 self._await_ready()
             except (TimeoutError, ChannelClosed, WorkerDied) as error:
                 self.stop()  # no student code has run yet, so this is the grader's failure, never the notebook's
-                return Loaded((), (), failure=f"the sandbox did not start ({error or 'timeout'})", unsafe=True)
+                return Loaded((), (), failure=f"the sandbox did not start ({str(error) or 'timeout'})", unsafe=True)
         assert self.control and self.data
         limits = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                   "output_kb": self.limits.output_kb}

@@ -1,0 +1,309 @@
+"""Worker's life when the other side misbehaves: a zygote that does not start, answers nonsense, stops answering or
+dies, and a child whose messages are garbled. Each would otherwise hang the grader or blame the student.
+
+The misbehaving zygote is a small script run where the worker's script would be (``--sandbox none`` runs
+``HERE/worker.py``): it speaks the protocol's frames and does one wrong thing. The real worker is used where the
+real worker can be made to do the wrong thing (its zygote killed, its child ended).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import grader.sandbox
+from grader.config import Limits
+from grader.errors import UsageError
+from grader.model import Chunk, Submission
+from grader.sandbox import CallOutcome, Worker, _describe_exit, resolve_mode
+from tests.conftest import sandbox_mode
+
+LIMITS = Limits(call_seconds=5, cpu_seconds=5, memory_mb=256, output_kb=1)
+SUBMISSION = Submission("x.ipynb", (Chunk(1, 1, "def", ("f",), "def f(x):\n    return x + 1\n"),))
+
+# The protocol's frames, and a zygote that serves loads and calls with whatever ``on_load``/``on_call`` do.
+FAKE = '''
+import json, os, select, struct, sys, time
+data_in, data_out = int(sys.argv[1]), int(sys.argv[2])
+
+def send(fd, message):
+    body = json.dumps({**message, "$blobs": []}).encode()
+    os.write(fd, struct.pack("!I", len(body)) + body)
+
+def receive(fd):
+    head = os.read(fd, 4)
+    if len(head) < 4:
+        sys.exit(0)
+    (size,) = struct.unpack("!I", head)
+    return json.loads(os.read(fd, size))
+
+def on_start():
+    send(1, {"op": "ready"})
+
+def on_load(count):
+    send(data_out, {"op": "loaded", "defined": ["f"], "errors": []})
+
+def on_call(message, count):
+    send(data_out, {"op": "returned", "value": 1, "changed": {}, "output": "", "seconds": 0.0})
+
+%s
+
+on_start()
+loads = calls = 0
+while True:
+    ready = select.select([0, data_in], [], [])[0]
+    if 0 in ready:
+        message = receive(0)
+        if message["op"] == "load":
+            loads += 1
+            on_load(loads)
+        elif message["op"] == "end":
+            send(1, {"op": "exited", "code": 0})
+    elif data_in in ready:
+        calls += 1
+        on_call(receive(data_in), calls)
+'''
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Worker]]:
+    """A Worker whose zygote is FAKE with some of its functions redefined."""
+    workers: list[Worker] = []
+    monkeypatch.setattr(grader.sandbox, "HERE", tmp_path)
+    monkeypatch.setattr(grader.sandbox, "END_SECONDS", 1.0)  # a fake that does not answer "end" costs a second
+
+    def make(redefined: str = "") -> Worker:
+        (tmp_path / "worker.py").write_text(FAKE % textwrap.dedent(redefined), encoding="utf-8")
+        worker = Worker("none", LIMITS)
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.close()
+
+
+# --- resolve_mode and exit codes ---------------------------------------------------------------------------------
+
+def test_resolve_mode_names_what_it_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UsageError, match="must be auto, bwrap or none, not 'docker'"):
+        resolve_mode("docker")
+    assert resolve_mode("none") == "none"
+    monkeypatch.setattr(grader.sandbox.shutil, "which", lambda name: None)
+    assert resolve_mode("auto") == "none"
+    with pytest.raises(UsageError, match="bubblewrap is not installed or cannot create namespaces"):
+        resolve_mode("bwrap")
+
+
+def test_a_bwrap_that_cannot_run_or_hangs_is_not_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grader.sandbox.shutil, "which", lambda name: "/usr/bin/bwrap")
+    for failure in (OSError("exec format error"), subprocess.TimeoutExpired("bwrap", 10)):
+        def run(*args: object, failure: BaseException = failure, **kwargs: object) -> None:
+            raise failure
+
+        monkeypatch.setattr(grader.sandbox.subprocess, "run", run)
+        assert resolve_mode("auto") == "none"
+    monkeypatch.setattr(grader.sandbox.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
+    assert resolve_mode("auto") == "none"  # installed, but namespaces are not allowed here
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    (-signal.SIGXCPU, ("timeout", "more CPU time")),
+    (-signal.SIGXFSZ, ("crash", "file larger than allowed")),
+    (-signal.SIGSEGV, ("crash", "segmentation fault")),
+    (-signal.SIGKILL, ("memory", "out of memory?")),
+    (-signal.SIGABRT, ("crash", "killed by signal SIGABRT")),
+    (3, ("crash", "exit code 3")),
+])
+def test_every_way_a_child_ends_is_described(code: int, expected: tuple[str, str]) -> None:
+    status, text = _describe_exit(code)
+    assert (status, expected[1] in text) == (expected[0], True), text
+
+
+# --- a zygote that does not start -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("on_start", "failure"), [
+    ('send(1, {"op": "unsafe", "message": "no keyring\\x1b[2J"})',
+     "the sandbox did not start (the sandbox could not be locked down: no keyring\ufffd[2J)"),
+    ('send(1, {"op": "hello"})', "the sandbox did not start (the worker did not start)"),
+    ("sys.exit(0)", "the sandbox did not start (the other side closed the channel)"),
+    ("time.sleep(60)", "the sandbox did not start (timeout)"),
+])
+def test_a_zygote_that_does_not_start_is_the_graders_failure(fake: Callable[..., Worker], monkeypatch: pytest.MonkeyPatch,
+                                                             on_start: str, failure: str) -> None:
+    monkeypatch.setattr(grader.sandbox, "START_SECONDS", 0.5)
+    worker = fake(f"def on_start():\n    {on_start}\n")
+    loaded = worker.load(SUBMISSION, ["f"])
+    assert (loaded.failure, loaded.unsafe) == (failure, True)
+    assert worker.process is None  # stopped: the next submission starts a new one
+
+
+# --- a load that goes wrong -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("on_load", "failure", "unsafe"), [
+    ('os.write(data_out, b"\\x00\\x00\\x00\\x05{not}")',
+     "the sandbox failed while loading the notebook: garbled message: malformed message", False),
+    ('send(data_out, {"op": "weird"})', "the sandbox sent an unexpected message while loading the notebook", False),
+    ('send(data_out, {"op": "unsafe", "message": "seccomp_load failed"})',
+     "the sandbox could not be locked down (seccomp_load failed); no student code was run", True),
+    ('send(1, {"op": "exited", "code": "0"})',
+     "the sandbox failed while loading the notebook: the sandbox sent an unexpected message", False),
+    ("os.close(1); time.sleep(60)",  # the control channel closes, the data channel stays open
+     "the sandbox failed while loading the notebook: the sandbox stopped answering", False),
+    ('send(1, {"op": "exited", "code": -9})',
+     "loading the notebook's definitions the process was killed (out of memory?)", False),
+])
+def test_a_load_that_goes_wrong_says_how(fake: Callable[..., Worker], on_load: str, failure: str, unsafe: bool) -> None:
+    worker = fake(f"def on_load(count):\n    {on_load}\n")
+    loaded = worker.load(SUBMISSION, ["f"])
+    assert loaded.failure.startswith(failure), loaded.failure
+    assert (loaded.unsafe, loaded.defined) == (unsafe, ())
+    worker.end()
+    assert not worker.child_alive
+
+
+def test_load_keeps_only_well_formed_names_and_errors(fake: Callable[..., Worker]) -> None:
+    worker = fake('''
+        def on_load(count):
+            send(data_out, {"op": "loaded", "defined": ["f", "g", 3],
+                            "errors": [{"cell": 2, "error": "NameError\\x00"}, {"cell": "2"}, "text"] + [{"cell": 1}] * 60})
+    ''')
+    loaded = worker.load(SUBMISSION, ["f", "h"])
+    assert loaded.defined == ("f",)
+    assert loaded.errors[0] == "cell 2: NameError\ufffd" and len(loaded.errors) == 50
+
+
+def test_a_load_that_never_answers_is_a_timeout(fake: Callable[..., Worker], monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = fake("def on_load(count):\n    pass\n")
+    monkeypatch.setattr(grader.sandbox, "time", SimpleNamespace(monotonic=lambda: time.monotonic() - 9.5))
+    loaded = worker.load(SUBMISSION, ["f"])  # the load's deadline is 10 s; this clock leaves half a second of it
+    assert loaded.failure == "loading the notebook's definitions took longer than 10 s"
+    assert not worker.child_alive
+
+
+# --- calls whose answers are wrong ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("on_call", "status", "message"), [
+    ('os.write(data_out, b"\\x00\\x00\\x00\\x02[]")', "crash", "the sandbox stopped while running f: garbled message"),
+    ('send(data_out, {"op": "weird"})', "crash", "unexpected message from the sandbox: 'weird'"),
+    ('send(data_out, {"op": "returned", "value": {"$array": 5}, "changed": {}})', "unencodable",
+     "the returned value could not be read: malformed array reference"),
+    ('send(data_out, {"op": "returned", "value": 1, "changed": [1]})', "unencodable",
+     "the returned value could not be read: malformed message"),
+    ('send(data_out, {"op": "returned", "value": 1})', "unencodable", "the returned value could not be read: 'changed'"),
+    ('send(data_out, {"op": "unencodable", "message": "a set object cannot be checked"})', "unencodable",
+     "a set object cannot be checked"),
+    ('send(1, {"op": "exited", "code": None})', "crash", "the sandbox sent an unexpected message"),
+    ('os.close(1); time.sleep(60)', "crash", "the sandbox stopped answering"),
+])
+def test_a_call_whose_answer_is_wrong_costs_that_call(fake: Callable[..., Worker], on_call: str, status: str, message: str) -> None:
+    worker = fake(f"def on_call(message, count):\n    {on_call}\n")
+    assert worker.load(SUBMISSION, ["f"]).defined == ("f",)
+    outcome = worker.call("f", (1,), {})
+    assert (outcome.status, outcome.message.startswith(message)) == (status, True), outcome
+
+
+def test_what_a_call_reports_is_cleaned_and_typed(fake: Callable[..., Worker]) -> None:
+    worker = fake('''
+        def on_call(message, count):
+            send(data_out, {"op": "returned", "value": 2, "changed": {"0": [1], "x\\x00": None}, "output": "hi\\x07",
+                            "seconds": "soon"})
+    ''')
+    worker.load(SUBMISSION, ["f"])
+    assert worker.call("f", ([0],), {}) == CallOutcome("returned", 2, {0: [1], "x\ufffd": None}, "", "hi\ufffd", 0.0)
+
+
+def test_a_reload_that_fails_after_a_crash_is_a_crash_saying_why(fake: Callable[..., Worker]) -> None:
+    worker = fake('''
+        def on_load(count):
+            if count == 1:
+                send(data_out, {"op": "loaded", "defined": ["f"], "errors": []})
+            else:
+                send(data_out, {"op": "weird"})
+
+        def on_call(message, count):
+            send(1, {"op": "exited", "code": -11})
+    ''')
+    assert worker.load(SUBMISSION, ["f"]).defined == ("f",)
+    assert worker.call("f", (1,), {}).status == "crash"
+    outcome = worker.call("f", (1,), {})
+    assert outcome == CallOutcome("crash", message="the submission could not be loaded again: the sandbox sent an "
+                                                   "unexpected message while loading the notebook")
+
+
+def test_a_zygote_that_does_not_answer_end_is_stopped(fake: Callable[..., Worker]) -> None:
+    worker = fake('''
+        def on_load(count):
+            send(data_out, {"op": "loaded", "defined": ["f"], "errors": []})
+            global receive  # from now on the control channel is never read
+            real = receive
+            receive = lambda fd: time.sleep(60) if fd == 0 else real(fd)
+    ''')
+    worker.load(SUBMISSION, ["f"])
+    process = worker.process
+    worker.end()  # "end" is never answered: after END_SECONDS the whole sandbox goes
+    assert worker.process is None and process is not None and process.returncode is not None
+
+
+# --- the real worker, killed ------------------------------------------------------------------------------------
+
+def wait_until_gone(worker: Worker) -> None:
+    """Until every process of the sandbox has exited: the data channel's last writer is gone (bwrap's processes
+    inside the namespace die after bwrap itself, a moment later)."""
+    assert worker.data is not None
+    poller = select.poll()
+    poller.register(worker.data.read_fd, select.POLLIN)
+    for _ in range(100):
+        if any(event & select.POLLHUP for _, event in poller.poll(100)):
+            return
+    raise AssertionError("the sandbox's processes outlived it")
+
+
+@pytest.fixture(scope="module")
+def real() -> Iterator[Worker]:
+    worker = Worker(sandbox_mode(), LIMITS)
+    yield worker
+    worker.close()
+
+
+def test_a_zygote_killed_between_calls_costs_one_call_and_is_started_again(real: Worker) -> None:
+    assert real.load(SUBMISSION, ["f"]).defined == ("f",)
+    assert real.call("f", (1,), {}).value == 2
+    assert real.process is not None
+    os.killpg(real.process.pid, signal.SIGKILL)  # the zygote and its child, as the kernel's OOM killer might
+    real.process.wait()
+    wait_until_gone(real)
+    lost = real.call("f", (1,), {})
+    assert (lost.status, lost.message.startswith("the sandbox stopped while running f: ")) == ("crash", True), lost
+    assert real.call("f", (2,), {}).value == 3  # loaded again, in a new sandbox
+    real.end()
+
+
+def test_a_dead_zygote_is_replaced_at_the_next_load(real: Worker) -> None:
+    real.load(SUBMISSION, ["f"])
+    real.end()
+    assert real.process is not None
+    os.killpg(real.process.pid, signal.SIGKILL)
+    real.process.wait()
+    assert real.load(SUBMISSION, ["f"]).defined == ("f",)
+    assert real.call("f", (5,), {}).value == 6
+    real.end()
+
+
+def test_a_child_that_leaves_the_protocol_costs_one_call(real: Worker) -> None:
+    real.load(SUBMISSION, ["f"])
+    assert real.data is not None
+    real.data.send({"op": "goodbye"}, [], time.monotonic() + 5)  # the child ends its session
+    outcome = real.call("f", (1,), {})
+    assert outcome.status == "crash" and "exit code 0" in outcome.message, outcome
+    assert real.call("f", (1,), {}).value == 2
+    real.end()
