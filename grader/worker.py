@@ -75,7 +75,10 @@ def _student_traceback(error: BaseException) -> str:
         skipped = "  ... (more calls of the same functions)\n"
     else:
         skipped = ""
-    lines = ["".join(line for line in entry.splitlines(True) if line.strip(" ^~\n")) for entry in traceback.format_list(frames)]
+    # One frame at a time: format_list would fold the kept frames of a recursion into "[Previous line repeated 3 more
+    # times]", a count of what is shown, not of the calls made.
+    lines = ["".join(line for line in traceback.format_list([frame])[0].splitlines(True) if line.strip(" ^~\n"))
+             for frame in frames]
     if skipped:
         lines.insert(3, skipped)
     return "".join(lines) + "".join(traceback.format_exception_only(type(error), error)).strip()
@@ -327,23 +330,43 @@ def _kill_leftovers() -> None:
             pass
 
 
-def _wipe(folder: str) -> None:
-    """Empty a writable folder (the private /tmp, /dev/shm), so the next submission starts from nothing."""
+def _wipe(folder: str, mode: int) -> None:
+    """Empty a writable folder (the private /tmp, /dev/shm) and give it back its ``mode``, so the next submission
+    starts from nothing. A submission may have made it or its subfolders read-only (chmod), and the zygote has no
+    capability to ignore that: every folder is made writable again first."""
     import shutil
 
     try:
+        os.chmod(folder, mode)
         entries = os.listdir(folder)
     except OSError:
         return
     for entry in entries:
         path = os.path.join(folder, entry)
         if os.path.isdir(path) and not os.path.islink(path):
+            _make_writable(path)
             shutil.rmtree(path, ignore_errors=True)
         else:
             try:
                 os.unlink(path)
             except OSError:
                 pass
+
+
+def _make_writable(top: str) -> None:
+    """Owner rwx on ``top`` and every folder below it (never through a symbolic link), so that it can be removed."""
+    try:
+        os.chmod(top, 0o700)
+    except OSError:
+        return
+    for folder, subfolders, _ in os.walk(top):
+        for name in subfolders:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                try:
+                    os.chmod(path, 0o700)
+                except OSError:
+                    pass
 
 
 def _drain(fd: int) -> None:
@@ -421,6 +444,8 @@ def main() -> None:
         return
     wire.send(control_out, {"op": "ready", "pid": os.getpid()})
     scratch = os.getcwd()
+    folders = (scratch, "/dev/shm") if IN_PID_NAMESPACE else (scratch,)
+    modes = {folder: os.stat(folder).st_mode & 0o7777 for folder in folders}
     while True:
         try:
             request, _ = wire.receive(control_in)
@@ -430,8 +455,8 @@ def main() -> None:
             continue
         code = _serve_child(control_in, control_out, data_in, data_out, request)
         _kill_leftovers()
-        for folder in (scratch, "/dev/shm") if IN_PID_NAMESPACE else (scratch,):
-            _wipe(folder)
+        for folder in folders:
+            _wipe(folder, modes[folder])
         wire.send(control_out, {"op": "exited", "code": code})
 
 

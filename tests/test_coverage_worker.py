@@ -1,0 +1,173 @@
+"""What the worker does beside student code, through the real worker (bubblewrap where it is installed): the state
+one submission leaves for the next, arguments changed into something that is not data, tracebacks of deep
+recursion, the output cap, cells with two statements on a line, and frames a submission forges on its channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader.checks import CheckFailed
+from grader.config import Limits
+from grader.extract import extract_cells
+from grader.grade import Proxy
+from grader.model import Submission
+from grader.sandbox import Worker
+from tests.conftest import sandbox_mode
+
+LIMITS = Limits(call_seconds=10, cpu_seconds=10, memory_mb=256, output_kb=1)
+
+
+def submission(*cells: str) -> Submission:
+    chunks, notes, _ = extract_cells(list(enumerate(cells, 1)))
+    assert not notes, notes
+    return Submission("x.ipynb", chunks)
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[Worker]:
+    worker = Worker(sandbox_mode(), LIMITS)
+    yield worker
+    worker.close()
+
+
+def run(worker: Worker, code: str, function: str, *args: object, **kwargs: object) -> object:
+    loaded = worker.load(submission(code), [function])
+    assert loaded.defined == (function,), loaded
+    try:
+        return worker.call(function, args, kwargs)
+    finally:
+        worker.end()
+
+
+# --- what one submission leaves for the next -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", sorted({"none", sandbox_mode()}))
+def test_course_files_are_there_for_every_submission_of_a_job(tmp_path: Path, mode: str) -> None:
+    helper = tmp_path / "helper.py"
+    helper.write_text("VALUE = 41\n", encoding="utf-8")
+    code = "import helper\n\ndef f():\n    return helper.VALUE + 1"
+    worker = Worker(mode, LIMITS, (helper,))
+    try:
+        for _ in range(3):  # the worker wipes its folder after each submission; the course files are not in it
+            loaded = worker.load(submission(code), ["f"])
+            assert (loaded.failure, loaded.defined) == ("", ("f",))
+            assert worker.call("f", (), {}).value == 42
+            worker.end()
+    finally:
+        worker.close()
+
+
+LOCKS_ITS_FOLDER = '''
+import os
+
+def lock():
+    os.makedirs("d/e")
+    for name in ("left.txt", "d/e/deep.txt"):
+        with open(name, "w") as file:
+            file.write("for the next one")
+    os.symlink("/opt/grader", "d/link")
+    os.chmod("d/e", 0o500)
+    os.chmod("d", 0)
+    os.chmod(".", 0o500)
+
+def look():
+    found = sorted(os.listdir("."))
+    with open("mine.txt", "w") as file:
+        file.write("mine")
+    return found, oct(os.stat(".").st_mode)
+'''
+
+
+def test_a_submission_that_locks_its_folder_leaves_nothing_for_the_next(worker: Worker) -> None:
+    mode = run(worker, LOCKS_ITS_FOLDER, "look").value[1]
+    assert run(worker, LOCKS_ITS_FOLDER, "lock").status == "returned"
+    # Without capabilities (bubblewrap) the zygote could neither remove those files nor give /tmp back.
+    assert run(worker, LOCKS_ITS_FOLDER, "look").value == ([], mode)
+
+
+# --- arguments, tracebacks, output ----------------------------------------------------------------------------------
+
+CHANGES = '''
+def spoil(items, table=None):
+    items.append(object())
+    table["k"] = [1, 2]
+    return len(items)
+'''
+
+
+def test_an_argument_changed_into_something_that_is_not_data_is_named(worker: Worker) -> None:
+    outcome = run(worker, CHANGES, "spoil", [1], table={})
+    assert (outcome.status, outcome.value, outcome.changed) == ("returned", 2, {0: None, "table": {"k": [1, 2]}})
+    worker.load(submission(CHANGES), ["spoil"])
+    try:
+        with pytest.raises(CheckFailed, match=r"spoil put something that is not plain data into argument #1\."):
+            Proxy(worker, "spoil", {})([1], table={})
+    finally:
+        worker.end()
+
+
+def test_the_traceback_of_deep_recursion_shows_its_ends(worker: Worker) -> None:
+    code = "def descend(n):\n    return descend(n + 1)"
+    outcome = run(worker, code, "descend", 0)
+    assert outcome.status == "raised"
+    lines = outcome.message.splitlines()
+    assert lines[-1].startswith("RecursionError: maximum recursion depth exceeded")
+    assert lines[:6] == ['  File "cell 1", line 2, in descend', "    return descend(n + 1)"] * 3  # the first three calls
+    assert lines[6] == "  ... (more calls of the same functions)"
+    assert lines[7:13] == lines[:6]  # and the last three, never folded into "[Previous line repeated ...]"
+    assert len(lines) == 14
+
+
+def test_printed_output_past_the_cap_is_counted_not_kept(worker: Worker) -> None:
+    code = "import sys\n\ndef chatty():\n    print('x' * 5000, end='')\n    print('y' * 10)\n    return sys.stdout.writable()"
+    outcome = run(worker, code, "chatty")
+    assert outcome.value is True
+    assert outcome.output == "x" * 1024 + "\n... (3987 more characters not shown)"
+
+
+def test_two_statements_on_one_line_load_once_each_and_are_quoted(worker: Worker) -> None:
+    code = "import math; SCALE = 2\ndef root(x):\n    return math.sqrt(x) * SCALE"
+    assert [chunk.kind for chunk in submission(code).chunks] == ["import", "assign", "def"]
+    assert run(worker, code, "root", 4.0).value == 4.0
+    failed = run(worker, code, "root", -1.0)
+    assert failed.message == '  File "cell 1", line 3, in root\n    return math.sqrt(x) * SCALE\nValueError: math domain error'
+
+
+def test_a_definition_that_fails_as_it_loads_costs_its_chunk(worker: Worker) -> None:
+    loaded = worker.load(submission("def f():\n    return 1", "RATE = 1 / 0\n\ndef g():\n    return RATE"), ["f", "g"])
+    try:
+        assert loaded.defined == ("f", "g")  # g is defined; only RATE is missing, and says why
+        assert loaded.errors == ('cell 2:   File "cell 2", line 1, in <module>\n    RATE = 1 / 0\nZeroDivisionError: division by zero',)
+    finally:
+        worker.end()
+
+
+# --- frames a submission forges on its own channel -----------------------------------------------------------------
+
+FORGES = '''
+import os, select, sys, wire
+
+def forge():
+    fd_in, fd_out = int(sys.argv[-2]), int(sys.argv[-1])
+    wire.send(fd_out, {"op": "callback", "function": "zero_pad", "args": [[], {}]})
+    select.select([fd_in], [], [])  # the grader's answer has arrived: leave it unread
+    os._exit(0)
+
+def honest(x):
+    return x * 2
+'''
+
+
+def test_a_reply_left_unread_by_a_child_never_reaches_the_next(worker: Worker) -> None:
+    loaded = worker.load(submission(FORGES), ["forge", "honest"])
+    try:
+        assert loaded.defined == ("forge", "honest")
+        outcome = worker.call("forge", (), {})
+        assert (outcome.status, "exit code 0" in outcome.message) == ("crash", True), outcome
+        assert worker.call("honest", (21,), {}).value == 42  # a new child, whose channel starts empty
+    finally:
+        worker.end()
