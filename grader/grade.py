@@ -26,7 +26,7 @@ from grader.errors import NotebookError
 from grader.extract import allowed_chunks, extract_bounded
 from grader.mistakes import Call, Mistake, recognise
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission
-from grader.plots import comparison_png
+from grader.plots import comparison
 from grader.sandbox import CallOutcome, Worker
 from grader.suite import Suite
 from grader.text import clean_text
@@ -117,7 +117,8 @@ def run_check(function: str, name: str, kind: str, params: str, run: Callable[[C
         except CheckFailed as failed:
             result = {"outcome": "wrong", "failure": failed.kind, "message": failed.message}
             if kind == "public" and isinstance(failed.expected, np.ndarray) and isinstance(failed.got, np.ndarray):
-                result["image"] = comparison_png(failed.expected, failed.got)
+                picture = comparison(failed.expected, failed.got)
+                result.update(image=picture.image, image_alt=picture.alt)
         except StudentFailure as failure:
             result = {"outcome": failure.outcome, "message": failure.message}
         except Exception as error:  # a bug of the test, the reference or the grader: never the student's fault

@@ -41,7 +41,8 @@ class CheckResult:
     params: str = ""
     output: str = ""  # what the student's code printed (capped)
     called: str = ""  # the failing public check's last call, with argument shapes
-    image: str = ""  # base64 PNG of expected, got and difference (failed public array checks only)
+    image: str = ""  # base64 SVG (plots.IMAGE_MIME) of expected, got and difference (failed public array checks only)
+    image_alt: str = ""  # what the picture shows, in words
     duration: float = 0.0
 
     @property

@@ -51,6 +51,10 @@ class FailureGroup:
     def image(self) -> str:
         return next((c.image for c in self.checks if c.image), "")
 
+    @property
+    def image_alt(self) -> str:
+        return next((c.image_alt for c in self.checks if c.image), "")
+
 
 def failure_groups(report: GradeReport, function: str) -> list[FailureGroup]:
     groups: dict[tuple[str, str, str, str, str], list[CheckResult]] = {}

@@ -97,6 +97,8 @@ def test_page_renders_cleanly(page: str, graded: Path, browser: Any, assignment:
 def test_feedback_shows_pictures_of_failed_public_array_checks(graded: Path, browser: Any) -> None:
     open_page(browser, graded / "bob_partly_right" / "feedback.html")
     plots = browser.execute_script(
-        "return Array.from(document.querySelectorAll('img.plot'), i => [i.src.slice(0, 22), i.complete, i.naturalWidth])")
+        "return Array.from(document.querySelectorAll('img.plot'), i => [i.src.slice(0, 26), i.complete, i.naturalWidth, i.alt])")
     assert plots, "bob's feedback has no <img class=\"plot\"> of expected, got and difference"
-    assert all(src == "data:image/png;base64," and complete and width > 0 for src, complete, width in plots)
+    assert all(src == "data:image/svg+xml;base64," and complete and width > 0 for src, complete, width, _ in plots)
+    alts = [alt for *_, alt in plots]
+    assert all(alt.startswith(("Heatmaps of slice", "No picture")) for alt in alts) and len(set(alts)) == len(alts)

@@ -130,7 +130,7 @@ def test_grades_csv_runs_no_formula(batch: dict) -> None:
 
 def test_an_array_far_larger_than_expected_gets_no_picture(batch: dict) -> None:
     html = (batch["folders"]["huge_array"] / "feedback.html").read_text(encoding="utf-8")
-    assert "data:image/png" not in html
+    assert "No picture: your array, of shape (1, 2800, 2800, 1), is far larger" in html  # a placeholder says why
     assert "has shape (1, 2800, 2800, 1), expected (4, 9, 9, 2)" in html
 
 
