@@ -48,6 +48,12 @@ OUTCOME_OF_STATUS = {"raised": "error", "memory": "memory", "timeout": "timeout"
 GRADER_ERROR = "grader-error"
 
 
+#: What a student can do about a notebook that cannot be read: shown instead of every check failing the same way.
+UNREADABLE_ADVICE = ("Open it in Jupyter, save it again and hand it in again. If it will not open, look for a merge "
+                     "conflict (lines starting with <<<<<<< or >>>>>>>) or an upload that was cut short, and hand in "
+                     "the copy that opens.")
+
+
 def grader_error_message(error: BaseException, kind: str) -> str:
     detail = f" ({type(error).__name__}: {error})" if kind == "public" else f" ({type(error).__name__})"
     return clean_text(f"The grader failed while running this check{detail}. This is not a mistake in your code; "
@@ -203,7 +209,8 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     try:
         submission = allowed_chunks(extract_bounded(path), assignment)
     except NotebookError as error:
-        return not_graded(path, assignment, suite, f"This file could not be read as a notebook: {error}.", started)
+        return not_graded(path, assignment, suite, f"This file could not be read as a notebook: {error}. {UNREADABLE_ADVICE}",
+                          started)
 
     suite = suite.for_submission(assignment, submission)  # hidden cases drawn from this notebook's own seed
     loaded = worker.load(submission, names)
