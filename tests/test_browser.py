@@ -102,3 +102,28 @@ def test_feedback_shows_pictures_of_failed_public_array_checks(graded: Path, bro
     assert all(src == "data:image/svg+xml;base64," and complete and width > 0 for src, complete, width, _ in plots)
     alts = [alt for *_, alt in plots]
     assert all(alt.startswith(("Heatmaps of slice", "No picture")) for alt in alts) and len(set(alts)) == len(alts)
+
+
+@pytest.mark.parametrize("width", [400, 1200])
+@pytest.mark.parametrize("page", PAGES)
+def test_no_sideways_scrolling_on_a_phone_or_a_desktop(page: str, width: int, graded: Path, browser: Any) -> None:
+    browser.set_window_size(width, 1000)
+    try:
+        open_page(browser, graded / page)
+        inner, scroll = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
+        assert scroll <= inner, f"{page} is {scroll} px wide in a {inner} px window"
+        tables = browser.execute_script(
+            "return Array.from(document.querySelectorAll('table'), t => t.getBoundingClientRect().right)")
+        assert all(right <= inner for right in tables)
+    finally:
+        browser.set_window_size(1200, 1600)
+
+
+def test_the_score_bar_is_not_green_for_a_low_score(graded: Path, browser: Any) -> None:
+    colours = {}
+    for name in ("bob_partly_right", "alice_full_marks"):
+        open_page(browser, graded / name / "feedback.html")
+        colours[name] = browser.execute_script(
+            "return getComputedStyle(document.querySelector('.bar span')).backgroundColor")
+    assert colours["alice_full_marks"] == "rgb(26, 127, 55)"  # green at 100 %
+    assert colours["bob_partly_right"] == "rgb(207, 34, 46)"  # red at 40 %
