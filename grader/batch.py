@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grader.annotate import remove_annotated, write_annotated_bounded
 from grader.config import Assignment
 from grader.environments import describe, prepare
 from grader.grade import GRADER_ERROR, grade_submission, not_graded
@@ -110,10 +111,10 @@ def summary_line(name: str, report: GradeReport) -> str:
                       f"passed{problem}", 500)
 
 
-def write_or_explain(report: GradeReport, folder: Path, name: str) -> str:
+def write_or_explain(report: GradeReport, folder: Path, name: str, annotated: bool = False) -> str:
     """Write a submission's reports; if that fails, leave a minimal results.json saying so. Returns the problem."""
     try:
-        write_reports(report, folder, name)
+        write_reports(report, folder, name, annotated)
         return ""
     except Exception as error:  # one submission's reports must never stop the batch
         problem = (f"The feedback for this submission could not be written ({type(error).__name__}: {error}); its score "
@@ -125,19 +126,31 @@ def write_or_explain(report: GradeReport, folder: Path, name: str) -> str:
     return problem
 
 
+def annotate_or_explain(report: GradeReport, path: Path, folder: Path, annotate: bool) -> tuple[bool, str]:
+    """The annotated views (feedback.ipynb, feedback-notebook.html) if asked and the notebook can be read; else none."""
+    if not annotate:
+        remove_annotated(folder)
+        return False, ""
+    written, problem = write_annotated_bounded(report, path, folder)
+    return written, f"the annotated notebook could not be written ({problem}); the other reports stand." if problem else ""
+
+
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
-              junit: Path | None = None, progress: bool = True) -> list[tuple[str, GradeReport]]:
-    """Grade, write every report as soon as it is ready, then the gradebook and summary page (and JUnit if asked)."""
+              junit: Path | None = None, progress: bool = True, annotate: bool = True) -> list[tuple[str, GradeReport]]:
+    """Grade, write every report as soon as it is ready (with the annotated notebook unless ``annotate`` is False),
+    then the gradebook and summary page (and JUnit if asked)."""
     names = output_names(paths)
     named = []
     bar = tqdm(total=len(paths), unit="notebook", disable=None if progress else True, leave=False)
-    for name, report in zip(names, grade_paths(assignment, paths, mode, jobs)):
-        problem = write_or_explain(report, out_dir / name, name)
+    for path, name, report in zip(paths, names, grade_paths(assignment, paths, mode, jobs)):
+        annotated, not_annotated = annotate_or_explain(report, Path(path), out_dir / name, annotate)
+        problem = write_or_explain(report, out_dir / name, name, annotated)
         named.append((name, report))
         bar.update()
         tqdm.write(summary_line(name, report))
-        if problem:
-            tqdm.write(clean_line(f"{name}: {problem}", 500))
+        for trouble in (not_annotated, problem):
+            if trouble:
+                tqdm.write(clean_line(f"{name}: {trouble}", 500))
     bar.close()
     write_gradebook(named, out_dir)
     write_summary(named, out_dir)

@@ -93,7 +93,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     mode = _sandbox(args.sandbox)
-    named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit)
+    named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit, annotate=args.annotate)
     _print_table(named)
     print(f"\nreports in {args.out}/ (summary.html, grades.csv, grades.sqlite, <submission>/feedback.html, results.json)")
     broken = [name for name, report in named if report.grader_errors]
@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--fail-under", type=float, metavar="SCORE", help="exit 1 if any score is below SCORE")
     grade.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"],
                        help="auto (default) and bwrap: bubblewrap, refusing to grade without it; none: process limits only")
+    grade.add_argument("--annotate", action=argparse.BooleanOptionalAction, default=True,
+                       help="also write feedback.ipynb (the student's notebook with the feedback in place) and "
+                            "feedback-notebook.html per submission (default: on)")
     grade.set_defaults(run=cmd_grade)
 
     check = commands.add_parser("check", help="run the public tests on your notebook",

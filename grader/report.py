@@ -168,9 +168,10 @@ def render_page(template: str, **context: Any) -> str:
     return clean_text(_environment().get_template(template).render(**context), limit=None)
 
 
-def render(template: str, report: GradeReport, name: str) -> str:
+def render(template: str, report: GradeReport, name: str, annotated: bool = False) -> str:
+    """``annotated``: feedback.ipynb and feedback-notebook.html are beside the page (grader/annotate.py), link them."""
     percent = round(100 * report.score / report.max_score) if report.max_score else 0
-    return render_page(template, report=bounded(report), name=clean_line(name), percent=percent)
+    return render_page(template, report=bounded(report), name=clean_line(name), percent=percent, annotated=annotated)
 
 
 def _check_output(check: CheckResult) -> str:
@@ -267,7 +268,7 @@ def results_json(results: dict[str, Any]) -> str:
     return json.dumps(results, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_reports(report: GradeReport, folder: Path, name: str) -> None:
+def write_reports(report: GradeReport, folder: Path, name: str, annotated: bool = False) -> None:
     write_atomic(folder / "results.json", results_json(gradescope_results(report)))
-    write_atomic(folder / "feedback.html", render("feedback.html.j2", report, name))
+    write_atomic(folder / "feedback.html", render("feedback.html.j2", report, name, annotated))
     write_atomic(folder / "feedback.md", render("feedback.md.j2", report, name))

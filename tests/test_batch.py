@@ -70,11 +70,11 @@ def test_a_failure_writing_one_submissions_reports_leaves_a_short_results_file(t
     reports = [not_graded(Path(f"{name}.ipynb"), assignment, suite, "", 0.0) for name in ("broken", "fine")]
     real = batch.write_reports
 
-    def failing(report, folder, name):  # type: ignore[no-untyped-def]
+    def failing(report, folder, name, annotated=False):  # type: ignore[no-untyped-def]
         if name == "broken":
-            real(report, folder, name)  # a half-done set of files, then the failure
+            real(report, folder, name, annotated)  # a half-done set of files, then the failure
             raise OSError("simulated: disk full")
-        real(report, folder, name)
+        real(report, folder, name, annotated)
 
     monkeypatch.setattr(batch, "grade_paths", lambda *args, **kwargs: iter(reports))
     monkeypatch.setattr(batch, "write_reports", failing)

@@ -1,0 +1,436 @@
+"""GradeReport + the student's notebook → feedback.ipynb (the feedback in place) and feedback-notebook.html.
+
+The notebook is the student's and everything in it is hostile. It is read with the grader's safe reader; its cells stay
+as they are, but outputs keep only text and PNG/JPEG pictures (HTML, JavaScript, SVG, Markdown, LaTeX and widgets
+become a line saying what was removed), so nothing runs when it is opened. Text the grader inserts is escaped for
+Jupyter's Markdown, which allows raw HTML and math. The page renders every Markdown cell through an allow-list of tags
+and attributes, loads nothing (no script, MathJax, font or stylesheet from the network) and forbids scripts and
+requests with a Content-Security-Policy. Both are written in a forked child with a deadline and a memory limit, so a
+notebook built to stall a parser costs at most that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import string
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import bleach
+import nbformat
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
+
+from grader.errors import NotebookError
+from grader.extract import _limit_self, _read_until, _reap, extract_cells  # the bounded-child helpers of extraction
+from grader.model import FunctionScore, GradeReport
+from grader.notebooks import code_cells, read_notebook
+from grader.plots import IMAGE_MIME
+from grader.report import bounded, failure_groups, fence, fmt, scoring_rule, template_dir, write_atomic
+from grader.text import clean_line, clean_text
+
+NOTEBOOK_FILE = "feedback.ipynb"
+PAGE_FILE = "feedback-notebook.html"
+#: Bounds of writing one submission's annotated views (reading, extraction and rendering included).
+ANNOTATE_SECONDS = 30.0
+ANNOTATE_MEMORY_MB = 1024
+#: Cap of each text output kept (stream, text/plain, traceback line): a notebook's outputs can be megabytes.
+MAX_OUTPUT_CHARS = 20_000
+MAX_TRACEBACK_LINES = 200
+#: Cap of a kept picture (base64 characters).
+MAX_IMAGE_CHARS = 4_000_000
+#: Metadata key of the cells the grader inserts: an annotated notebook submitted again loses its old feedback cells.
+FEEDBACK_KEY = "grader_feedback"
+
+SKIPPED_NOTE = re.compile(r"cell (\d+) was skipped: ")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_BASE64 = re.compile(r"[A-Za-z0-9+/\n]*={0,2}\n?")
+_CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_PICTURES = ("image/png", "image/jpeg")
+# An SVG shown through <img> runs no script and loads nothing: the grader's pictures are SVG (grader/plots.py).
+_DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|gif|svg\+xml);base64,[A-Za-z0-9+/\s]*={0,2}\s*")
+
+# The page's allow-list: what Markdown renders to, and nothing that can run, load or navigate on its own.
+SAFE_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "summary", "sup",
+    "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+})
+
+
+def _safe_attribute(tag: str, name: str, value: str) -> bool:
+    if name in ("class", "id", "title"):
+        return True
+    if tag == "a":
+        return name == "href" and not value.strip().lower().startswith("data:")
+    if tag == "img":
+        return name in ("alt", "width", "height") or (name == "src" and _DATA_IMAGE.fullmatch(value) is not None)
+    return (tag in ("td", "th") and name in ("colspan", "rowspan")) or (tag == "ol" and name == "start")
+
+
+def safe_html(html: str) -> str:
+    """HTML rendered from Markdown, with every tag and attribute outside the allow-list escaped or dropped: a raw
+    ``<script>``, an event handler, an ``<iframe>`` or a picture from anywhere but a ``data:`` URI cannot get through."""
+    return bleach.clean(html, tags=SAFE_TAGS, attributes=_safe_attribute, protocols={"http", "https", "mailto", "data"})
+
+
+#: ASCII punctuation that starts nothing in the middle of a line of Markdown (Jupyter's or nbconvert's): kept as is.
+_INERT = frozenset(",.:;'\"?/%@")
+_MARKUP = frozenset(string.punctuation) - _INERT
+
+
+def inline(text: str) -> str:
+    """Student or course text as one line of inert Markdown: every other ASCII punctuation mark becomes a character
+    reference, so no raw HTML, emphasis, link, code, table cell, heading, list or math (``$``, ``\\(``) can start."""
+    line = " ".join(clean_text(str(text), 2_000).split())
+    return "".join(f"&#{ord(c)};" if c in _MARKUP else c for c in line)
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where the feedback goes, by 1-based cell number of the submitted notebook."""
+
+    graded: dict[str, int] = field(default_factory=dict)  # function → the cell whose (last) definition was graded
+    unreadable: dict[str, int] = field(default_factory=dict)  # function → a skipped cell defining it
+    skipped: dict[int, str] = field(default_factory=dict)  # cell → why it could not be read
+    problem: str = ""  # set when extraction refused the whole notebook
+
+
+def find_places(notebook: NotebookNode) -> Places:
+    """The places the grader's own extraction gives: the last definition wins; skipped cells by their notes."""
+    try:
+        chunks, notes, unparsed = extract_cells(code_cells(notebook))
+    except NotebookError as error:
+        return Places(problem=str(error))
+    graded = {name: chunk.cell for chunk in chunks if chunk.kind == "def" for name in chunk.names}
+    skipped = {int(m[1]): note for note in notes if (m := SKIPPED_NOTE.match(note))}
+    unreadable = {name: int(m[1]) for name, why in unparsed if (m := SKIPPED_NOTE.match(why))}
+    return Places(graded, unreadable, skipped)
+
+
+def _text(value: Any, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """An output's text (a string or nbformat's list of lines), without terminal colours, cleaned and capped."""
+    if isinstance(value, list):
+        value = "".join(item for item in value if isinstance(item, str))
+    return clean_text(_ANSI.sub("", value if isinstance(value, str) else ""), limit)
+
+
+def _picture(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = "".join(item for item in value if isinstance(item, str))
+    if isinstance(value, str) and len(value) <= MAX_IMAGE_CHARS and _BASE64.fullmatch(value):
+        return value
+    return None
+
+
+def _removed(kinds: Iterable[str]) -> str:
+    shown = ", ".join(clean_line(kind, 60) for kind in sorted(kinds)[:5])
+    return f"[{shown} output not shown in the feedback: only text and PNG or JPEG pictures are kept]"
+
+
+def safe_output(output: Any) -> NotebookNode:
+    """One output that cannot run anything: text, PNG/JPEG pictures and errors; the rest named, not kept."""
+    kind = output.get("output_type") if isinstance(output, dict) else None
+    if kind == "stream":
+        name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
+        return new_output("stream", name=name, text=_text(output.get("text")))
+    if kind == "error":
+        lines = output.get("traceback")
+        traceback = [_text(line) for line in lines[:MAX_TRACEBACK_LINES]] if isinstance(lines, list) else []
+        return new_output("error", ename=_text(output.get("ename"), 200), evalue=_text(output.get("evalue")),
+                          traceback=traceback)
+    if kind in ("execute_result", "display_data"):
+        data = output.get("data") if isinstance(output.get("data"), dict) else {}
+        kept = {mime: picture for mime in _PICTURES if mime in data and (picture := _picture(data[mime])) is not None}
+        text = _text(data["text/plain"]) if "text/plain" in data else ""
+        removed = [str(mime) for mime in data if mime != "text/plain" and mime not in kept]
+        if removed:
+            text = f"{text}\n{_removed(removed)}" if text else _removed(removed)
+        if text or not kept:
+            kept["text/plain"] = text
+        if kind == "display_data":
+            return new_output("display_data", data=kept)
+        count = output.get("execution_count")
+        return new_output("execute_result", data=kept, execution_count=count if type(count) is int else None)
+    return new_output("stream", name="stdout", text=_removed([f"a {clean_line(str(kind), 40)}"]))
+
+
+def student_cell(cell: NotebookNode) -> NotebookNode:
+    """The student's cell with its source as it is, its outputs made safe and its metadata dropped (but tags)."""
+    kind, source = cell.get("cell_type"), cell.get("source", "")
+    if kind == "code":
+        outputs = cell.get("outputs")
+        outputs = outputs if isinstance(outputs, list) else []
+        count = cell.get("execution_count")
+        new = new_code_cell(source, outputs=[safe_output(o) for o in outputs], execution_count=count if type(count) is int else None)
+    elif kind == "markdown":
+        new = new_markdown_cell(source)
+        attachments = cell.get("attachments")
+        attachments = attachments if isinstance(attachments, dict) else {}
+        pictures = {str(name): {mime: picture} for name, bundle in attachments.items() if isinstance(bundle, dict)
+                    for mime in _PICTURES if mime in bundle and (picture := _picture(bundle[mime])) is not None}
+        if pictures:
+            new.attachments = pictures
+    else:
+        new = new_raw_cell(source)
+    tags = cell.get("metadata", {}).get("tags") if isinstance(cell.get("metadata"), dict) else None
+    if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
+        new.metadata["tags"] = [clean_line(tag, 100) for tag in tags[:20]]
+    new.id = cell.get("id")
+    return new
+
+
+def _feedback_cell(kind: str, lines: list[str], function: str = "",
+                   pictures: dict[str, str] | None = None) -> NotebookNode:
+    cell = new_markdown_cell("\n".join(lines).strip() + "\n")
+    cell.metadata[FEEDBACK_KEY] = {"kind": kind, **({"function": function} if function else {})}
+    if pictures:
+        cell.attachments = {name: {IMAGE_MIME: data} for name, data in pictures.items()}
+    return cell
+
+
+def summary_cell(report: GradeReport, places: Places) -> NotebookNode:
+    """The first cell: total, scoring rule, a line per function and where its feedback is."""
+    percent = round(100 * report.score / report.max_score) if report.max_score else 0
+    lines = [f"# Feedback: {inline(report.title)}", "",
+             f"**Total: {fmt(report.score)} / {fmt(report.max_score)}** ({percent}%)", "", inline(scoring_rule(report)), ""]
+    if report.error:
+        lines += ["**The grader could not grade this notebook:**", "", fence(report.error), ""]
+    lines += ["| Function | Result | Checks passed | Points | Feedback |", "| --- | --- | --- | --- | --- |"]
+    for f in report.functions:
+        where = "below its definition" if f.name in places.graded or f.name in places.unreadable else "at the end"
+        optional = " (optional)" if f.optional else ""
+        lines.append(f"| {inline(f.name)}{optional} | {'passed' if f.passed else 'not yet'} | {f.passed_checks} / {f.checks} "
+                     f"| {fmt(f.score)} / {fmt(f.points)} | {where} |")
+    lines += ["", "This is your notebook as you submitted it, with a cell like this one after each graded function (the "
+              "last cell that defines it, which is the one graded) and after each cell the grader could not read. "
+              "Outputs show only text and pictures. Every check is on the [feedback page](feedback.html)."]
+    if report.notes:
+        lines += ["", "**About your notebook:**", "", fence("\n".join(report.notes))]
+    if places.problem:
+        lines += ["", "**Where the feedback goes:** the notebook's code could not be read, so each function's feedback "
+                  "is at the end:", "", fence(places.problem)]
+    return _feedback_cell("summary", lines)
+
+
+def function_cell(report: GradeReport, function: FunctionScore) -> NotebookNode:
+    """A function's result, failed checks (grouped), known-mistake hints and pictures."""
+    result = "all checks passed" if function.passed else f"{function.passed_checks} of {function.checks} checks passed"
+    optional = ", optional" if function.optional else ""
+    lines = [f"### Feedback on {inline(function.name)}: {fmt(function.score)} / {fmt(function.points)} points{optional}",
+             "", f"**{result.capitalize()}.**", ""]
+    for mistake in report.mistakes:
+        if mistake.function == function.name:
+            lines += [f"**This looks like a known mistake: {inline(mistake.title)}.** {inline(mistake.hint)} "
+                      f"(recognised in {inline(mistake.check)})", ""]
+    pictures: dict[str, str] = {}
+    for group in failure_groups(report, function.name):
+        checks = group.checks
+        lines += [f"**{inline(group.label)}** in {inline(checks[0].kind)} check{'s' if len(checks) > 1 else ''} "
+                  f"{inline(', '.join(c.name for c in checks))}", ""]
+        lines += [f"- {inline(c.name)}: {inline(c.params)}" for c in checks if c.params] + [""]
+        if group.called:
+            lines += [f"Called {inline(group.called)}", ""]
+        if group.message:
+            lines += [fence(group.message), ""]
+        if group.image and _picture(group.image) is not None:
+            name = f"{function.name}-{len(pictures) + 1}.svg"
+            pictures[name] = group.image
+            lines += [f"![{inline(group.image_alt or 'expected, got and their difference')}](attachment:{name})", ""]
+        if group.output:
+            lines += ["Your function printed:", "", fence(group.output), ""]
+    passed = [c.name for c in report.checks if c.function == function.name and c.passed]
+    if passed:
+        lines.append(f"Passed: {inline(', '.join(passed))}")
+    return _feedback_cell("function", lines, function.name, pictures)
+
+
+def skipped_cell(number: int, why: str) -> NotebookNode:
+    return _feedback_cell("skipped", [f"**The grader could not read the cell above** (cell {number} of the notebook "
+                                      "you submitted), so nothing in it was graded:", "", fence(why)])
+
+
+def _metadata(metadata: Any) -> dict[str, Any]:
+    """The notebook's kernel and language names (so Jupyter opens it with Python); nothing else of the student's."""
+    kept: dict[str, Any] = {}
+    if isinstance(metadata, dict):
+        kernel = metadata.get("kernelspec")
+        if isinstance(kernel, dict) and isinstance(kernel.get("name"), str) and isinstance(kernel.get("display_name"), str):
+            kept["kernelspec"] = {"name": clean_line(kernel["name"], 100), "display_name": clean_line(kernel["display_name"], 100)}
+        language = metadata.get("language_info")
+        if isinstance(language, dict) and isinstance(language.get("name"), str):
+            kept["language_info"] = {"name": clean_line(language["name"], 100)}
+    return kept
+
+
+def _unique_ids(cells: list[NotebookNode]) -> None:
+    """Keep each valid, unique cell id; give the others (and the grader's cells) ids of their own."""
+    seen: set[str] = set()
+    for index, cell in enumerate(cells):
+        own = cell.get("id")
+        if not (isinstance(own, str) and _CELL_ID.fullmatch(own) and own not in seen and FEEDBACK_KEY not in cell.metadata):
+            own = f"grader-{index}"
+            while own in seen:
+                own += "-"
+        cell.id = own
+        seen.add(own)
+
+
+def is_feedback(cell: Any) -> bool:
+    return isinstance(cell, dict) and isinstance(cell.get("metadata"), dict) and FEEDBACK_KEY in cell["metadata"]
+
+
+def annotate(notebook: NotebookNode, report: GradeReport, places: Places) -> NotebookNode:
+    """The student's notebook with the feedback in place: a summary first, a cell after each graded function's cell
+    and after each cell that could not be read, the feedback of functions found nowhere at the end. Feedback cells of
+    an earlier annotation are dropped, so annotating again gives the same structure."""
+    report = bounded(report)
+    after: dict[int, list[NotebookNode]] = {}
+    for number, why in sorted(places.skipped.items()):
+        after.setdefault(number, []).append(skipped_cell(number, why))
+    at_end: list[NotebookNode] = []
+    for function in report.functions:
+        where = places.graded.get(function.name) or places.unreadable.get(function.name)
+        (after.setdefault(where, []) if where else at_end).append(function_cell(report, function))
+    cells = [summary_cell(report, places)]
+    for number, cell in enumerate(notebook.cells, 1):
+        if not is_feedback(cell):
+            cells.append(student_cell(cell))
+        cells += after.get(number, [])
+    cells += at_end
+    _unique_ids(cells)
+    annotated = new_notebook(cells=cells, metadata=_metadata(notebook.get("metadata")))
+    nbformat.validate(annotated)
+    return annotated
+
+
+def _nbconvert_templates() -> list[str]:
+    """nbconvert's own templates beside the nbconvert that is imported (``<prefix>/share/jupyter/nbconvert/templates``),
+    which Jupyter's search path misses when that nbconvert lives in another environment's site-packages."""
+    import nbconvert
+
+    prefix = Path(nbconvert.__file__).resolve().parents[4]
+    folder = prefix / "share" / "jupyter" / "nbconvert" / "templates"
+    return [str(folder)] if folder.is_dir() else []
+
+
+@lru_cache(maxsize=1)
+def _exporter() -> Any:
+    from nbconvert import HTMLExporter, TemplateExporter
+    from nbconvert.filters import DataTypeFilter, Highlight2HTML
+
+    class PageExporter(HTMLExporter):  # type: ignore[misc]
+        """nbconvert's HTML exporter without its BeautifulSoup pass over the finished page (alt text for pictures
+        without one, tabindex on cells), which took half of the page's time."""
+
+        def from_notebook_node(self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any) -> Any:
+            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+
+    exporter = PageExporter(template_name="lab", template_file="feedback-notebook.html.j2",
+                            extra_template_paths=[str(template_dir())], extra_template_basedirs=_nbconvert_templates(),
+                            embed_images=False, exclude_anchor_links=True)
+    exporter.register_filter("highlight_code", Highlight2HTML(pygments_lexer="ipython3", parent=exporter))
+    exporter.register_filter("filter_data_type", DataTypeFilter(parent=exporter))  # no widget ever reaches the page
+    exporter.register_filter("safe_html", safe_html)
+    return exporter
+
+
+def render_page(notebook: NotebookNode, title: str) -> str:
+    """feedback-notebook.html: the annotated notebook through nbconvert's JupyterLab template, self-contained."""
+    page, _ = _exporter().from_notebook_node(notebook, resources={"metadata": {"name": clean_line(title, 200)}})
+    return str(page)
+
+
+@lru_cache(maxsize=1)
+def warm_up() -> None:
+    """Compile the templates and import what rendering needs once, before children are forked from this process."""
+    notebook = new_notebook(cells=[new_markdown_cell("# a\n\n`b` | c\n--- | ---\n1 | 2"), new_code_cell("x = 1")],
+                            metadata={"language_info": {"name": "python"}})
+    render_page(notebook, "warm-up")
+
+
+def remove_annotated(folder: Path) -> None:
+    """No annotated views in ``folder`` (nor what a killed writer left): stale ones must not be taken for new ones."""
+    for name in (NOTEBOOK_FILE, PAGE_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+        for leftover in folder.glob(f".{name}.*") if folder.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def write_annotated(report: GradeReport, path: Path, folder: Path) -> bool:
+    """Write feedback.ipynb and feedback-notebook.html for the notebook at ``path``; False (and neither file) when it
+    cannot be read as a notebook: the feedback page already says why. Runs unbounded: see ``write_annotated_bounded``."""
+    try:
+        notebook = read_notebook(path)
+    except NotebookError:
+        remove_annotated(folder)
+        return False
+    try:
+        annotated = annotate(notebook, report, find_places(notebook))
+        write_atomic(folder / NOTEBOOK_FILE, nbformat.writes(annotated) + "\n")
+        write_atomic(folder / PAGE_FILE, render_page(annotated, f"Feedback: {report.title}"))
+    except BaseException:
+        remove_annotated(folder)
+        raise
+    return True
+
+
+def write_annotated_bounded(report: GradeReport, path: Path, folder: Path, seconds: float = ANNOTATE_SECONDS,
+                            memory_mb: int = ANNOTATE_MEMORY_MB) -> tuple[bool, str]:
+    """``write_annotated`` in a forked child with a deadline, a CPU limit and a memory limit. Returns whether the
+    views were written and, if writing failed, why (then neither file is left)."""
+    try:
+        warm_up()
+    except Exception as error:  # nbconvert missing or broken here: no annotated views, never a stopped batch
+        remove_annotated(folder)
+        return False, clean_line(f"nbconvert cannot render here ({type(error).__name__}: {error})", 600)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        _annotate_in_child(report, path, folder, write_end, seconds, memory_mb)
+    os.close(write_end)
+    try:
+        raw = _read_until(read_end, time.monotonic() + seconds)
+    finally:
+        os.close(read_end)
+        _reap(pid)
+    answer = _answer(raw, seconds, memory_mb)
+    if not answer[0]:
+        remove_annotated(folder)
+    return answer
+
+
+def _annotate_in_child(report: GradeReport, path: Path, folder: Path, fd: int, seconds: float, memory_mb: int) -> None:
+    code = 1
+    try:
+        _limit_self(seconds, memory_mb)
+        try:
+            answer: dict[str, Any] = {"written": write_annotated(report, path, folder), "problem": ""}
+        except MemoryError:
+            answer = {"written": False, "problem": f"it needed more than {memory_mb} MB"}
+        except Exception as error:  # our bug or a notebook nbconvert cannot render: that submission's views only
+            answer = {"written": False, "problem": clean_line(f"{type(error).__name__}: {error}", 500)}
+        os.write(fd, json.dumps(answer).encode())
+        code = 0
+    finally:
+        os._exit(code)  # never back into the parent's code (the batch loop)
+
+
+def _answer(raw: bytes | None, seconds: float, memory_mb: int) -> tuple[bool, str]:
+    if raw is None:
+        return False, f"writing the annotated notebook took longer than {seconds:g} s"
+    try:
+        answer = json.loads(raw)
+        return bool(answer["written"]), clean_line(str(answer["problem"]), 600)
+    except (ValueError, KeyError, TypeError):
+        return False, f"writing the annotated notebook stopped without an answer (over {memory_mb} MB?)"
