@@ -23,7 +23,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import bleach
 import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
@@ -78,6 +77,8 @@ def _safe_attribute(tag: str, name: str, value: str) -> bool:
 def safe_html(html: str) -> str:
     """HTML rendered from Markdown, with every tag and attribute outside the allow-list escaped or dropped: a raw
     ``<script>``, an event handler, an ``<iframe>`` or a picture from anywhere but a ``data:`` URI cannot get through."""
+    import bleach  # imported here: the annotated views are optional, and bleach is slow to import
+
     return bleach.clean(html, tags=SAFE_TAGS, attributes=_safe_attribute, protocols={"http", "https", "mailto", "data"})
 
 

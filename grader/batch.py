@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader.annotate import remove_annotated, write_annotated_bounded
 from grader.config import Assignment
 from grader.environments import describe, prepare
 from grader.grade import GRADER_ERROR, grade_submission, not_graded
@@ -128,6 +127,8 @@ def write_or_explain(report: GradeReport, folder: Path, name: str, annotated: bo
 
 def annotate_or_explain(report: GradeReport, path: Path, folder: Path, annotate: bool) -> tuple[bool, str]:
     """The annotated views (feedback.ipynb, feedback-notebook.html) if asked and the notebook can be read; else none."""
+    from grader.annotate import remove_annotated, write_annotated_bounded  # only when asked: nbconvert is slow to load
+
     if not annotate:
         remove_annotated(folder)
         return False, ""
