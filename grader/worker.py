@@ -354,19 +354,13 @@ def _wipe(folder: str, mode: int) -> None:
 
 
 def _make_writable(top: str) -> None:
-    """Owner rwx on ``top`` and every folder below it (never through a symbolic link), so that it can be removed."""
-    try:
-        os.chmod(top, 0o700)
-    except OSError:
-        return
+    """Owner rwx on ``top`` and every folder below it (never through a symbolic link), so that it can be removed.
+    Every folder there was made by the zygote's own user (no process of a submission can chown), so no chmod is refused."""
+    os.chmod(top, 0o700)
     for folder, subfolders, _ in os.walk(top):
-        for name in subfolders:
-            path = os.path.join(folder, name)
+        for path in (os.path.join(folder, name) for name in subfolders):
             if not os.path.islink(path):
-                try:
-                    os.chmod(path, 0o700)
-                except OSError:
-                    pass
+                os.chmod(path, 0o700)
 
 
 def _drain(fd: int) -> None:

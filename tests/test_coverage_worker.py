@@ -118,8 +118,10 @@ def test_the_traceback_of_deep_recursion_shows_its_ends(worker: Worker) -> None:
     assert lines[-1].startswith("RecursionError: maximum recursion depth exceeded")
     assert lines[:6] == ['  File "cell 1", line 2, in descend', "    return descend(n + 1)"] * 3  # the first three calls
     assert lines[6] == "  ... (more calls of the same functions)"
-    assert lines[7:13] == lines[:6]  # and the last three, never folded into "[Previous line repeated ...]"
-    assert len(lines) == 14
+    # and the last three (where the limit struck depends on the tracer: any line of descend), never folded into
+    # "[Previous line repeated ...]"
+    assert [line.startswith('  File "cell 1", line ') and line.endswith(", in descend") for line in lines[7:13:2]] == [True] * 3
+    assert len(lines) == 14 and "Previous line" not in outcome.message
 
 
 def test_printed_output_past_the_cap_is_counted_not_kept(worker: Worker) -> None:
