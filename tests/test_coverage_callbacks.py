@@ -45,6 +45,9 @@ def call(runner: ReferenceRunner, function: str, *args: Any, seconds: float = 30
 def runner() -> Iterator[ReferenceRunner]:
     runner = ReferenceRunner(REFERENCE, memory_mb=64)
     yield runner
+    if runner.channel is not None:  # it ends on its own once nobody asks (and a measured runner saves its data)
+        os.close(runner.channel.write_fd)
+        os.waitid(os.P_PID, runner.pid, os.WEXITED | os.WNOWAIT)
     runner.stop()
 
 
