@@ -137,44 +137,43 @@ _ALLOW, _EPERM, _ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
 _CMP_EQ, _CMP_MASKED_EQ = 4, 7
 
 
-def _lock_down() -> None:
-    """Install the allow-list as a seccomp filter (libseccomp, which knows each architecture's syscall numbers).
-    Threads may start (clone with CLONE_THREAD), processes may not; clone3 answers ENOSYS so that the C
-    library falls back to clone, whose flags a filter can read. Raises Unsafe if anything fails."""
-    import ctypes
+class _Filter:
+    """The allow-list as a libseccomp context, built once in the zygote (resolving some 300 syscall names costs
+    milliseconds) and completed in each child with the rules that name the child's own pid."""
 
-    lib = _libseccomp()
-    lib.seccomp_init.restype = ctypes.c_void_p
-    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+    def __init__(self) -> None:
+        import ctypes
 
-    class Compare(ctypes.Structure):
-        _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
+        self.ctypes = ctypes
+        self.lib = lib = _libseccomp()
+        lib.seccomp_init.restype = ctypes.c_void_p
+        lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+        fields = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
+        self.compare: Any = type("Compare", (ctypes.Structure,), {"_fields_": fields})  # libseccomp's scmp_arg_cmp
+        self.context = lib.seccomp_init(_EPERM)
+        if not self.context:
+            raise Unsafe("seccomp_init failed")
+        for name in ALLOWED_SYSCALLS:
+            self.rule(_ALLOW, name)
+        self.rule(_ALLOW, "clone", (0, _CMP_MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
+        self.rule(_ALLOW, "socket", (0, _CMP_EQ, _AF_UNIX, 0))
+        self.rule(_ENOSYS, "clone3")
 
-    context = lib.seccomp_init(_EPERM)
-    if not context:
-        raise Unsafe("seccomp_init failed")
-
-    def rule(action: int, name: str, *compare: tuple[int, int, int, int]) -> None:
-        number = lib.seccomp_syscall_resolve_name(name.encode())
+    def rule(self, action: int, name: str, *compare: tuple[int, int, int, int]) -> None:
+        number = self.lib.seccomp_syscall_resolve_name(name.encode())
         if number < 0:
             return  # not a syscall on this architecture
-        array = (Compare * max(1, len(compare)))(*(Compare(*c) for c in compare))
-        if lib.seccomp_rule_add_array(ctypes.c_void_p(context), action, number, len(compare), array) != 0:
+        array = (self.compare * max(1, len(compare)))(*(self.compare(*c) for c in compare))
+        if self.lib.seccomp_rule_add_array(self.ctypes.c_void_p(self.context), action, number, len(compare), array) != 0:
             raise Unsafe(f"seccomp rule for {name} failed")
 
-    try:
-        for name in ALLOWED_SYSCALLS:
-            rule(_ALLOW, name)
+    def lock_down(self) -> None:
+        """In the child: signals to itself only, then the filter goes on for good. Raises Unsafe if anything fails."""
         pid = os.getpid()
         for name in SELF_ONLY_SYSCALLS:
-            rule(_ALLOW, name, (0, _CMP_EQ, pid, 0))
-        rule(_ALLOW, "clone", (0, _CMP_MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
-        rule(_ALLOW, "socket", (0, _CMP_EQ, _AF_UNIX, 0))
-        rule(_ENOSYS, "clone3")
-        if lib.seccomp_load(ctypes.c_void_p(context)) != 0:
+            self.rule(_ALLOW, name, (0, _CMP_EQ, pid, 0))
+        if self.lib.seccomp_load(self.ctypes.c_void_p(self.context)) != 0:
             raise Unsafe("seccomp_load failed")
-    finally:
-        lib.seccomp_release(ctypes.c_void_p(context))
 
 
 def _set_limits(limits: dict[str, Any]) -> None:
@@ -305,10 +304,10 @@ class Session:
             self.call(request, blobs)
 
 
-def _run_child(data_in: int, data_out: int, request: dict[str, Any]) -> None:
+def _run_child(data_in: int, data_out: int, request: dict[str, Any], seccomp: _Filter) -> None:
     try:
         _set_limits(request["limits"])
-        _lock_down()
+        seccomp.lock_down()
     except Unsafe as error:
         wire.send(data_out, {"op": "unsafe", "message": str(error)})
         return
@@ -390,7 +389,8 @@ def _harden_zygote() -> None:
         raise Unsafe("a new session keyring could not be joined")
 
 
-def _serve_child(control_in: int, control_out: int, data_in: int, data_out: int, request: dict[str, Any]) -> int:
+def _serve_child(control_in: int, control_out: int, data_in: int, data_out: int, request: dict[str, Any],
+                 seccomp: _Filter) -> int:
     """Fork the child for one submission and wait until it exits or the grader says ``end``; its exit code."""
     _drain(data_in)
     child = os.fork()
@@ -399,7 +399,7 @@ def _serve_child(control_in: int, control_out: int, data_in: int, data_out: int,
         os.close(control_out)
         code = 0
         try:
-            _run_child(data_in, data_out, request)
+            _run_child(data_in, data_out, request, seccomp)
         except BaseException:
             code = 70
         os._exit(code)
@@ -433,6 +433,7 @@ def main() -> None:
         os.dup2(devnull, fd)
     try:
         _harden_zygote()
+        seccomp = _Filter()
     except Unsafe as error:
         wire.send(control_out, {"op": "unsafe", "message": str(error)})
         return
@@ -447,7 +448,7 @@ def main() -> None:
             return
         if request.get("op") != "load":
             continue
-        code = _serve_child(control_in, control_out, data_in, data_out, request)
+        code = _serve_child(control_in, control_out, data_in, data_out, request, seccomp)
         _kill_leftovers()
         for folder in folders:
             _wipe(folder, modes[folder])

@@ -111,8 +111,8 @@ class _Payload:
 
 
 def test_the_npy_reader_refuses_pickles_even_past_the_header_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    """wire checks an array's header before ``np.load``; were that check wrong, ``allow_pickle=False`` must still hold.
-    The header reader is made to lie (a byte array of the blob's size), so only np.load stands in the way."""
+    """wire checks an array's header before reading it; were that check wrong, nothing may be unpickled all the same.
+    The header reader is made to lie (a byte array of the blob's size): at most bytes come out, never objects."""
     buffer = io.BytesIO()
     np.save(buffer, np.array([_Payload()], dtype=object), allow_pickle=True)
     blob = buffer.getvalue()
@@ -123,6 +123,9 @@ def test_the_npy_reader_refuses_pickles_even_past_the_header_check(monkeypatch: 
         return (len(blob) - stream.tell(),), False, np.dtype("u1")
 
     monkeypatch.setattr(np.lib.format, "read_array_header_1_0", lying)
-    with pytest.raises(ValueError):
-        wire.decode({"$array": 0}, [blob])
+    try:
+        decoded = wire.decode({"$array": 0}, [blob])
+    except ValueError:
+        decoded = None
     assert UNPICKLED == []
+    assert decoded is None or (type(decoded) is np.ndarray and decoded.dtype.kind in "biufc")
