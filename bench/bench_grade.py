@@ -204,7 +204,8 @@ def make_copies(folder: Path, count: int) -> list[Path]:
 
 def time_ours(grader: Path, notebooks: list[Path], out: Path, jobs: int) -> tuple[float, float, float]:
     """Median seconds of ``grader grade``, median execution_time and lowest score of the results.json files."""
-    cmd = [str(grader), "grade", ASSIGNMENT, *map(str, notebooks), "--out", str(out), "--jobs", str(jobs)]
+    # --no-annotate: nbgrader's autograde writes no feedback notebook either (ours costs about 0.1 s more per notebook)
+    cmd = [str(grader), "grade", ASSIGNMENT, *map(str, notebooks), "--out", str(out), "--jobs", str(jobs), "--no-annotate"]
     seconds = timed(cmd, ROOT, lambda: shutil.rmtree(out, ignore_errors=True))
     results = [json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*/results.json")]
     if len(results) != len(notebooks):
