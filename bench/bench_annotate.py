@@ -1,4 +1,4 @@
-"""What the annotated views (feedback.ipynb and feedback-notebook.html, grader/annotate.py) cost per notebook.
+"""What the annotated views (feedback.ipynb and feedback-notebook.html, grader/reporting/annotate.py) cost per notebook.
 
 Two measures, on the readable example submissions of both assignments (examples/submissions/):
 
@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import annotate  # noqa: E402
-from grader.batch import grade_paths  # noqa: E402
 from grader.config import load_assignment  # noqa: E402
+from grader.grading.sandbox import resolve_mode  # noqa: E402
 from grader.notebooks import read_notebook  # noqa: E402
-from grader.sandbox import resolve_mode  # noqa: E402
+from grader.reporting import annotate  # noqa: E402
+from grader.running.batch import grade_paths  # noqa: E402
 
 EXAMPLES = {"cnn_step_by_step": ["alice_full_marks", "bob_partly_right", "carol_broken"],
             "optimization_methods": ["amara_full_marks", "ben_partly_right", "chloe_broken"]}

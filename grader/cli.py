@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from grader.generate import generate, release_differences
+    from grader.authoring.generate import generate, release_differences
 
     assignment = load_assignment(args.assignment)
     if args.check:
@@ -37,7 +37,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from grader.validate import validate_master, validate_student
+    from grader.authoring.validate import validate_master, validate_student
 
     assignment = load_assignment(args.assignment)
     failed = False
@@ -51,7 +51,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _print_table(named: list[tuple[str, GradeReport]]) -> None:
-    from grader.report import fmt
+    from grader.reporting.report import fmt
 
     if not named:
         return
@@ -68,7 +68,7 @@ def _print_table(named: list[tuple[str, GradeReport]]) -> None:
 def _sandbox(requested: str) -> str:
     """The sandbox mode to use. Student code runs unisolated only when ``--sandbox none`` says so (with a
     warning on stderr): ``auto`` without a usable bubblewrap refuses, as ``bwrap`` does."""
-    from grader.sandbox import resolve_mode
+    from grader.grading.sandbox import resolve_mode
 
     mode = resolve_mode(requested)
     if mode == "none" and requested != "none":
@@ -82,7 +82,7 @@ def _sandbox(requested: str) -> str:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.batch import grade_all
+    from grader.running.batch import grade_all
 
     assignment = load_assignment(args.assignment)
     if not assignment.instructor:
@@ -117,9 +117,9 @@ def _assignment_in_metadata(notebook: NotebookNode) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from grader.batch import grade_paths
-    from grader.check import check_text, student_chunks
+    from grader.grading.check import check_text, student_chunks
     from grader.notebooks import read_notebook
+    from grader.running.batch import grade_paths
 
     notebook = args.notebook
     name = args.assignment or _assignment_in_metadata(read_notebook(notebook))
@@ -133,7 +133,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from grader.audit import run_audit, summarise, table, write_audit
+    from grader.authoring.audit import run_audit, summarise, table, write_audit
 
     assignment = load_assignment(args.assignment)
     if not assignment.instructor:
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"], help="as for grade")
     audit.set_defaults(run=cmd_audit)
 
-    from grader.env_cli import add_env_parser
+    from grader.running.env_cli import add_env_parser
 
     add_env_parser(commands)
     return parser

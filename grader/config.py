@@ -7,8 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.environments import EnvironmentSpec
 from grader.errors import UsageError
+from grader.running.environments import EnvironmentSpec
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import settings
 
 from grader.config import Assignment, load_assignment
-from grader.suite import load_reference
+from grader.grading.suite import load_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 

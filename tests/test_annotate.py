@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output, new_raw_cell
 
-from grader import annotate
-from grader.annotate import FEEDBACK_KEY, find_places, inline, is_feedback, render_page, write_annotated_bounded
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch
 from grader.notebooks import read_notebook
+from grader.reporting import annotate
+from grader.reporting.annotate import FEEDBACK_KEY, find_places, inline, is_feedback, render_page, write_annotated_bounded
 from tests.conftest import ROOT, run_cli, sandbox_mode, write_notebook
 
 SVG = base64.b64encode(b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>').decode()

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from grader.annotate import PAGE_FILE
+from grader.reporting.annotate import PAGE_FILE
 from tests.conftest import run_cli, sandbox_mode
 from tests.test_browser import CHROMEDRIVER, CHROMIUM, FLAGS, MISSING, png_size
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from grader.config import load_assignment
-from grader.seeds import audit_seeds
+from grader.grading.seeds import audit_seeds
 from tests.conftest import sandbox_mode, write_notebook
 
 KEY = "toy-course-key-for-tests-0123456789abcdef"

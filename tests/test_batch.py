@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
 from grader.config import load_assignment
-from grader.grade import not_graded
-from grader.suite import load_suite
+from grader.grading.grade import not_graded
+from grader.grading.suite import load_suite
+from grader.running import batch
 from tests.conftest import ROOT, sandbox_mode
 
 EXAMPLE = ROOT / "examples" / "submissions" / "alice_full_marks.ipynb"

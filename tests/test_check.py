@@ -7,8 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from grader.check import upstream
-from grader.extract import extract_submission
+from grader.grading.check import upstream
+from grader.grading.extract import extract_submission
 from grader.model import CheckResult, FunctionScore, GradeReport
 from tests.conftest import ROOT, run_cli, sandbox_mode, write_notebook
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import wire
-from grader.callbacks import ReferenceRunner
-from grader.channel import Channel, ChannelClosed
+from grader.grading import wire
+from grader.grading.callbacks import ReferenceRunner
+from grader.grading.channel import Channel, ChannelClosed
 
 REFERENCE = SimpleNamespace(
     double=lambda x: 2 * x,

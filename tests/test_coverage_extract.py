@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from grader import extract
 from grader.errors import NotebookError
-from grader.extract import extract_bounded, extract_cells, to_python
+from grader.grading import extract
+from grader.grading.extract import extract_bounded, extract_cells, to_python
 from tests.conftest import write_notebook
 
 

@@ -20,11 +20,11 @@ from types import SimpleNamespace
 
 import pytest
 
-import grader.sandbox
+import grader.grading.sandbox
 from grader.config import Limits
 from grader.errors import UsageError
+from grader.grading.sandbox import CallOutcome, Worker, _describe_exit, resolve_mode
 from grader.model import Chunk, Submission
-from grader.sandbox import CallOutcome, Worker, _describe_exit, resolve_mode
 from tests.conftest import sandbox_mode
 
 LIMITS = Limits(call_seconds=5, cpu_seconds=5, memory_mb=256, output_kb=1)
@@ -78,8 +78,8 @@ while True:
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Worker]]:
     """A Worker whose zygote is FAKE with some of its functions redefined."""
     workers: list[Worker] = []
-    monkeypatch.setattr(grader.sandbox, "HERE", tmp_path)
-    monkeypatch.setattr(grader.sandbox, "END_SECONDS", 1.0)  # a fake that does not answer "end" costs a second
+    monkeypatch.setattr(grader.grading.sandbox, "HERE", tmp_path)
+    monkeypatch.setattr(grader.grading.sandbox, "END_SECONDS", 1.0)  # a fake that does not answer "end" costs a second
 
     def make(redefined: str = "") -> Worker:
         (tmp_path / "worker.py").write_text(FAKE % textwrap.dedent(redefined), encoding="utf-8")
@@ -98,21 +98,21 @@ def test_resolve_mode_names_what_it_refuses(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(UsageError, match="must be auto, bwrap or none, not 'docker'"):
         resolve_mode("docker")
     assert resolve_mode("none") == "none"
-    monkeypatch.setattr(grader.sandbox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(grader.grading.sandbox.shutil, "which", lambda name: None)
     assert resolve_mode("auto") == "none"
     with pytest.raises(UsageError, match="bubblewrap is not installed or cannot create namespaces"):
         resolve_mode("bwrap")
 
 
 def test_a_bwrap_that_cannot_run_or_hangs_is_not_usable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(grader.sandbox.shutil, "which", lambda name: "/usr/bin/bwrap")
+    monkeypatch.setattr(grader.grading.sandbox.shutil, "which", lambda name: "/usr/bin/bwrap")
     for failure in (OSError("exec format error"), subprocess.TimeoutExpired("bwrap", 10)):
         def run(*args: object, failure: BaseException = failure, **kwargs: object) -> None:
             raise failure
 
-        monkeypatch.setattr(grader.sandbox.subprocess, "run", run)
+        monkeypatch.setattr(grader.grading.sandbox.subprocess, "run", run)
         assert resolve_mode("auto") == "none"
-    monkeypatch.setattr(grader.sandbox.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
+    monkeypatch.setattr(grader.grading.sandbox.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
     assert resolve_mode("auto") == "none"  # installed, but namespaces are not allowed here
 
 
@@ -140,7 +140,7 @@ def test_every_way_a_child_ends_is_described(code: int, expected: tuple[str, str
 ])
 def test_a_zygote_that_does_not_start_is_the_graders_failure(fake: Callable[..., Worker], monkeypatch: pytest.MonkeyPatch,
                                                              on_start: str, failure: str) -> None:
-    monkeypatch.setattr(grader.sandbox, "START_SECONDS", 0.5)
+    monkeypatch.setattr(grader.grading.sandbox, "START_SECONDS", 0.5)
     worker = fake(f"def on_start():\n    {on_start}\n")
     loaded = worker.load(SUBMISSION, ["f"])
     assert (loaded.failure, loaded.unsafe) == (failure, True)
@@ -184,7 +184,7 @@ def test_load_keeps_only_well_formed_names_and_errors(fake: Callable[..., Worker
 
 def test_a_load_that_never_answers_is_a_timeout(fake: Callable[..., Worker], monkeypatch: pytest.MonkeyPatch) -> None:
     worker = fake("def on_load(count):\n    pass\n")
-    monkeypatch.setattr(grader.sandbox, "time", SimpleNamespace(monotonic=lambda: time.monotonic() - 9.5))
+    monkeypatch.setattr(grader.grading.sandbox, "time", SimpleNamespace(monotonic=lambda: time.monotonic() - 9.5))
     loaded = worker.load(SUBMISSION, ["f"])  # the load's deadline is 10 s; this clock leaves half a second of it
     assert loaded.failure == "loading the notebook's definitions took longer than 10 s"
     assert not worker.child_alive

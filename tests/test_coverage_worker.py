@@ -12,10 +12,10 @@ import pytest
 
 from grader.checks import CheckFailed
 from grader.config import Limits
-from grader.extract import extract_cells
-from grader.grade import Proxy
+from grader.grading.extract import extract_cells
+from grader.grading.grade import Proxy
+from grader.grading.sandbox import Worker
 from grader.model import Submission
-from grader.sandbox import Worker
 from tests.conftest import sandbox_mode
 
 LIMITS = Limits(call_seconds=10, cpu_seconds=10, memory_mb=256, output_kb=1)

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import grader.sandbox
-from grader import wire
+import grader.grading.sandbox
 from grader.config import load_assignment
-from grader.environments import BuildError, Environment, EnvironmentSpec, build, prune
 from grader.errors import UsageError
+from grader.grading import wire
+from grader.running.environments import BuildError, Environment, EnvironmentSpec, build, prune
 from tests.conftest import ROOT, run_cli, sandbox_mode, write_notebook
 
 NUMPY_1 = ("numpy==1.26.4", "matplotlib==3.8.4")
@@ -196,7 +196,7 @@ def test_a_pinned_environment_shows_student_code_nothing_else(course: Path, tmp_
     environment's folders cannot be written, a host socket cannot be reached, and NumPy is the environment's."""
     token, name = secrets.token_hex(8), f"spy-{secrets.token_hex(4)}.pth"
     grader_site = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "nbformat").is_dir())
-    reads = [str(Path(grader_site) / "nbformat" / "__init__.py"), str(grader.sandbox.HERE / "suite.py"),
+    reads = [str(Path(grader_site) / "nbformat" / "__init__.py"), str(grader.grading.sandbox.HERE / "suite.py"),
              str(course / "solutions" / "cnn_step_by_step" / "hidden_tests.py")]
     site = next(p for p in numpy_1.path.glob("lib/python*/site-packages"))
     writes = [str(site), str(numpy_1.path / "bin"), numpy_1.base_prefix]
@@ -303,7 +303,7 @@ def test_arrays_cross_unchanged_between_numpy_1_and_the_graders_numpy(tmp_path: 
     (tmp_path / "values.py").write_text(VALUES, encoding="utf-8")
     folder = tmp_path / "worker"
     folder.mkdir()
-    shutil.copy(grader.sandbox.HERE / "wire.py", folder / "wire.py")  # as in the sandbox: wire.py alone
+    shutil.copy(grader.grading.sandbox.HERE / "wire.py", folder / "wire.py")  # as in the sandbox: wire.py alone
     namespace: dict[str, Any] = {}
     exec(VALUES, namespace)
     expected = namespace["values"]()

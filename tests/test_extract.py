@@ -12,9 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import extract
 from grader.errors import NotebookError
-from grader.extract import MAX_CELL_CHARS, MAX_CODE_CHARS, extract_bounded, extract_cells, extract_submission, to_python
+from grader.grading import extract
+from grader.grading.extract import MAX_CELL_CHARS, MAX_CODE_CHARS, extract_bounded, extract_cells, extract_submission, to_python
 from grader.model import Submission
 from grader.notebooks import read_notebook
 from tests.conftest import write_notebook

@@ -9,7 +9,7 @@ import numpy as np
 
 from grader.mistakes import Call, recognise
 from grader.model import CheckResult, FunctionScore, GradeReport
-from grader.report import failure_groups, normalised
+from grader.reporting.report import failure_groups, normalised
 from tests.conftest import ROOT, run_cli, sandbox_mode
 
 
@@ -52,7 +52,7 @@ def test_an_unreadable_notebook_gets_a_banner_with_advice_and_nothing_else(tmp_p
 
 
 def test_the_raised_form_of_an_empty_pad_slice_is_recognised(assignment, reference) -> None:
-    from grader.suite import load_catalogue
+    from grader.grading.suite import load_catalogue
 
     catalogue = load_catalogue(assignment, reference)
     error = ('  File "cell 25", line 50, in conv_backward\n    dA_prev[i, :, :, :] = dA_prev_pad[pad:-pad, pad:-pad, :]\n'

@@ -11,10 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.authoring.generate import CHECKS_MODULE, PLACEHOLDER, generate, release_differences, student_notebook
 from grader.config import Assignment, load_assignment
 from grader.errors import MarkerError
-from grader.extract import to_python
-from grader.generate import CHECKS_MODULE, PLACEHOLDER, generate, release_differences, student_notebook
+from grader.grading.extract import to_python
 from grader.notebooks import read_notebook
 
 NAME = "demo"

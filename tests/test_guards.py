@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import wire
 from grader.config import Limits
+from grader.grading import wire
+from grader.grading.sandbox import Worker, _python_roots
 from grader.model import Chunk, Submission
-from grader.sandbox import Worker, _python_roots
 from tests.conftest import sandbox_mode
 
 PROBE = '''

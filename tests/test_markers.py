@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from grader.authoring.generate import PLACEHOLDER, strip_lines
+from grader.authoring.markers import find_regions, strip_solution_line
 from grader.errors import MarkerError
-from grader.generate import PLACEHOLDER, strip_lines
-from grader.markers import find_regions, strip_solution_line
 
-# Marker lines as an author writes them: variant → (style name in grader.markers.STYLES, begin, end).
+# Marker lines as an author writes them: variant → (style name in grader.authoring.markers.STYLES, begin, end).
 MARKERS = {
     "coursera": ("coursera", "# YOUR CODE STARTS HERE", "# YOUR CODE ENDS HERE"),
     "coursera-classic": ("coursera-classic", "### START CODE HERE ###", "### END CODE HERE ###"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.config import load_assignment
-from grader.suite import load_suite
+from grader.grading.suite import load_suite
 from tests.conftest import ROOT, run_cli, sandbox_mode, write_notebook
 
 CONV_LOOP = """import numpy as np

@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-from grader.mutate import OPERATORS, Mutant, mutants
+from grader.authoring.mutate import OPERATORS, Mutant, mutants
 
 
 def changed(mutant: Mutant) -> str:

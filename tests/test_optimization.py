@@ -17,7 +17,7 @@ import pytest
 
 from grader.checks import CheckFailed
 from grader.config import Assignment, load_assignment
-from grader.suite import load_reference, load_suite
+from grader.grading.suite import load_reference, load_suite
 from tests.conftest import ROOT, master_source, run_cli, sandbox_mode, write_notebook
 
 NAME = "optimization_methods"

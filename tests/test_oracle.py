@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from grader.config import Assignment
-from grader.extract import extract_submission
-from grader.suite import isolation_depends, load_suite, reference_depends
+from grader.grading.extract import extract_submission
+from grader.grading.suite import isolation_depends, load_suite, reference_depends
 from tests.conftest import ROOT, run_cli, sandbox_mode, write_notebook
 
 PUBLIC_CONV_SINGLE_STEP = -6.999089450680221
@@ -183,7 +183,7 @@ def test_different_correct_notebooks_both_get_full_marks(rounds: dict) -> None:
 
 def test_different_notebooks_meet_different_hidden_inputs(assignment: Assignment, solution_cells: dict[str, str],
                                                           tmp_path: Path) -> None:
-    from grader.extract import allowed_chunks
+    from grader.grading.extract import allowed_chunks
 
     suite = load_suite(assignment)
     one = allowed_chunks(extract_submission(_notebook(tmp_path / "one.ipynb", solution_cells)), assignment)

@@ -55,7 +55,7 @@ def test_the_sdist_installs_as_sandgrade_with_its_templates_and_metadata(tmp_pat
     subprocess.run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "--no-index", "--no-deps",
                     "--no-build-isolation", "-q", sdist], check=True, capture_output=True)
     clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    probe = ("import importlib.metadata as m, grader, grader.report as r; d = m.metadata('sandgrade'); "
+    probe = ("import importlib.metadata as m, grader, grader.reporting.report as r; d = m.metadata('sandgrade'); "
              "print(d['Version'] == grader.__version__, d['Summary'], d['License-Expression'] or d['License'], "
              "'Topic :: Education' in d.get_all('Classifier'), sep='|'); print(r.template_dir()); print(grader.__file__)")
     flag, summary, licence, classified = subprocess.run([venv / "bin" / "python", "-c", probe], cwd=tmp_path, env=clean,
@@ -71,17 +71,17 @@ def test_the_sdist_installs_as_sandgrade_with_its_templates_and_metadata(tmp_pat
 def test_wheel_contains_package_data_and_works_from_site_packages(tmp_path: Path, wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"grader/templates/feedback.html.j2", "grader/templates/feedback.md.j2", "grader/templates/summary.html.j2",
-            "grader/worker.py", "grader/wire.py", "grader/checks.py"} <= names
+            "grader/grading/worker.py", "grader/grading/wire.py", "grader/checks.py"} <= names
     assert not any(name.startswith(("solutions/", "tests/")) for name in names)
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    probe = ("import grader.report as r, grader.sandbox as s; print(r.template_dir()); print(s.HERE); "
+    probe = ("import grader.reporting.report as r, grader.grading.sandbox as s; print(r.template_dir()); print(s.HERE); "
              "print(r.render.__module__)")
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
                             capture_output=True, text=True, check=True)
     template_dir, worker_dir, _ = result.stdout.splitlines()
     assert template_dir == str(site / "grader" / "templates")
-    assert worker_dir == str(site / "grader")
+    assert worker_dir == str(site / "grader" / "grading")
 
 
 # Looks for the grader's own code and the course's hidden tests from inside the sandbox. If it finds any, it returns

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from grader.plots import comparison
+from grader.reporting.plots import comparison
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grader.gradebook import csv_cell, grades_csv
-from grader.junit import junit_xml
 from grader.model import CheckResult, FunctionScore, GradeReport
-from grader.plots import comparison
-from grader.report import (
+from grader.reporting.gradebook import csv_cell, grades_csv
+from grader.reporting.junit import junit_xml
+from grader.reporting.plots import comparison
+from grader.reporting.report import (
     OUTPUT_LIMIT,
     TEST_OUTPUT_LIMIT,
     code_span,

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-import grader.sandbox
-from grader.batch import grade_paths
+import grader.grading.sandbox
 from grader.config import Assignment
-from grader.grade import GRADER_ERROR
+from grader.grading.grade import GRADER_ERROR
+from grader.running.batch import grade_paths
 from tests.conftest import run_cli, sandbox_mode, write_notebook
 
 pytestmark = pytest.mark.skipif(sandbox_mode() != "bwrap", reason="these guarantees are held by bubblewrap and seccomp")
@@ -177,7 +177,7 @@ def bound_folders() -> Iterator[tuple[list[str], str]]:
     import numpy
 
     numpy_folder = Path(numpy.__file__).resolve().parent
-    folders = [*grader.sandbox._python_roots(), str(numpy_folder), str(numpy_folder.parent), "/usr", "/usr/lib", "/dev"]
+    folders = [*grader.grading.sandbox._python_roots(), str(numpy_folder), str(numpy_folder.parent), "/usr", "/usr/lib", "/dev"]
     name = f"grader-probe-{secrets.token_hex(6)}"
     yield folders, name
     for folder in folders:
@@ -191,8 +191,8 @@ def test_bound_paths_cannot_be_written(tmp_path: Path, assignment: Assignment, s
     """Fails when the interpreter, NumPy or the worker and course files are bound with ``--bind`` instead of
     ``--ro-bind``: a file dropped in site-packages (a ``.pth``) would run in the grader's next process."""
     folders, name = bound_folders
-    files = {f"/opt/grader/{name}": grader.sandbox.HERE / name for name in grader.sandbox.WORKER_FILES}
-    files |= {f"{grader.sandbox.COURSE_DIR}/{path.name}": path for path in assignment.course_files}
+    files = {f"/opt/grader/{name}": grader.grading.sandbox.HERE / name for name in grader.grading.sandbox.WORKER_FILES}
+    files |= {f"{grader.grading.sandbox.COURSE_DIR}/{path.name}": path for path in assignment.course_files}
     before = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in files.values()}
     spy = WRITES_BOUND_PATHS.format(folders=folders, files=sorted(files), name=name, zero_pad=ZERO_PAD)
     submission = notebook(tmp_path, "writes_bound_paths", solution_cells, zero_pad=spy)
@@ -301,13 +301,13 @@ def test_a_sandbox_that_does_not_start_costs_one_report_not_the_batch(tmp_path: 
                                                                      solution_cells: dict[str, str],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A sandbox that cannot start is the grader's failure, said so to the student; the next submission starts one."""
-    real = grader.sandbox.bwrap_command
+    real = grader.grading.sandbox.bwrap_command
     broken = [True]
 
     def exits_at_once_while_broken(*args: Any) -> list[str]:
         return ["sh", "-c", "exit 3"] if broken[0] else real(*args)
 
-    monkeypatch.setattr(grader.sandbox, "bwrap_command", exits_at_once_while_broken)
+    monkeypatch.setattr(grader.grading.sandbox, "bwrap_command", exits_at_once_while_broken)
     paths = [notebook(tmp_path, name, solution_cells) for name in ("first", "second")]
     reports = grade_paths(assignment, paths, "bwrap")
     first = next(reports)
@@ -349,7 +349,7 @@ def test_no_student_code_runs_when_seccomp_cannot_be_applied(tmp_path: Path, ass
     ignored)."""
     markers = tmp_path / "markers"
     markers.mkdir()
-    real = grader.sandbox.bwrap_command
+    real = grader.grading.sandbox.bwrap_command
     library = _libseccomp_path()
 
     def without_libseccomp(*args: Any) -> list[str]:
@@ -357,7 +357,7 @@ def test_no_student_code_runs_when_seccomp_cannot_be_applied(tmp_path: Path, ass
         at = command.index("--chdir")
         return [*command[:at], "--ro-bind", "/dev/null", library, "--bind", str(markers), "/markers", *command[at:]]
 
-    monkeypatch.setattr(grader.sandbox, "bwrap_command", without_libseccomp)
+    monkeypatch.setattr(grader.grading.sandbox, "bwrap_command", without_libseccomp)
     submission = notebook(tmp_path, "leaves_a_mark", solution_cells, zero_pad=LEAVES_A_MARK.format(zero_pad=ZERO_PAD))
     (report,) = grade_paths(assignment, [submission], "bwrap")
     assert "grader could not run this submission safely" in report.error and "libseccomp" in report.error, report.error
@@ -373,14 +373,14 @@ def test_the_mark_shows_when_student_code_runs(tmp_path: Path, assignment: Assig
     an empty marker folder there means nothing ran, not that the mark could not be seen."""
     markers = tmp_path / "markers"
     markers.mkdir()
-    real = grader.sandbox.bwrap_command
+    real = grader.grading.sandbox.bwrap_command
 
     def with_markers(*args: Any) -> list[str]:
         command = real(*args)
         at = command.index("--chdir")
         return [*command[:at], "--bind", str(markers), "/markers", *command[at:]]
 
-    monkeypatch.setattr(grader.sandbox, "bwrap_command", with_markers)
+    monkeypatch.setattr(grader.grading.sandbox, "bwrap_command", with_markers)
     submission = notebook(tmp_path, "leaves_a_mark", solution_cells, zero_pad=LEAVES_A_MARK.format(zero_pad=ZERO_PAD))
     (report,) = grade_paths(assignment, [submission], "bwrap")
     assert (report.error, report.score) == ("", 100)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from grader.config import OPTIONAL_POLICIES, Assignment, Function, load_assignment
-from grader.grade import score
+from grader.grading.grade import score
 from grader.model import CheckResult, GradeReport
-from grader.report import gradescope_results, render, scoring_rule
+from grader.reporting.report import gradescope_results, render, scoring_rule
 
 
 def _assignment(policy: str, tmp_path) -> Assignment:

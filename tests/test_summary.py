@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch
-from grader.summary import check_rates, histogram, mistake_counts, summarise, summary_page, write_summary
+from grader.reporting.summary import check_rates, histogram, mistake_counts, summarise, summary_page, write_summary
 
 HOSTILE = "<script>alert('x')</script>"
 PAD_AXIS = MistakeMatch("zero_pad", "pad-axis", "Padding on the batch axis", "Pad only height and width.", "zero_pad_test")

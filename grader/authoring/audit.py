@@ -1,7 +1,7 @@
 """How strong are an assignment's tests? Mutation testing through the real grading path.
 
 Every reference function is mutated with operators that mirror real student mistakes
-(grader/mutate.py). Each mutant becomes a notebook (the master with that one cell changed) and is
+(grader/authoring/mutate.py). Each mutant becomes a notebook (the master with that one cell changed) and is
 graded exactly like a submission: same sandbox, same checks. A mutant is killed by the public
 tests when its public check fails, and killed by all tests when any of its checks fails. A
 survivor is then run against many random inputs (the hidden module's ``sweep``): if it agrees with
@@ -10,7 +10,7 @@ the reference everywhere it is judged equivalent; if not, the hidden tests miss 
 When the hidden tests take a seed, each submission meets its own random values, so every mutant is
 graded under several seeds and counts as killed only if it is killed under each of them: a mutant
 that gets through with some seed would get through for some students. The seeds are the same for
-every mutant and derived from the course key (``grader.seeds.audit_seeds``), never from the
+every mutant and derived from the course key (``grader.grading.seeds.audit_seeds``), never from the
 mutant's own code: a figure is then reproducible, a weakness shows on inputs a real submission can
 get, and the expected values of each seed are computed once per job.
 """
@@ -25,15 +25,15 @@ from pathlib import Path
 
 import nbformat
 
-from grader.batch import grade_paths
+from grader.authoring.mutate import Mutant, mutants
 from grader.config import Assignment
-from grader.extract import extract_cells
+from grader.grading.extract import extract_cells
+from grader.grading.seeds import audit_seeds, derive_seed
+from grader.grading.suite import load_suite, pinned
 from grader.model import GradeReport
-from grader.mutate import Mutant, mutants
 from grader.notebooks import code_cells, read_notebook
-from grader.report import render_page, write_atomic
-from grader.seeds import audit_seeds, derive_seed
-from grader.suite import load_suite, pinned
+from grader.reporting.report import render_page, write_atomic
+from grader.running.batch import grade_paths
 
 DEFAULT_SEEDS = 3
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.model import GradeReport
-from grader.report import render_page, write_atomic
+from grader.reporting.report import render_page, write_atomic
 from grader.text import clean_line
 
 BINS = 10

@@ -16,8 +16,8 @@ import signal
 from types import SimpleNamespace
 from typing import Any
 
-from grader import wire
-from grader.channel import Channel, ChannelClosed
+from grader.grading import wire
+from grader.grading.channel import Channel, ChannelClosed
 
 
 def _close_all_but(keep: set[int]) -> None:

@@ -13,7 +13,7 @@ import select
 import time
 from typing import Any
 
-from grader import wire
+from grader.grading import wire
 
 
 class ChannelClosed(Exception):

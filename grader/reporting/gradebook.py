@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.model import GradeReport
-from grader.report import SHOWN_LIMIT, write_atomic
+from grader.reporting.report import SHOWN_LIMIT, write_atomic
 from grader.text import clean_line, clean_text
 
 SCHEMA = """

@@ -1,4 +1,4 @@
-"""``grader env build|list|prune|compare``: the command line of pinned environments (grader.environments)."""
+"""``grader env build|list|prune|compare``: the command line of pinned environments (grader.running.environments)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from grader.errors import UsageError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from grader.environments import build
+    from grader.running.environments import build
 
     assignment = load_assignment(args.assignment)
     if assignment.environment is None:
@@ -29,7 +29,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from grader.environments import cache_root, installed
+    from grader.running.environments import cache_root, installed
 
     found = list(installed())
     for environment in found:
@@ -50,7 +50,7 @@ def _course_keys(course: Path) -> set[str]:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from grader.environments import cache_root, prune
+    from grader.running.environments import cache_root, prune
 
     keep = set() if args.all else _course_keys(args.course or Path.cwd())
     removed = prune(keep)
@@ -62,7 +62,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from grader.cli import _sandbox
-    from grader.env_compare import compare_environments, parse_other, table
+    from grader.running.env_compare import compare_environments, parse_other, table
 
     assignment = load_assignment(args.assignment)
     if not assignment.instructor:

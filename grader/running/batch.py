@@ -16,17 +16,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grader.authoring.reference_check import verify_reference, verify_reference_in
 from grader.config import Assignment
-from grader.environments import describe, prepare
-from grader.grade import GRADER_ERROR, grade_submission, not_graded
-from grader.gradebook import write_gradebook
-from grader.junit import junit_xml
+from grader.grading.grade import GRADER_ERROR, grade_submission, not_graded
+from grader.grading.sandbox import Worker
+from grader.grading.suite import Suite, load_suite, split_kind
 from grader.model import GradeReport
-from grader.reference_check import verify_reference, verify_reference_in
-from grader.report import fmt, unwritten_results, write_atomic, write_reports
-from grader.sandbox import Worker
-from grader.suite import Suite, load_suite, split_kind
-from grader.summary import write_summary
+from grader.reporting.gradebook import write_gradebook
+from grader.reporting.junit import junit_xml
+from grader.reporting.report import fmt, unwritten_results, write_atomic, write_reports
+from grader.reporting.summary import write_summary
+from grader.running.environments import describe, prepare
 from grader.text import clean_line
 
 _job: tuple[Assignment, Suite, Worker] | None = None
@@ -127,7 +127,7 @@ def write_or_explain(report: GradeReport, folder: Path, name: str, annotated: bo
 
 def annotate_or_explain(report: GradeReport, path: Path, folder: Path, annotate: bool) -> tuple[bool, str]:
     """The annotated views (feedback.ipynb, feedback-notebook.html) if asked and the notebook can be read; else none."""
-    from grader.annotate import remove_annotated, write_annotated_bounded  # only when asked: nbconvert is slow to load
+    from grader.reporting.annotate import remove_annotated, write_annotated_bounded  # only when asked: nbconvert is slow to load
 
     if not annotate:
         remove_annotated(folder)

@@ -19,12 +19,12 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbformat import NotebookNode
 
+from grader.authoring.generate import CHECKS_MODULE
+from grader.authoring.reference_check import reference_failures
 from grader.config import Assignment
-from grader.environments import prepare
-from grader.generate import CHECKS_MODULE
+from grader.grading.suite import load_suite
 from grader.notebooks import read_notebook
-from grader.reference_check import reference_failures
-from grader.suite import load_suite
+from grader.running.environments import prepare
 
 PASSED = "All tests passed"
 

@@ -24,16 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from grader import wire
-from grader.callbacks import ReferenceRunner
-from grader.channel import Channel, ChannelClosed, Interrupted
 from grader.config import Limits
-from grader.environments import Environment
 from grader.errors import UsageError
+from grader.grading import wire
+from grader.grading.callbacks import ReferenceRunner
+from grader.grading.channel import Channel, ChannelClosed, Interrupted
 from grader.model import Submission
+from grader.running.environments import Environment
 from grader.text import clean_text
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent  # worker.py and wire.py, bound into the sandbox
+PACKAGE = HERE.parent  # the whole grader package: hidden in the sandbox when it lies in a bound folder
 WORKER_FILES = ("worker.py", "wire.py")
 START_SECONDS = 30.0
 END_SECONDS = 5.0  # for the zygote to kill a child and clean up after it
@@ -102,8 +103,8 @@ def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = (), envir
         command += ["--ro-bind", root, root]
     for folder in masked:
         command += ["--tmpfs", folder, "--remount-ro", folder]
-    if any(str(HERE).startswith(root + "/") for root in roots) and not any(str(HERE).startswith(m + "/") for m in masked):
-        command += ["--tmpfs", str(HERE)]  # installed from a wheel: the package stays out of sight all the same
+    if any(str(PACKAGE).startswith(root + "/") for root in roots) and not any(str(PACKAGE).startswith(m + "/") for m in masked):
+        command += ["--tmpfs", str(PACKAGE)]  # installed from a wheel: the package stays out of sight all the same
     for name in WORKER_FILES:
         command += ["--ro-bind", str(HERE / name), f"/opt/grader/{name}"]
     for course_file in files:

@@ -150,8 +150,9 @@ def markdown_text(text: str) -> str:
 
 def template_dir() -> Path:
     """Templates ship inside the wheel as grader/templates; in a checkout they are the top-level templates/."""
-    packaged = Path(__file__).with_name("templates")
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "templates"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "templates"
+    return packaged if packaged.is_dir() else package.parent / "templates"
 
 
 @lru_cache(maxsize=1)
@@ -169,7 +170,7 @@ def render_page(template: str, **context: Any) -> str:
 
 
 def render(template: str, report: GradeReport, name: str, annotated: bool = False) -> str:
-    """``annotated``: feedback.ipynb and feedback-notebook.html are beside the page (grader/annotate.py), link them."""
+    """``annotated``: feedback.ipynb and feedback-notebook.html are beside the page (grader/reporting/annotate.py), link them."""
     percent = round(100 * report.score / report.max_score) if report.max_score else 0
     return render_page(template, report=bounded(report), name=clean_line(name), percent=percent, annotated=annotated)
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.batch import grade_paths
 from grader.config import Assignment
-from grader.environments import EnvironmentSpec
 from grader.model import GradeReport
+from grader.running.batch import grade_paths
+from grader.running.environments import EnvironmentSpec
 
 GRADERS_OWN = "grader"  # the specification that names the grader's own environment
 

@@ -23,12 +23,12 @@ import numpy as np
 from grader.checks import CheckFailed, describe
 from grader.config import Assignment
 from grader.errors import NotebookError
-from grader.extract import allowed_chunks, extract_bounded
+from grader.grading.extract import allowed_chunks, extract_bounded
+from grader.grading.sandbox import CallOutcome, Worker
+from grader.grading.suite import Suite
 from grader.mistakes import Call, Mistake, recognise
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission
-from grader.plots import comparison
-from grader.sandbox import CallOutcome, Worker
-from grader.suite import Suite
+from grader.reporting.plots import comparison
 from grader.text import clean_text
 
 

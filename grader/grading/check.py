@@ -15,7 +15,7 @@ from pathlib import Path
 
 from grader.config import Assignment
 from grader.model import Chunk, GradeReport
-from grader.report import label
+from grader.reporting.report import label
 
 _FRAME = re.compile(r'line \d+, in (\w+)')
 INDENT = "     "
@@ -23,7 +23,7 @@ INDENT = "     "
 
 def _calls(chunks: Sequence[Chunk], graded: list[str]) -> dict[str, tuple[str, ...]]:
     """Graded function → the graded functions the student's own code of it calls (through helpers too)."""
-    from grader.suite import reference_depends
+    from grader.grading.suite import reference_depends
 
     try:
         return reference_depends(tuple(chunks), graded)
@@ -86,7 +86,7 @@ def check_text(report: GradeReport, chunks: Sequence[Chunk]) -> str:
 def student_chunks(path: Path, assignment: Assignment) -> tuple[Chunk, ...]:
     """The notebook's code as grading reads it (empty when it cannot be read: the report already says why)."""
     from grader.errors import NotebookError
-    from grader.extract import allowed_chunks, extract_bounded
+    from grader.grading.extract import allowed_chunks, extract_bounded
 
     try:
         return allowed_chunks(extract_bounded(path), assignment).chunks

@@ -13,16 +13,16 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from grader.authoring.markers import find_regions, strip_solution_line
 from grader.config import Assignment
 from grader.errors import MarkerError
-from grader.extract import to_python
-from grader.markers import find_regions, strip_solution_line
+from grader.grading.extract import to_python
 from grader.notebooks import read_notebook
 
 INSTRUCTOR_TAGS = {"instructor-only"}
 KEPT_CELL_METADATA = ("deletable", "editable", "tags")
 PLACEHOLDER = "raise NotImplementedError()"
-CHECKS_MODULE = Path(__file__).with_name("checks.py")
+CHECKS_MODULE = Path(__file__).resolve().parent.parent / "checks.py"
 
 
 def strip_lines(lines: list[str], cell: int, code: bool = True) -> list[str]:
@@ -146,7 +146,7 @@ def build_release(assignment: Assignment) -> dict[str, bytes]:
     files["grader_checks.py"] = CHECKS_MODULE.read_bytes()
     for name in ("assignment.toml", *assignment.release_files):
         files[name] = (assignment.source_dir / name).read_bytes()
-    from grader.suite import KNOWN_MISTAKES, known_mistakes_json  # runs the reference: only when generating
+    from grader.grading.suite import KNOWN_MISTAKES, known_mistakes_json  # runs the reference: only when generating
 
     hints = known_mistakes_json(assignment) if assignment.instructor else None
     if hints is not None:

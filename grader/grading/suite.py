@@ -24,10 +24,10 @@ from typing import Any
 from grader.checks import Case
 from grader.config import Assignment
 from grader.errors import GraderError
-from grader.extract import allowed_chunks, extract_submission
+from grader.grading.extract import allowed_chunks, extract_submission
+from grader.grading.seeds import course_key, submission_seed
 from grader.mistakes import Mistake, from_public_hints, public_hints
 from grader.model import Chunk, Submission
-from grader.seeds import course_key, submission_seed
 
 #: hidden-case builds kept per process, by seed: a regrade of the same notebook (or every mutant of an
 #: audit, which share their seeds) reuses the expected values; a batch of new notebooks gains nothing

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from grader.checks import CheckFailed
 from grader.config import Assignment
-from grader.environments import Environment
 from grader.errors import GraderError
-from grader.seeds import derive_seed, key_path
-from grader.suite import Suite, load_suite
+from grader.grading.seeds import derive_seed, key_path
+from grader.grading.suite import Suite, load_suite
+from grader.running.environments import Environment
 
 SEEDS = 2
 
@@ -29,7 +29,7 @@ def suite_version(assignment: Assignment) -> str:
     """A hash of the instructor's files (and the course key, which picks the hidden inputs) and of the grader."""
     digest = hashlib.sha256()
     files = sorted(p for p in assignment.source_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for path in [*files, key_path(assignment), *sorted(Path(__file__).parent.glob("*.py"))]:
+    for path in [*files, key_path(assignment), *sorted(Path(__file__).resolve().parent.parent.rglob("*.py"))]:
         if path.is_file():
             digest.update(str(path.name).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -87,8 +87,8 @@ def verify_reference_in(assignment: Assignment, environment: Environment, mode: 
     the same answers under the environment's, as the students' code runs. A worker of its own runs it and is
     stopped afterwards, so the master's code never reaches a sandbox that grades students. Cached per suite
     version and environment."""
-    from grader.grade import grade_submission
-    from grader.sandbox import Worker
+    from grader.grading.grade import grade_submission
+    from grader.grading.sandbox import Worker
 
     marker = _cache_marker(assignment).with_name(f"{_cache_marker(assignment).name}-{environment.path.name}")
     if not assignment.instructor or marker.exists():

@@ -28,11 +28,11 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 from grader.errors import NotebookError
-from grader.extract import _limit_self, _read_until, _reap, extract_cells  # the bounded-child helpers of extraction
+from grader.grading.extract import _limit_self, _read_until, _reap, extract_cells  # the bounded-child helpers of extraction
 from grader.model import FunctionScore, GradeReport
 from grader.notebooks import code_cells, read_notebook
-from grader.plots import IMAGE_MIME
-from grader.report import bounded, failure_groups, fence, fmt, scoring_rule, template_dir, write_atomic
+from grader.reporting.plots import IMAGE_MIME
+from grader.reporting.report import bounded, failure_groups, fence, fmt, scoring_rule, template_dir, write_atomic
 from grader.text import clean_line, clean_text
 
 NOTEBOOK_FILE = "feedback.ipynb"
@@ -53,7 +53,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _BASE64 = re.compile(r"[A-Za-z0-9+/\n]*={0,2}\n?")
 _CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _PICTURES = ("image/png", "image/jpeg")
-# An SVG shown through <img> runs no script and loads nothing: the grader's pictures are SVG (grader/plots.py).
+# An SVG shown through <img> runs no script and loads nothing: the grader's pictures are SVG (grader/reporting/plots.py).
 _DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|gif|svg\+xml);base64,[A-Za-z0-9+/\s]*={0,2}\s*")
 
 # The page's allow-list: what Markdown renders to, and nothing that can run, load or navigate on its own.

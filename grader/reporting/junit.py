@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from grader.model import GradeReport
-from grader.report import SHOWN_LIMIT, label
+from grader.reporting.report import SHOWN_LIMIT, label
 from grader.text import clean_text
 
 

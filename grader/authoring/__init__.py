@@ -1,0 +1,1 @@
+"""Master notebook → student release, and how strong the tests are."""

@@ -1,0 +1,1 @@
+"""One submitted notebook → a GradeReport: extraction, the sandbox and its channel, the checks."""

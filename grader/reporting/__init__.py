@@ -1,0 +1,1 @@
+"""GradeReports → pages and files (read only): feedback, pictures, summary, gradebook, JUnit."""

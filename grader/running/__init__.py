@@ -1,0 +1,1 @@
+"""Where and with what the grading runs: batches of jobs, pinned environments."""
