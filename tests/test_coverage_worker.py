@@ -83,10 +83,10 @@ def look():
 
 
 def test_a_submission_that_locks_its_folder_leaves_nothing_for_the_next(worker: Worker) -> None:
-    mode = run(worker, LOCKS_ITS_FOLDER, "look").value[1]
+    before = run(worker, LOCKS_ITS_FOLDER, "look").value  # an interpreter installed under /tmp shows its folder here
     assert run(worker, LOCKS_ITS_FOLDER, "lock").status == "returned"
     # Without capabilities (bubblewrap) the zygote could neither remove those files nor give /tmp back.
-    assert run(worker, LOCKS_ITS_FOLDER, "look").value == ([], mode)
+    assert run(worker, LOCKS_ITS_FOLDER, "look").value == before
 
 
 # --- arguments, tracebacks, output ----------------------------------------------------------------------------------

@@ -51,7 +51,8 @@ FINDS_FILES = '''
 import os
 import numpy as np
 def zero_pad(X, pad):
-    found = [name for folder in ("/tmp", "/dev/shm") for name in os.listdir(folder)]
+    found = [os.path.join(top, name) for folder in ("/tmp", "/dev/shm") for top, _, names in os.walk(folder)
+             for name in names if name == "left-behind"]
     if found:
         raise ValueError(f"found {found}")
     return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))

@@ -19,6 +19,7 @@ data channel is drained before the next child starts, and its files are wiped.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import io
 import json
@@ -26,6 +27,7 @@ import linecache
 import os
 import resource
 import signal
+import stat
 import sys
 import time
 import traceback
@@ -332,34 +334,35 @@ def _kill_leftovers() -> None:
 def _wipe(folder: str, mode: int) -> None:
     """Empty a writable folder (the private /tmp, /dev/shm) and give it back its ``mode``, so the next submission
     starts from nothing. A submission may have made it or its subfolders read-only (chmod), and the zygote has no
-    capability to ignore that: every folder is made writable again first."""
-    import shutil
-
+    capability to ignore that: every folder is made writable again first. What is mounted there stays, with the
+    folders that lead to it: an interpreter installed under /tmp is bound read-only at its own path. Never raises:
+    the zygote must outlive whatever a submission left."""
     try:
         os.chmod(folder, mode)
-        entries = os.listdir(folder)
+        device = os.stat(folder).st_dev
     except OSError:
         return
-    for entry in entries:
-        path = os.path.join(folder, entry)
-        if os.path.isdir(path) and not os.path.islink(path):
-            _make_writable(path)
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-
-
-def _make_writable(top: str) -> None:
-    """Owner rwx on ``top`` and every folder below it (never through a symbolic link), so that it can be removed.
-    Every folder there was made by the zygote's own user (no process of a submission can chown), so no chmod is refused."""
-    os.chmod(top, 0o700)
-    for folder, subfolders, _ in os.walk(top):
-        for path in (os.path.join(folder, name) for name in subfolders):
-            if not os.path.islink(path):
-                os.chmod(path, 0o700)
+    stack = [(folder, False)]  # depth first without recursion: a submission may nest folders thousands deep
+    while stack:
+        current, emptied = stack.pop()
+        if emptied:
+            if current != folder:
+                with contextlib.suppress(OSError):  # it still leads to a mount point
+                    os.rmdir(current)
+            continue
+        stack.append((current, True))
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISDIR(info.st_mode):
+                    os.unlink(entry.path)
+                elif info.st_dev == device:  # a folder of this file system, not something mounted here
+                    os.chmod(entry.path, 0o700)
+                    stack.append((entry.path, False))
 
 
 def _drain(fd: int) -> None:
