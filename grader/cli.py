@@ -60,7 +60,8 @@ def _print_table(named: list[tuple[str, GradeReport]]) -> None:
     print()
     print(f"{'submission':<{width}}  {'score':>9}  " + "  ".join(f[:12].ljust(12) for f in functions))
     for name, report in named:
-        cells = [("ok " if f.passed else "-- ") + f"{fmt(f.score)}/{fmt(f.points)}" for f in report.functions]
+        cells = [("ok " if f.passed else "-- ") + (f"{fmt(f.score)}/{fmt(f.points)}" if f.points else "ungraded")
+                 for f in report.functions]
         score = f"{fmt(report.score)}/{fmt(report.max_score)}"
         print(f"{name:<{width}}  {score:>9}  " + "  ".join(c.ljust(12) for c in cells))
 
