@@ -8,19 +8,33 @@ from pathlib import Path
 import pytest
 
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch
-from grader.reporting.summary import check_rates, histogram, mistake_counts, summarise, summary_page, write_summary
+from grader.reporting.summary import (
+    check_rates,
+    function_figures,
+    histogram,
+    mistake_counts,
+    roster,
+    summarise,
+    summary_page,
+    write_summary,
+)
 
 HOSTILE = "<script>alert('x')</script>"
 PAD_AXIS = MistakeMatch("zero_pad", "pad-axis", "Padding on the batch axis", "Pad only height and width.", "zero_pad_test")
 AVG_SUM = MistakeMatch("pool_forward", "avg-sum", "Average as a sum", "Take the mean.", "pool_forward hidden #2")
 
 
-def graded(score: float, passed: set[str], mistakes: tuple[MistakeMatch, ...] = (), seconds: float = 1.0) -> GradeReport:
-    """A report over two functions (in the assignment's order: zero_pad, then pool_forward) with the named checks passed."""
-    names = [("zero_pad", "zero_pad_test", "public"), ("zero_pad", "zero_pad hidden #1", "hidden"),
-             ("pool_forward", "pool_forward hidden #10", "hidden"), ("pool_forward", "pool_forward hidden #2", "hidden")]
-    checks = tuple(CheckResult(f, n, k, "passed" if n in passed else "wrong", failure="values") for f, n, k in names)
-    functions = (FunctionScore("zero_pad", 50, False, 0, 2, 0), FunctionScore("pool_forward", 50, False, 0, 2, 0))
+def graded(score: float, passed: set[str], mistakes: tuple[MistakeMatch, ...] = (), seconds: float = 1.0,
+           failing: str = "wrong", message: str = "", seed: int = 0) -> GradeReport:
+    """A report over two functions (in the assignment's order: zero_pad, then pool_forward) with the named checks passed,
+    the others failed with ``failing`` and ``message``. Hidden #10 is drawn from ``seed``; the other hidden checks are fixed."""
+    names = [("zero_pad", "zero_pad_test", "public", ""), ("zero_pad", "zero_pad hidden #1", "hidden", "x: (4, 3, 3, 2), pad=2"),
+             ("pool_forward", "pool_forward hidden #10", "hidden", f"A_prev: ({seed + 1}, 5, 5, 3), f=2"),
+             ("pool_forward", "pool_forward hidden #2", "hidden", "A_prev: (2, 4, 4, 3), f=3, mode='average'")]
+    checks = tuple(CheckResult(f, n, k, "passed" if n in passed else failing, message="" if n in passed else message,
+                               failure="values", params=p) for f, n, k, p in names)
+    functions = tuple(FunctionScore(f, 50, False, 50 if all(c.passed for c in checks if c.function == f) else 0, 2,
+                                    sum(c.passed for c in checks if c.function == f)) for f in ("zero_pad", "pool_forward"))
     return GradeReport("cnn", "CNN step by step", "s.ipynb", score, 100, functions, checks, mistakes=mistakes,
                        execution_time=seconds)
 
@@ -77,10 +91,10 @@ def test_a_perfect_check_is_never_highlighted() -> None:
 
 
 def test_mistakes_count_submissions_most_frequent_first() -> None:
-    counts = mistake_counts([report for _, report in batch()])
-    assert [(m.function, m.title, m.submissions) for m in counts] == [
-        ("pool_forward", "Average as a sum", 2),  # bob matched it twice: one submission
-        ("zero_pad", "Padding on the batch axis", 1),
+    counts = mistake_counts(batch())
+    assert [(m.function, m.title, m.submissions, m.names) for m in counts] == [
+        ("pool_forward", "Average as a sum", 2, ("bob", "carol")),  # bob matched it twice: one submission
+        ("zero_pad", "Padding on the batch axis", 1, ("bob",)),
     ]
     assert counts[1].hint == "Pad only height and width."
 
@@ -123,3 +137,68 @@ def test_page_takes_any_string_and_caps_errors(tmp_path: Path) -> None:
     html = (tmp_path / "summary.html").read_bytes().decode("utf-8")
     assert "eve\ufffd" in html and not re.search("[\x00-\x08\x0b-\x1f]", html)
     assert "x" * 1000 not in html and len(html) < 50_000
+
+
+def test_hidden_checks_carry_their_parameters_most_frequent_first() -> None:
+    reports = [graded(0, set(), seed=1), graded(0, set(), seed=1), graded(0, set(), seed=2), graded(0, set(), seed=3),
+               graded(0, set(), seed=4), unreadable()]
+    rates = {r.name: r for r in check_rates(reports)}
+    assert rates["zero_pad_test"].params == () and rates["zero_pad_test"].param_sets == 0
+    assert rates["zero_pad hidden #1"].params == ("x: (4, 3, 3, 2), pad=2",) and rates["zero_pad hidden #1"].param_sets == 1
+    seeded = rates["pool_forward hidden #10"]  # drawn per submission: the commonest set first, then three at most
+    assert seeded.params == ("A_prev: (2, 5, 5, 3), f=2", "A_prev: (3, 5, 5, 3), f=2", "A_prev: (4, 5, 5, 3), f=2")
+    assert seeded.param_sets == 4
+
+
+def test_roster_puts_the_lowest_score_first_with_what_went_wrong() -> None:
+    errored = graded(50, {"zero_pad_test", "zero_pad hidden #1"}, seed=9)
+    errored = GradeReport(**{**errored.__dict__, "checks": (*errored.checks[:2], CheckResult(
+        "pool_forward", "pool_forward hidden #10", "hidden", "grader-error"), *errored.checks[3:])})
+    rows = roster([*batch(), ("erin", errored), ("bea", graded(50, set()))])
+    assert [(r.name, r.score) for r in rows] == [
+        ("dave", 0), ("carol", 30), ("bea", 50), ("bob", 50), ("erin", 50), ("alice", 100)]
+    by_name = {r.name: r for r in rows}
+    assert by_name["alice"].failed == () and by_name["alice"].mistakes == ()
+    assert by_name["carol"].failed == ("pool_forward",) and by_name["carol"].mistakes == ("Average as a sum",)
+    assert by_name["bob"].failed == ("zero_pad", "pool_forward")
+    assert by_name["bob"].mistakes == ("Padding on the batch axis", "Average as a sum")  # bob's two matches: one title
+    assert by_name["dave"].failed == () and by_name["dave"].error.startswith("This file could not be read")
+    assert by_name["erin"].grader_errors == 1 and by_name["alice"].grader_errors == 0
+
+
+def test_function_figures_mean_points_full_marks_and_not_attempted() -> None:
+    every = {"zero_pad_test", "zero_pad hidden #1", "pool_forward hidden #10", "pool_forward hidden #2"}
+    pad_only = {"zero_pad_test", "zero_pad hidden #1"}
+    reports = [
+        graded(100, every),
+        graded(50, pad_only, failing="missing", message="pool_forward is not defined in the notebook."),
+        graded(50, pad_only, failing="error", message="NotImplementedError"),  # the template, untouched
+        graded(50, pad_only, failing="error", message="IndexError: index 3 is out of bounds"),  # tried, and failed
+        graded(0, set(), failing="wrong", message="expected shape (2, 3), got None."),  # both untouched
+    ]
+    pad, pool = function_figures(reports)
+    assert (pad.name, pad.points, pad.submissions) == ("zero_pad", 50, 5)
+    assert pad.mean == pytest.approx(40) and pad.full_marks == 4 and pad.not_attempted == 1
+    assert pool.mean == pytest.approx(10) and pool.full_marks == 1 and pool.not_attempted == 3
+
+
+def test_an_ungraded_submission_scores_zero_but_is_not_counted_as_not_attempted() -> None:
+    every = {"zero_pad_test", "zero_pad hidden #1", "pool_forward hidden #10", "pool_forward hidden #2"}
+    failed = graded(0, set(), failing="error", message="not graded: NotImplementedError")
+    ungraded = GradeReport(**{**failed.__dict__, "error": "This file could not be read as a notebook."})
+    (pad, _) = function_figures([graded(100, every), ungraded])
+    assert pad.mean == pytest.approx(25) and pad.full_marks == 1 and pad.not_attempted == 0
+
+
+def test_page_shows_the_roster_who_made_each_mistake_and_the_function_figures() -> None:
+    html = summary_page([*batch(), ("a b&c", graded(10, set(), (PAD_AXIS,)))], "CNN")
+    roster_html = html[html.index('id="roster"'):html.index('id="functions"')]
+    order = [roster_html.index(f'href="{name}/feedback.html"') for name in ("dave", "a%20b%26c", "carol", "bob", "alice")]
+    assert order == sorted(order)  # lowest score first, without any script
+    assert "<script" not in html and "not graded" in roster_html and "Average as a sum" in roster_html
+    mistakes_html = html[html.index("<h2>Known mistakes"):html.index("<h2>Check pass rates")]
+    assert 'href="a%20b%26c/feedback.html"><code>a b&amp;c</code>' in mistakes_html
+    assert 'href="carol/feedback.html"' in mistakes_html and 'href="alice/feedback.html"' not in mistakes_html
+    assert "<code>x: (4, 3, 3, 2), pad=2</code>" in html and "mode=&#39;average&#39;" in html
+    functions_html = html[html.index('id="functions"'):html.index("<h2>Known mistakes")]
+    assert "<code>zero_pad</code>" in functions_html and "2 / 5" in functions_html  # full marks: alice and carol

@@ -2,7 +2,8 @@
 
 The figures are small pure functions of the reports (testable without HTML); the page only lays them out.
 Submissions that could not be graded count as 0 in the score figures (that is their grade) but are left out of the
-check pass rates, where they would only drag every check down alike.
+check pass rates, where they would only drag every check down alike. The roster lists every submission, the lowest
+score first (who needs help), already sorted on the server: the page has no script and works where scripts are refused.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.model import GradeReport
-from grader.reporting.report import render_page, write_atomic
+from grader.reporting.report import not_started, render_page, write_atomic
 from grader.text import clean_line
 
 BINS = 10
 LOWEST = 5  # how many of the lowest check pass rates (ties included) the page highlights
 SLOWEST = 5
 ERROR_LIMIT = 300  # characters of an unreadable submission's error shown in the table
+PARAMS_SHOWN = 3  # distinct parameter sets of one hidden check shown (they differ when hidden cases are seeded)
+PARAMS_LIMIT = 200  # characters of one parameter set
 
 Named = Sequence[tuple[str, GradeReport]]
 
@@ -44,6 +47,8 @@ class CheckRate:
     passed: int
     total: int
     low: bool = False  # among the lowest rates: worth a look at the exercise or the test
+    params: tuple[str, ...] = ()  # distinct parameter sets, the most frequent first, at most PARAMS_SHOWN
+    param_sets: int = 0  # how many distinct parameter sets there were in all
 
     @property
     def percent(self) -> int:
@@ -55,6 +60,33 @@ class MistakeCount:
     function: str
     title: str
     hint: str
+    submissions: int
+    names: tuple[str, ...] = ()  # the submissions that made it, in name order
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """One submission at a glance: what it scored, what failed and why."""
+
+    name: str
+    score: float
+    max_score: float
+    failed: tuple[str, ...]  # functions that did not pass every check (empty when not graded)
+    mistakes: tuple[str, ...]  # titles of the known mistakes recognised
+    grader_errors: int
+    error: str = ""  # why it could not be graded at all
+
+
+@dataclass(frozen=True)
+class FunctionFigures:
+    """One function over the whole batch; not-graded submissions earn 0 here too but are not "not attempted"."""
+
+    name: str
+    points: float
+    optional: bool
+    mean: float
+    full_marks: int  # passed every check
+    not_attempted: int  # every check "missing", or the function left as the template had it
     submissions: int
 
 
@@ -71,6 +103,8 @@ class Summary:
     unreadable: tuple[tuple[str, str], ...]  # (name, error)
     slowest: tuple[tuple[str, float], ...]  # (name, seconds)
     grader_errors: tuple[tuple[str, int], ...] = ()  # (name, checks the grader failed on): the staff's to fix
+    roster: tuple[RosterRow, ...] = ()
+    functions: tuple[FunctionFigures, ...] = ()
 
 
 def histogram(scores: Sequence[float], max_score: float, bins: int = BINS) -> tuple[Bin, ...]:
@@ -87,10 +121,17 @@ def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
 
 
+def _most_common(counts: Counter[str] | None, top: int = PARAMS_SHOWN) -> tuple[str, ...]:
+    """The most frequent values first, ties in text order."""
+    ranked = sorted((counts or Counter()).items(), key=lambda item: (-item[1], item[0]))
+    return tuple(value for value, _ in ranked[:top])
+
+
 def check_rates(reports: Sequence[GradeReport], lowest: int = LOWEST) -> tuple[CheckRate, ...]:
     """Pass rate of every check over the graded reports, by function (in the assignment's order) then check name."""
     passed: Counter[tuple[str, str, str]] = Counter()
     total: Counter[tuple[str, str, str]] = Counter()
+    params: dict[tuple[str, str, str], Counter[str]] = {}
     order: dict[str, int] = {}
     for report in reports:
         if report.error:
@@ -101,23 +142,59 @@ def check_rates(reports: Sequence[GradeReport], lowest: int = LOWEST) -> tuple[C
             key = (check.function, check.name, check.kind)
             total[key] += 1
             passed[key] += check.passed
-    rates = [CheckRate(*key, passed=passed[key], total=count) for key, count in total.items()]
+            if check.params:
+                params.setdefault(key, Counter())[clean_line(check.params, PARAMS_LIMIT)] += 1
+    rates = [CheckRate(*key, passed=passed[key], total=count, params=_most_common(params.get(key)),
+                       param_sets=len(params.get(key, ()))) for key, count in total.items()]
     rates.sort(key=lambda r: (order.get(r.function, len(order)), r.function, _natural(r.name)))
     threshold = sorted(r.percent for r in rates)[min(lowest, len(rates)) - 1] if rates and lowest > 0 else -1
     return tuple(dataclasses.replace(r, low=r.percent <= threshold and r.percent < 100) for r in rates)
 
 
-def mistake_counts(reports: Sequence[GradeReport]) -> tuple[MistakeCount, ...]:
-    """How many submissions made each known mistake (once per submission), the most frequent first."""
-    counts: Counter[tuple[str, str]] = Counter()
+def mistake_counts(named: Named) -> tuple[MistakeCount, ...]:
+    """How many submissions made each known mistake (once per submission) and which, the most frequent first."""
+    names: dict[tuple[str, str], set[str]] = {}
     hints: dict[tuple[str, str], str] = {}
-    for report in reports:
-        seen = {(m.function, m.title) for m in report.mistakes}
-        counts.update(seen)
+    for name, report in named:
         for m in report.mistakes:
+            names.setdefault((m.function, m.title), set()).add(name)
             hints.setdefault((m.function, m.title), m.hint)
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return tuple(MistakeCount(function, title, hints[(function, title)], count) for (function, title), count in ranked)
+    ranked = sorted(names.items(), key=lambda item: (-len(item[1]), item[0]))
+    return tuple(MistakeCount(function, title, hints[(function, title)], len(who), tuple(sorted(who, key=_natural)))
+                 for (function, title), who in ranked)
+
+
+def roster(named: Named) -> tuple[RosterRow, ...]:
+    """Every submission, the lowest score first (who needs help), then by name."""
+    rows = [RosterRow(name, report.score, report.max_score,
+                      () if report.error else tuple(f.name for f in report.functions if not f.passed),
+                      tuple(dict.fromkeys(m.title for m in report.mistakes)), report.grader_errors,
+                      clean_line(report.error, ERROR_LIMIT) if report.error else "")
+            for name, report in named]
+    return tuple(sorted(rows, key=lambda row: (row.score, _natural(row.name))))
+
+
+def not_attempted(report: GradeReport, function: str) -> bool:
+    """Every check of ``function`` is missing, or they all fail the way an untouched template fails."""
+    own = [c for c in report.checks if c.function == function]
+    return not report.error and bool(own) and (all(c.outcome == "missing" for c in own) or not_started(report, function))
+
+
+def function_figures(reports: Sequence[GradeReport]) -> tuple[FunctionFigures, ...]:
+    """Mean points, full marks and not attempted per function, in the assignment's order; over every submission."""
+    scores: dict[str, list[float]] = {}
+    info: dict[str, tuple[float, bool]] = {}
+    full: Counter[str] = Counter()
+    untouched: Counter[str] = Counter()
+    for report in reports:
+        for f in report.functions:
+            scores.setdefault(f.name, []).append(f.score)
+            info.setdefault(f.name, (f.points, f.optional))
+            full[f.name] += f.passed and not report.error
+            untouched[f.name] += not_attempted(report, f.name)
+    count = len(reports)  # a report without the function (one not graded) earns 0 for it
+    return tuple(FunctionFigures(name, *info[name], sum(points) / count, full[name], untouched[name], count)
+                 for name, points in scores.items())
 
 
 def slowest(named: Named, top: int = SLOWEST) -> tuple[tuple[str, float], ...]:
@@ -139,10 +216,12 @@ def summarise(named: Named) -> Summary:
         median=statistics.median(scores) if scores else 0.0,
         histogram=histogram(scores, max_score),
         checks=check_rates(reports),
-        mistakes=mistake_counts(reports),
+        mistakes=mistake_counts(named),
         unreadable=tuple((name, clean_line(report.error, ERROR_LIMIT)) for name, report in named if report.error),
         slowest=slowest(named),
         grader_errors=tuple((name, report.grader_errors) for name, report in named if report.grader_errors),
+        roster=roster(named),
+        functions=function_figures(reports),
     )
 
 
