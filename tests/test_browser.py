@@ -127,3 +127,26 @@ def test_the_score_bar_is_not_green_for_a_low_score(graded: Path, browser: Any) 
             "return getComputedStyle(document.querySelector('.bar span')).backgroundColor")
     assert colours["alice_full_marks"] == "rgb(26, 127, 55)"  # green at 100 %
     assert colours["bob_partly_right"] == "rgb(207, 34, 46)"  # red at 40 %
+
+
+@pytest.mark.parametrize("width", [400, 1200])
+def test_the_summary_tables_fit_and_list_every_submission(width: int, graded: Path, browser: Any) -> None:
+    browser.set_window_size(width, 1000)
+    try:
+        open_page(browser, graded / "summary.html")
+        inner = browser.execute_script("return window.innerWidth")
+        boxes = browser.execute_script("""return Object.fromEntries(['table.roster', 'table.functions', 'table.rates']
+            .map(s => [s, document.querySelector(s)]).filter(([, t]) => t)
+            .map(([s, t]) => [s, [t.getBoundingClientRect().right, t.scrollWidth, t.clientWidth]]))""")
+        assert set(boxes) == {"table.roster", "table.functions", "table.rates"}
+        for selector, (right, scroll, client) in boxes.items():
+            assert right <= inner and scroll <= client, f"{selector} overflows a {inner} px window"
+        rows = browser.execute_script(
+            "return Array.from(document.querySelectorAll('table.roster tbody tr'), r => r.querySelector('a').textContent)")
+        assert rows == ["bob_partly_right", "alice_full_marks"]  # the lowest score first
+        cells = browser.execute_script(
+            "return Array.from(document.querySelectorAll('table.roster td, table.functions td'), "
+            "c => c.scrollWidth <= c.clientWidth + 1)")
+        assert cells and all(cells)  # no cell's text runs out of its box
+    finally:
+        browser.set_window_size(1200, 1600)
