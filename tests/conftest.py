@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 import pytest
@@ -38,6 +40,15 @@ def assignment() -> Assignment:
 def reference(assignment: Assignment):
     """The reference functions, taken from the master notebook as the grader takes them."""
     return load_reference(assignment)
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """A module of the course (public or hidden tests, a catalogue) imported by path, as the test needs it."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_notebook(path: Path, *cells: str, markdown: tuple[str, ...] = ()) -> Path:

@@ -140,6 +140,15 @@ def conv_forward(A_prev, W, b, hparameters):
     os.write(channel(), struct.pack("!I", len(request)) + request + array.getvalue())
     time.sleep(10**6)
 '''
+# A callback request whose function name is not a string: the grader answers that it is not available, and the
+# function's own error is what the student sees (not "the grader failed on this submission").
+ODD_CALLBACK = CHANNEL + '''
+import json, struct
+def conv_forward(A_prev, W, b, hparameters):
+    request = json.dumps({"op": "callback", "function": ["zero_pad"], "args": [], "$blobs": []}).encode()
+    os.write(channel(), struct.pack("!I", len(request)) + request)
+    raise ValueError("asked for an odd callback")
+'''
 # A frame announcing 256 MB of array, and garbage: the grader must refuse both before reading them.
 FORGES_FRAMES = CHANNEL + '''
 import json, struct
@@ -251,7 +260,8 @@ def callbacks(tmp_path_factory: pytest.TempPathFactory, solution_cells: dict[str
     folder = tmp_path_factory.mktemp("callbacks")
     paths = [notebook(folder, "huge_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=HUGE_CALLBACK),
              notebook(folder, "stalls_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=STALLS_CALLBACK),
-             notebook(folder, "forges_frames", solution_cells, conv_single_step=FORGES_FRAMES, pool_forward="")]
+             notebook(folder, "forges_frames", solution_cells, conv_single_step=FORGES_FRAMES, pool_forward=""),
+             notebook(folder, "odd_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=ODD_CALLBACK)]
     paths.append(folder / "alice.ipynb")
     shutil.copy(EXAMPLES / "alice_full_marks.ipynb", paths[-1])
     out = folder / "out"
@@ -273,6 +283,16 @@ def test_a_sandbox_that_stops_reading_is_a_timeout_not_a_hang(callbacks: dict) -
     stalled = results(callbacks["out"], "stalls_callback")
     assert {t["extra_data"]["outcome"] for t in function_tests(stalled, "conv_forward")} == {"timeout"}
     assert function_passed(stalled, "pool_forward")  # and the rest of the submission is graded normally
+
+
+def test_a_callback_naming_no_string_is_refused_not_a_grader_failure(callbacks: dict) -> None:
+    odd = results(callbacks["out"], "odd_callback")
+    outcomes = {t["extra_data"]["outcome"] for t in function_tests(odd, "conv_forward")}
+    # the refusal it never read is its own business (a later call of it may find the channel out of step: a crash)
+    assert "error" in outcomes and outcomes <= {"error", "crash"}
+    assert "asked for an odd callback" in function_tests(odd, "conv_forward")[0]["output"]
+    assert "grader failed" not in odd["output"] and "grader-error" not in json.dumps(odd)
+    assert function_passed(odd, "pool_forward")
 
 
 def test_forged_and_garbled_frames_cost_only_their_function(callbacks: dict) -> None:

@@ -6,11 +6,9 @@ a mistake. The submissions are graded through the real CLI, in one batch."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import shutil
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
@@ -18,19 +16,11 @@ import pytest
 from grader.checks import CheckFailed
 from grader.config import Assignment, load_assignment
 from grader.grading.suite import load_reference, load_suite
-from tests.conftest import ROOT, master_source, run_cli, sandbox_mode, write_notebook
+from tests.conftest import ROOT, load_module, master_source, run_cli, sandbox_mode, write_notebook
 
 NAME = "optimization_methods"
 SOLUTIONS = ROOT / "solutions" / NAME
 SEEDS = [0, 2026, 2**64 - 1]
-
-
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +35,11 @@ def reference(assignment: Assignment) -> SimpleNamespace:
 
 @pytest.fixture(scope="module")
 def hidden() -> ModuleType:
-    return _load(SOLUTIONS / "hidden_tests.py", "optimization_hidden_under_test")
+    return load_module(SOLUTIONS / "hidden_tests.py", "optimization_hidden_under_test")
 
 
 def test_the_reference_passes_its_public_tests(assignment: Assignment, reference: SimpleNamespace) -> None:
-    public = _load(SOLUTIONS / "public_tests.py", "optimization_public_under_test")
+    public = load_module(SOLUTIONS / "public_tests.py", "optimization_public_under_test")
     for function in assignment.functions:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):

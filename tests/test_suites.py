@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.util
 import io
 import re
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -20,7 +18,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from grader.checks import Case, CheckFailed
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_module
 
 SOLUTIONS = ROOT / "solutions" / "cnn_step_by_step"
 FUNCTIONS = (
@@ -32,22 +30,14 @@ SEED = 2026  # one submission's seed; the grader derives one per submission from
 SEEDS = [SEED, 2**64 - 1]  # the smallest and largest kinds of seed the grader derives
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def public() -> ModuleType:
-    return _load(SOLUTIONS / "public_tests.py", "cnn_public_tests_under_test")
+    return load_module(SOLUTIONS / "public_tests.py", "cnn_public_tests_under_test")
 
 
 @pytest.fixture(scope="module")
 def hidden() -> ModuleType:
-    return _load(SOLUTIONS / "hidden_tests.py", "cnn_hidden_tests_under_test")
+    return load_module(SOLUTIONS / "hidden_tests.py", "cnn_hidden_tests_under_test")
 
 
 @pytest.fixture(params=SEEDS, ids=["seed-small", "seed-large"])

@@ -55,18 +55,12 @@ class Channel:
 
     def receive(self, deadline: float) -> tuple[dict[str, Any], list[bytes]]:
         def read(fd: int, size: int) -> bytes:
-            chunks = []
-            while size:
-                self._wait(fd, False, deadline)
-                chunk = os.read(fd, min(size, 1 << 20))
-                if not chunk:
-                    raise ChannelClosed("the other side closed the channel")
-                chunks.append(chunk)
-                size -= len(chunk)
-            return b"".join(chunks)
+            return wire.read_exact(fd, size, wait=lambda fd: self._wait(fd, False, deadline))
 
         try:
             return wire.receive(self.read_fd, read)
+        except EOFError as error:
+            raise ChannelClosed(str(error)) from error
         except wire.WireError as error:
             raise ChannelClosed(f"garbled message: {error}") from error
 

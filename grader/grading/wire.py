@@ -177,9 +177,12 @@ def send(fd: int, message: dict[str, Any], blobs: list[bytes] = ()) -> None:  # 
         view = view[os.write(fd, view) :]
 
 
-def read_exact(fd: int, size: int) -> bytes:
+def read_exact(fd: int, size: int, wait: Any = None) -> bytes:
+    """``size`` bytes from ``fd``; ``wait(fd)``, if given, runs before each read (to enforce a deadline)."""
     chunks = []
     while size:
+        if wait is not None:
+            wait(fd)
         chunk = os.read(fd, min(size, 1 << 20))
         if not chunk:
             raise EOFError("the other side closed the channel")
