@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from grader import bounded
 from grader.errors import NotebookError
 from grader.grading import extract
 from grader.grading.extract import extract_bounded, extract_cells, to_python
@@ -55,7 +56,7 @@ def test_a_child_that_dies_without_answering_is_the_graders_failure(notebook: Pa
     def dies(seconds: float, memory_mb: int) -> None:
         os._exit(3)
 
-    monkeypatch.setattr(extract, "_limit_self", dies)
+    monkeypatch.setattr(bounded, "limit_self", dies)
     with pytest.raises(RuntimeError, match=r"extraction ended without an answer \(status 768\)"):
         extract_bounded(notebook)
 

@@ -14,18 +14,15 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import math
 import os
 import re
-import resource
-import selectors
 import signal
-import time
 from collections import deque
 from itertools import islice
 from pathlib import Path
-from typing import Any, NoReturn, get_args, get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
+from grader.bounded import AnswerTooLarge, run_bounded
 from grader.config import Assignment
 from grader.errors import NotebookError
 from grader.model import Chunk, Submission
@@ -327,52 +324,21 @@ def extract_submission(path: Path) -> Submission:
 
 
 def extract_bounded(path: Path, seconds: float = EXTRACT_SECONDS, memory_mb: int = EXTRACT_MEMORY_MB) -> Submission:
-    """``extract_submission`` in a forked child with a deadline, a CPU limit and a memory limit, so that a
-    notebook built to stall the parser costs at most ``seconds`` and never the grader's memory.
-
-    The child answers in JSON (never pickle), checked field by field on the way back in."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        _extract_in_child(path, write_end, seconds, memory_mb)
-    os.close(write_end)
+    """``extract_submission`` in a bounded forked child (grader/bounded.py), so that a notebook built to stall the
+    parser costs at most ``seconds`` and never the grader's memory. Its JSON answer is checked field by field."""
     try:
-        raw = _read_until(read_end, time.monotonic() + seconds)
-    finally:
-        os.close(read_end)
-        status = _reap(pid)
+        raw, status = run_bounded(lambda: _encoded(path), seconds, memory_mb, MAX_RESULT_BYTES)
+    except AnswerTooLarge:
+        raise NotebookError(f"the notebook's extracted code is larger than {MAX_RESULT_BYTES // (1024 * 1024)} MB; "
+                            "remove the generated or pasted code and submit again") from None
     return _answer(raw, status, path, seconds, memory_mb)
 
 
-def _extract_in_child(path: Path, fd: int, seconds: float, memory_mb: int) -> NoReturn:
-    code = 1
+def _encoded(path: Path) -> bytes:
     try:
-        _limit_self(seconds, memory_mb)
-        try:
-            data = json.dumps(_extraction(path)).encode()
-        except MemoryError:
-            data = b'{"memory": true}'
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        code = 0
-    finally:
-        os._exit(code)  # never back into the parent's code (a test runner, a batch loop)
-
-
-def _limit_self(seconds: float, memory_mb: int) -> None:
-    """CPU time a second past the deadline; address space the current size plus ``memory_mb``."""
-    cpu = math.ceil(seconds) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    try:
-        with open("/proc/self/statm") as statm:
-            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        return  # not Linux: the deadline still holds
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = size + memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+        return json.dumps(_extraction(path)).encode()
+    except MemoryError:
+        return b'{"memory": true}'
 
 
 def _extraction(path: Path) -> dict[str, Any]:
@@ -384,35 +350,6 @@ def _extraction(path: Path) -> dict[str, Any]:
         return {"memory": True}
     except Exception as error:  # a bug of ours: reported by the parent as the grader's failure
         return {"failed": f"{type(error).__name__}: {error}"}
-
-
-def _read_until(fd: int, deadline: float) -> bytes | None:
-    """All the child writes until it exits, or None if the deadline passes first."""
-    parts: list[bytes] = []
-    size = 0
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                return None
-            part = os.read(fd, 1 << 16)
-            if not part:
-                return b"".join(parts)
-            size += len(part)
-            if size > MAX_RESULT_BYTES:
-                raise NotebookError(f"the notebook's extracted code is larger than {MAX_RESULT_BYTES // (1024 * 1024)} MB; "
-                                    "remove the generated or pasted code and submit again")
-            parts.append(part)
-
-
-def _reap(pid: int) -> int:
-    """Kill the child if it still runs (past the deadline) and collect its exit status."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return os.waitpid(pid, 0)[1]
 
 
 def _answer(raw: bytes | None, status: int, path: Path, seconds: float, memory_mb: int) -> Submission:

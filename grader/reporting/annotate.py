@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import string
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,8 +25,9 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
+from grader.bounded import AnswerTooLarge, run_bounded
 from grader.errors import NotebookError
-from grader.grading.extract import _limit_self, _read_until, _reap, extract_cells  # the bounded-child helpers of extraction
+from grader.grading.extract import extract_cells
 from grader.model import FunctionScore, GradeReport
 from grader.notebooks import code_cells, read_notebook
 from grader.reporting.plots import IMAGE_MIME
@@ -40,6 +39,7 @@ PAGE_FILE = "feedback-notebook.html"
 #: Bounds of writing one submission's annotated views (reading, extraction and rendering included).
 ANNOTATE_SECONDS = 30.0
 ANNOTATE_MEMORY_MB = 1024
+MAX_ANSWER_BYTES = 64 * 1024  # the child only says whether it wrote the views, and if not why
 #: Cap of each text output kept (stream, text/plain, traceback line): a notebook's outputs can be megabytes.
 MAX_OUTPUT_CHARS = 20_000
 MAX_TRACEBACK_LINES = 200
@@ -394,37 +394,25 @@ def write_annotated_bounded(report: GradeReport, path: Path, folder: Path, secon
     except Exception as error:  # nbconvert missing or broken here: no annotated views, never a stopped batch
         remove_annotated(folder)
         return False, clean_line(f"nbconvert cannot render here ({type(error).__name__}: {error})", 600)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        _annotate_in_child(report, path, folder, write_end, seconds, memory_mb)
-    os.close(write_end)
     try:
-        raw = _read_until(read_end, time.monotonic() + seconds)
-    finally:
-        os.close(read_end)
-        _reap(pid)
+        raw, _ = run_bounded(lambda: _annotated(report, path, folder, memory_mb), seconds, memory_mb, MAX_ANSWER_BYTES)
+    except AnswerTooLarge:
+        raw = b""
     answer = _answer(raw, seconds, memory_mb)
     if not answer[0]:
         remove_annotated(folder)
     return answer
 
 
-def _annotate_in_child(report: GradeReport, path: Path, folder: Path, fd: int, seconds: float, memory_mb: int) -> None:
-    code = 1
+def _annotated(report: GradeReport, path: Path, folder: Path, memory_mb: int) -> bytes:
+    """In the bounded child: write the views and say whether, and if not why, as JSON."""
     try:
-        _limit_self(seconds, memory_mb)
-        try:
-            answer: dict[str, Any] = {"written": write_annotated(report, path, folder), "problem": ""}
-        except MemoryError:
-            answer = {"written": False, "problem": f"it needed more than {memory_mb} MB"}
-        except Exception as error:  # our bug or a notebook nbconvert cannot render: that submission's views only
-            answer = {"written": False, "problem": clean_line(f"{type(error).__name__}: {error}", 500)}
-        os.write(fd, json.dumps(answer).encode())
-        code = 0
-    finally:
-        os._exit(code)  # never back into the parent's code (the batch loop)
+        answer: dict[str, Any] = {"written": write_annotated(report, path, folder), "problem": ""}
+    except MemoryError:
+        answer = {"written": False, "problem": f"it needed more than {memory_mb} MB"}
+    except Exception as error:  # our bug or a notebook nbconvert cannot render: that submission's views only
+        answer = {"written": False, "problem": clean_line(f"{type(error).__name__}: {error}", 500)}
+    return json.dumps(answer).encode()
 
 
 def _answer(raw: bytes | None, seconds: float, memory_mb: int) -> tuple[bool, str]:

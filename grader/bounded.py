@@ -1,0 +1,88 @@
+"""Work on hostile input (a notebook to parse or render) in a forked child with a deadline, a CPU limit and a
+memory limit, so that a file built to stall or exhaust a parser costs at most its deadline and never the grader's
+memory. The child answers in bytes (JSON, never pickle) that the caller checks; it never returns into the caller."""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import selectors
+import signal
+import time
+from collections.abc import Callable
+
+
+class AnswerTooLarge(Exception):
+    """The child wrote more than the caller allows."""
+
+
+def limit_self(seconds: float, memory_mb: int) -> None:
+    """CPU time a second past the deadline; address space the current size plus ``memory_mb``."""
+    cpu = math.ceil(seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    try:
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return  # not Linux: the deadline still holds
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
+def run_bounded(work: Callable[[], bytes], seconds: float, memory_mb: int, max_bytes: int) -> tuple[bytes | None, int]:
+    """(what ``work`` returned in the child, or None if the deadline passed first; the child's wait status).
+    ``work`` handles its own errors; raises AnswerTooLarge past ``max_bytes``."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        _child(work, write_end, seconds, memory_mb)
+    os.close(write_end)
+    try:
+        raw = _read_until(read_end, time.monotonic() + seconds, max_bytes)
+    finally:
+        os.close(read_end)
+        status = _reap(pid)
+    return raw, status
+
+
+def _child(work: Callable[[], bytes], fd: int, seconds: float, memory_mb: int) -> None:
+    code = 1
+    try:
+        limit_self(seconds, memory_mb)
+        view = memoryview(work())
+        while view:
+            view = view[os.write(fd, view):]
+        code = 0
+    finally:
+        os._exit(code)  # never back into the parent's code (a test runner, a batch loop)
+
+
+def _read_until(fd: int, deadline: float, max_bytes: int) -> bytes | None:
+    """All the child writes until it exits, or None if the deadline passes first."""
+    parts: list[bytes] = []
+    size = 0
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                return None
+            part = os.read(fd, 1 << 16)
+            if not part:
+                return b"".join(parts)
+            size += len(part)
+            if size > max_bytes:
+                raise AnswerTooLarge
+            parts.append(part)
+
+
+def _reap(pid: int) -> int:
+    """Kill the child if it still runs (past the deadline) and collect its exit status."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return os.waitpid(pid, 0)[1]
