@@ -76,7 +76,7 @@ def test_a_failure_writing_one_submissions_reports_leaves_a_short_results_file(t
             raise OSError("simulated: disk full")
         real(report, folder, name, annotated)
 
-    monkeypatch.setattr(batch, "grade_paths", lambda *args, **kwargs: iter(reports))
+    monkeypatch.setattr(batch, "grade_stream", lambda *args, **kwargs: enumerate(reports))
     monkeypatch.setattr(batch, "write_reports", failing)
     out = tmp_path / "out"
     named = batch.grade_all(assignment, [Path("broken.ipynb"), Path("fine.ipynb")], out, "none", junit=out / "junit.xml",

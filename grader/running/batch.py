@@ -11,7 +11,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -78,10 +78,10 @@ def _grade_one(path: Path) -> GradeReport:
     return dataclasses.replace(report, extra={**report.extra, "environment": describe(worker.environment)})
 
 
-def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
-                suite: str = "all") -> Iterator[GradeReport]:
-    """Reports in the order of ``paths``; with jobs > 1 each job is a process with its own sandbox. Nothing is
-    graded with a reference that fails its own checks."""
+def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
+                 suite: str = "all") -> Iterator[tuple[int, GradeReport]]:
+    """(index in ``paths``, report) as each grading finishes, so a caller can record it at once; with jobs > 1
+    each job is a process with its own sandbox. Nothing is graded with a reference that fails its own checks."""
     environment = prepare(assignment.environment)  # built here, once, before any job needs it
     if split_kind(suite)[0] == "all":
         verify_reference(assignment)
@@ -90,7 +90,7 @@ def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: 
     if jobs <= 1 or len(paths) <= 1:
         _start_job(assignment, mode, suite)
         try:
-            yield from map(_grade_one, paths)
+            yield from enumerate(map(_grade_one, paths))
         finally:
             assert _job is not None
             _job[2].close()
@@ -99,7 +99,21 @@ def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_job,
                              initargs=(assignment, mode, suite)) as pool:
-        yield from pool.map(_grade_one, paths)
+        futures = {pool.submit(_grade_one, path): index for index, path in enumerate(paths)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
+                suite: str = "all") -> Iterator[GradeReport]:
+    """Reports in the order of ``paths`` (see grade_stream)."""
+    waiting: dict[int, GradeReport] = {}
+    next_index = 0
+    for index, report in grade_stream(assignment, paths, mode, jobs, suite):
+        waiting[index] = report
+        while next_index in waiting:
+            yield waiting.pop(next_index)
+            next_index += 1
 
 
 def summary_line(name: str, report: GradeReport) -> str:
@@ -141,17 +155,19 @@ def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode
     """Grade, write every report as soon as it is ready (with the annotated notebook unless ``annotate`` is False),
     then the gradebook and summary page (and JUnit if asked)."""
     names = output_names(paths)
-    named = []
+    reports: dict[int, GradeReport] = {}
     bar = tqdm(total=len(paths), unit="notebook", disable=None if progress else True, leave=False)
-    for path, name, report in zip(paths, names, grade_paths(assignment, paths, mode, jobs)):
-        annotated, not_annotated = annotate_or_explain(report, Path(path), out_dir / name, annotate)
+    for index, report in grade_stream(assignment, paths, mode, jobs):
+        name = names[index]
+        annotated, not_annotated = annotate_or_explain(report, Path(paths[index]), out_dir / name, annotate)
         problem = write_or_explain(report, out_dir / name, name, annotated)
-        named.append((name, report))
+        reports[index] = report
         bar.update()
         tqdm.write(summary_line(name, report))
         for trouble in (not_annotated, problem):
             if trouble:
                 tqdm.write(clean_line(f"{name}: {trouble}", 500))
+    named = [(names[index], reports[index]) for index in sorted(reports)]
     bar.close()
     write_gradebook(named, out_dir)
     write_summary(named, out_dir)
