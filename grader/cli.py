@@ -6,15 +6,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from grader import __version__
 from grader.config import find_named_assignment, load_assignment
 from grader.errors import GraderError, UsageError
 
 if TYPE_CHECKING:
-    from nbformat import NotebookNode
-
     from grader.model import GradeReport
 
 
@@ -108,9 +106,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _assignment_in_metadata(notebook: NotebookNode) -> str:
+def _assignment_in_metadata(notebook: dict[str, Any]) -> str:
     """The assignment name the notebook's metadata claims (checked as a bare name by the caller)."""
-    grader = notebook.metadata.get("grader")
+    metadata = notebook.get("metadata")
+    grader = metadata.get("grader") if isinstance(metadata, dict) else None
     name = grader.get("assignment") if isinstance(grader, dict) else None
     if not isinstance(name, str) or not name:
         raise UsageError("cannot tell which assignment this notebook belongs to: pass --assignment NAME")
@@ -119,11 +118,11 @@ def _assignment_in_metadata(notebook: NotebookNode) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from grader.grading.check import check_text, student_chunks
-    from grader.notebooks import read_notebook
+    from grader.notebooks import notebook_json
     from grader.running.batch import grade_paths
 
     notebook = args.notebook
-    name = args.assignment or _assignment_in_metadata(read_notebook(notebook))
+    name = args.assignment or _assignment_in_metadata(notebook_json(notebook))
     course = args.course if args.course is not None else Path.cwd()
     assignment = load_assignment(find_named_assignment(name, course))
     mode = _sandbox(args.sandbox)

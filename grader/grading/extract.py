@@ -26,7 +26,7 @@ from grader.bounded import AnswerTooLarge, run_bounded
 from grader.config import Assignment
 from grader.errors import NotebookError
 from grader.model import Chunk, Submission
-from grader.notebooks import code_cells, read_notebook
+from grader.notebooks import read_code_cells
 
 #: A code cell longer than this (in characters) is skipped with a note: it is data, not code to grade.
 MAX_CELL_CHARS = 200_000
@@ -315,8 +315,7 @@ def extract_submission(path: Path) -> Submission:
 
     Runs in the calling process without limits: for the instructor's own notebooks. A submission
     goes through ``extract_bounded``."""
-    notebook = read_notebook(path)
-    cells = code_cells(notebook)
+    cells = read_code_cells(path)
     chunks, notes, unparsed = extract_cells(cells)
     if not cells:
         notes = ("the notebook has no code cells.", *notes)
