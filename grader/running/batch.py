@@ -8,13 +8,13 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import Any
 
 from grader.authoring.reference_check import verify_reference, verify_reference_in
 from grader.config import Assignment
@@ -150,23 +150,44 @@ def annotate_or_explain(report: GradeReport, path: Path, folder: Path, annotate:
     return written, f"the annotated notebook could not be written ({problem}); the other reports stand." if problem else ""
 
 
+class _NoBar:
+    """Where no bar is shown (one notebook, or no terminal) the lines are printed as they are and tqdm, ~0.02 s of
+    start-up, is never imported."""
+
+    def update(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    write = staticmethod(print)
+
+
+def _progress(total: int, progress: bool) -> Any:
+    if not (progress and total > 1 and sys.stderr.isatty()):
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="notebook", leave=False)
+
+
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
               junit: Path | None = None, progress: bool = True, annotate: bool = True) -> list[tuple[str, GradeReport]]:
     """Grade, write every report as soon as it is ready (with the annotated notebook unless ``annotate`` is False),
     then the gradebook and summary page (and JUnit if asked)."""
     names = output_names(paths)
     reports: dict[int, GradeReport] = {}
-    bar = tqdm(total=len(paths), unit="notebook", disable=None if progress else True, leave=False)
+    bar = _progress(len(paths), progress)
     for index, report in grade_stream(assignment, paths, mode, jobs):
         name = names[index]
         annotated, not_annotated = annotate_or_explain(report, Path(paths[index]), out_dir / name, annotate)
         problem = write_or_explain(report, out_dir / name, name, annotated)
         reports[index] = report
         bar.update()
-        tqdm.write(summary_line(name, report))
+        bar.write(summary_line(name, report))
         for trouble in (not_annotated, problem):
             if trouble:
-                tqdm.write(clean_line(f"{name}: {trouble}", 500))
+                bar.write(clean_line(f"{name}: {trouble}", 500))
     named = [(names[index], reports[index]) for index in sorted(reports)]
     bar.close()
     write_gradebook(named, out_dir)
