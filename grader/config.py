@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from grader.errors import UsageError
 from grader.running.environments import EnvironmentSpec
@@ -40,6 +43,93 @@ class Limits:
 OPTIONAL_POLICIES = ("ungraded", "extra-credit-capped", "extra-credit")
 
 
+#: Which of a student's attempts counts (``[submission] counts``).
+COUNTING_RULES = ("best", "last", "last_before_deadline")
+
+
+@dataclass(frozen=True)
+class LatePenalty:
+    """Points off for lateness: ``points`` per started ``per`` (day or hour) after the deadline, at most ``cap``
+    points. A submission at most ``grace_minutes`` late counts as on time; past the grace, lateness runs from the
+    deadline itself."""
+
+    per: str = "day"
+    points: float = 0.0
+    cap: float = math.inf
+    grace_minutes: float = 0.0
+
+    @property
+    def unit_seconds(self) -> int:
+        return 3600 if self.per == "hour" else 86400
+
+
+@dataclass(frozen=True)
+class SubmissionPolicy:
+    """``[submission]`` in assignment.toml: when it is due, what lateness costs, which attempt counts."""
+
+    deadline: datetime | None = None  # always with a time zone
+    late_penalty: LatePenalty = LatePenalty()
+    counts: str = "best"  # one of COUNTING_RULES
+    max_attempts: int | None = None  # attempts after this many (in the order received) are kept but never count
+
+
+def parse_instant(text: str, what: str) -> datetime:
+    """An ISO 8601 date and time that must name its time zone: a deadline without one means a different instant on
+    every machine (and an hour off twice a year), so it is refused rather than guessed."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as error:
+        raise UsageError(f"{what}: {text!r} is not an ISO 8601 date and time (e.g. 2026-10-01T23:59:00+02:00)") from error
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise UsageError(f"{what}: {text!r} has no time zone: write it with an offset, e.g. "
+                         f"{moment.isoformat()}+02:00 or {moment.isoformat()}Z for UTC")
+    return moment
+
+
+def _submission_policy(table: dict[str, Any], where: str) -> SubmissionPolicy:
+    table = dict(table)
+    raw_deadline = table.pop("deadline", None)
+    if isinstance(raw_deadline, datetime):  # TOML's own date-time literal
+        if raw_deadline.tzinfo is None:
+            raise UsageError(f"{where}: [submission] deadline {raw_deadline.isoformat()} has no time zone: add an "
+                             "offset, e.g. 2026-10-01T23:59:00+02:00")
+        deadline: datetime | None = raw_deadline
+    elif isinstance(raw_deadline, str):
+        deadline = parse_instant(raw_deadline, f"{where}: [submission] deadline")
+    elif raw_deadline is None:
+        deadline = None
+    else:
+        raise UsageError(f"{where}: [submission] deadline must be a date and time with a time zone")
+    penalty_table = dict(table.pop("late_penalty", {}))
+    per = penalty_table.pop("per", "day")
+    if per not in ("day", "hour"):
+        raise UsageError(f"{where}: [submission] late_penalty per must be \"day\" or \"hour\", not {per!r}")
+    try:
+        penalty = LatePenalty(per=per, points=float(penalty_table.pop("points", 0.0)),
+                              cap=float(penalty_table.pop("cap", math.inf)),
+                              grace_minutes=float(penalty_table.pop("grace_minutes", 0.0)))
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{where}: [submission] late_penalty: points, cap and grace_minutes are numbers") from error
+    if penalty_table:
+        raise UsageError(f"{where}: [submission] late_penalty has unknown keys {sorted(penalty_table)} "
+                         "(it takes per, points, cap, grace_minutes)")
+    if min(penalty.points, penalty.cap, penalty.grace_minutes) < 0:
+        raise UsageError(f"{where}: [submission] late_penalty values cannot be negative")
+    counts = table.pop("counts", "best")
+    if counts not in COUNTING_RULES:
+        raise UsageError(f"{where}: [submission] counts must be one of {', '.join(COUNTING_RULES)}, not {counts!r}")
+    max_attempts = table.pop("max_attempts", None)
+    if max_attempts is not None and (not isinstance(max_attempts, int) or isinstance(max_attempts, bool)
+                                     or max_attempts < 1):
+        raise UsageError(f"{where}: [submission] max_attempts must be a whole number of at least 1")
+    if table:
+        raise UsageError(f"{where}: [submission] has unknown keys {sorted(table)} "
+                         "(it takes deadline, late_penalty, counts, max_attempts)")
+    if deadline is None and penalty.points:
+        raise UsageError(f"{where}: [submission] has a late_penalty but no deadline")
+    return SubmissionPolicy(deadline=deadline, late_penalty=penalty, counts=counts, max_attempts=max_attempts)
+
+
 @dataclass(frozen=True)
 class Assignment:
     """Where an assignment's files are and how it is graded."""
@@ -60,6 +150,7 @@ class Assignment:
     limits: Limits = Limits()
     environment: EnvironmentSpec | None = None  # [environment]: what student code runs with (None: the grader's)
     optional_scoring: str = "extra-credit-capped"  # one of OPTIONAL_POLICIES
+    submission: SubmissionPolicy = SubmissionPolicy()  # [submission]: deadline, late penalty, counting attempt
 
     @property
     def instructor(self) -> bool:
@@ -141,6 +232,7 @@ def load_assignment(spec: str | Path, course_dir: Path | None = None) -> Assignm
             raise TypeError(f"[scoring] takes only optional = one of {', '.join(map(repr, OPTIONAL_POLICIES))}")
         release_dir = source_dir.parent.parent / "assignments" / source_dir.name
         environment = EnvironmentSpec.parse(data.pop("environment")) if "environment" in data else None
+        submission = _submission_policy(data.pop("submission", {}), str(source_dir / "assignment.toml"))
         return Assignment(
             name=source_dir.name,
             source_dir=source_dir,
@@ -151,6 +243,7 @@ def load_assignment(spec: str | Path, course_dir: Path | None = None) -> Assignm
             release_files=tuple(data.pop("release_files", ())),
             allowed_imports=tuple(data.pop("allowed_imports", ())),
             optional_scoring=optional_scoring,
+            submission=submission,
             **data,
         )
     except (tomllib.TOMLDecodeError, TypeError, KeyError) as error:

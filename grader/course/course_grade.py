@@ -1,0 +1,206 @@
+"""Grade a course's collected attempts, each recorded the moment its grading finishes, and read grades back.
+
+Recording per attempt (not per batch) is what makes an interrupted run resumable: the next ``grader grade ASSIGNMENT``
+asks the gradebook what the current suite has not graded yet, so nothing is graded twice and nothing finished is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from grader.config import Assignment, parse_instant
+from grader.course.gradebook import AttemptRow, Gradebook, course_lock
+from grader.course.policy import Attempt, Judged, counting, judge
+from grader.course.records import FinalGrade, Student
+from grader.errors import UsageError
+from grader.grading.seeds import key_path
+from grader.model import GradeReport
+from grader.text import clean_line
+
+SKIPPED = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache"})
+EXTENSIONS = "extensions.csv"
+
+
+def suite_version(assignment: Assignment) -> str:
+    """A content hash of the assignment's solutions folder and of whether the course key exists (never of the key
+    itself, which would then be guessable from a hash printed everywhere): any change of a test, the reference or
+    the configuration is a new version, and only that."""
+    digest = hashlib.sha256()
+    root = assignment.source_dir
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if SKIPPED & set(relative.parts) or not path.is_file():
+            continue
+        digest.update(relative.as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    digest.update(b"course key: " + (b"present" if key_path(assignment).is_file() else b"absent"))
+    return digest.hexdigest()[:16]
+
+
+def read_extensions(course: Path) -> dict[tuple[str, str], datetime]:
+    """``extensions.csv`` at the course root (student, assignment, until: ISO 8601 with a time zone), if any."""
+    path = course / EXTENSIONS
+    if not path.is_file():
+        return {}
+    from grader.course.roster import decode
+
+    reader = csv.DictReader(io.StringIO(decode(path.read_bytes(), path), newline=""))
+    header = [(name or "").strip().lower() for name in reader.fieldnames or ()]
+    if not {"student", "assignment", "until"} <= set(header):
+        raise UsageError(f"{path}, line 1: the header must name the columns student, assignment, until")
+    reader.fieldnames = header
+    found: dict[tuple[str, str], datetime] = {}
+    for row in reader:
+        where = f"{path}, line {reader.line_num}"
+        student, assignment, until = ((row.get(k) or "").strip() for k in ("student", "assignment", "until"))
+        if not (student and assignment and until):
+            raise UsageError(f"{where}: student, assignment and until are all needed")
+        if (student, assignment) in found:
+            raise UsageError(f"{where}: a second extension for {student!r} on {assignment!r}")
+        found[(student, assignment)] = parse_instant(until, where)
+    return found
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One student on one assignment: every attempt through the policy, and the one that counts."""
+
+    student: Student
+    judged: tuple[Judged, ...]
+    counts: Judged | None
+    extension: datetime | None
+    grade: FinalGrade
+
+
+def _attempt(gradebook: Gradebook, row: AttemptRow, suite: str, max_score: float,
+             overrides: dict[int, tuple[float, str]]) -> Attempt:
+    if row.id in overrides:
+        return Attempt(row.id, row.received_at, overrides[row.id][0], max_score, overrides[row.id][1])
+    grading = gradebook.current_grading(row.id, suite)
+    return Attempt(row.id, row.received_at, grading.score if grading else None, max_score,
+                   grading.report_dir if grading else "")
+
+
+def standings(gradebook: Gradebook, assignment: Assignment, suite: str, extensions: dict[tuple[str, str], datetime],
+              overrides: dict[int, tuple[float, str]] | None = None) -> list[Standing]:
+    """Every roster student's standing, in roster order (students with no attempt included). ``overrides`` gives
+    attempt id → (score, report folder) of gradings not recorded yet."""
+    by_student: dict[str, list[AttemptRow]] = {}
+    for row in gradebook.attempts(assignment.name):
+        by_student.setdefault(row.student, []).append(row)
+    result = []
+    for student in gradebook.students():
+        attempts = [_attempt(gradebook, row, suite, assignment.max_score, overrides or {}) for row in by_student.get(student.id, [])]
+        extension = extensions.get((student.id, assignment.name))
+        judged = judge(assignment.submission, attempts, extension)
+        chosen = counting(assignment.submission, judged)
+        grade = FinalGrade(
+            student=student, assignment=assignment.name, max_score=assignment.max_score,
+            score=chosen.score if chosen else None,
+            raw_score=chosen.attempt.score if chosen else None,
+            penalty=chosen.penalty if chosen else 0.0,
+            late_seconds=chosen.late_seconds if chosen else 0.0,
+            attempts=len(attempts),
+            received_at=chosen.attempt.received_at if chosen else None,
+            feedback=Path(chosen.attempt.feedback) / "feedback.html" if chosen and chosen.attempt.feedback else None)
+        result.append(Standing(student, tuple(judged), chosen, extension, grade))
+    return result
+
+
+def final_grades(gradebook: Gradebook, course: Path, assignment: Assignment) -> list[FinalGrade]:
+    """What the exports write: each roster student's counting grade after the late policy."""
+    return [s.grade for s in standings(gradebook, assignment, suite_version(assignment), read_extensions(course))]
+
+
+def history(standing: Standing) -> list[dict[str, Any]]:
+    """The attempt history a feedback page shows (plain values, so it travels in GradeReport.extra)."""
+    return [{"attempt": number, "received_at": j.attempt.received_at.isoformat(timespec="minutes"),
+             "score": j.attempt.score, "after_penalty": j.score, "late": j.late, "penalty": j.penalty,
+             "counts": standing.counts is not None and j.attempt.id == standing.counts.attempt.id,
+             "within_limit": j.within_limit}
+            for number, j in enumerate(standing.judged, 1)]
+
+
+def report_folder(course: Path, assignment: str, row: AttemptRow, suite: str) -> Path:
+    return course / "feedback" / assignment / row.student / f"attempt-{row.id}-{suite}"
+
+
+def grade_attempts(assignment: Assignment, rows: list[AttemptRow], mode: str, jobs: int,
+                   cluster: str | None = None) -> Iterator[tuple[AttemptRow, GradeReport]]:
+    """Each attempt's report as its grading finishes (through the same batch machinery as ``grade --out``)."""
+    from grader.running.batch import grade_stream
+
+    options: dict[str, Any] = {"cluster": cluster} if cluster else {}
+    for index, report in grade_stream(assignment=assignment, paths=[row.stored for row in rows], mode=mode, jobs=jobs,
+                                      **options):
+        yield rows[index], report
+
+
+def write_attempt_reports(report: GradeReport, row: AttemptRow, folder: Path, annotate: bool,
+                          attempts: list[dict[str, Any]] | None = None) -> GradeReport:
+    """The attempt's feedback files, with the student's attempt history on the page when known."""
+    from grader.running.batch import annotate_or_explain, write_or_explain
+
+    if attempts is not None:
+        report = dataclasses.replace(report, extra={**report.extra, "attempts": attempts})
+    annotated, not_annotated = annotate_or_explain(report, row.stored, folder, annotate)
+    problem = write_or_explain(report, folder, row.student, annotated)
+    for trouble in (not_annotated, problem):
+        if trouble:
+            print(clean_line(f"{row.student}: {trouble}", 500), file=sys.stderr)
+    return report
+
+
+def history_with(gradebook: Gradebook, assignment: Assignment, suite: str, row: AttemptRow, report: GradeReport,
+                 folder: Path, extensions: dict[tuple[str, str], datetime]) -> list[dict[str, Any]] | None:
+    """The student's history as it will be once this grading is recorded (None if it cannot be worked out: the
+    page is then written without it, which costs only the history)."""
+    try:
+        found = standings(gradebook, assignment, suite, extensions, {row.id: (report.score, str(folder))})
+        return next(history(s) for s in found if s.student.id == row.student)
+    except (StopIteration, ValueError, OSError):
+        return None
+
+
+@dataclass(frozen=True)
+class GradeRun:
+    graded: list[tuple[AttemptRow, GradeReport]]
+    already: int  # attempts the current suite had graded before this run
+    suite: str
+
+
+def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mode: str, jobs: int = 1,
+                 annotate: bool = True, cluster: str | None = None, wait: bool = True,
+                 log: Any = print) -> GradeRun:
+    """Grade every collected attempt the current suite has not graded, recording each as it finishes."""
+    suite = suite_version(assignment)
+    extensions = read_extensions(course)
+    with course_lock(gradebook.path, wait=wait):
+        rows = gradebook.pending(assignment.name, suite)
+        total = len(gradebook.attempts(assignment.name))
+        already = total - len(rows)
+        log(f"{assignment.name}: {len(rows)} attempt(s) to grade with suite {suite}, {already} already graded")
+        graded: list[tuple[AttemptRow, GradeReport]] = []
+        if not rows:
+            return GradeRun(graded, already, suite)
+        for row, report in grade_attempts(assignment, rows, mode, jobs, cluster):
+            folder = report_folder(course, assignment.name, row, suite)
+            # Reports first, the row last: killed in between, the attempt is still pending and its folder is rewritten.
+            attempts = history_with(gradebook, assignment, suite, row, report, folder, extensions)
+            write_attempt_reports(report, row, folder, annotate, attempts)
+            gradebook.record_grading(row.id, suite, report, folder)
+            graded.append((row, report))
+            left = len(rows) - len(graded)
+            log(clean_line(f"[{len(graded)}/{len(rows)}, {left} left] {row.student} attempt {row.id}: "
+                           f"{report.score:g}/{report.max_score:g}" + (f" ({report.error})" if report.error else ""),
+                           400))
+        return GradeRun(graded, already, suite)
+
