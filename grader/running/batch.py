@@ -18,6 +18,7 @@ from typing import Any
 
 from grader.authoring.reference_check import verify_reference, verify_reference_in
 from grader.config import Assignment
+from grader.errors import UsageError
 from grader.grading.grade import GRADER_ERROR, grade_submission, not_graded
 from grader.grading.sandbox import Worker
 from grader.grading.suite import Suite, load_suite, split_kind
@@ -64,6 +65,15 @@ def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
     _job = (assignment, loaded, worker)
 
 
+def _refuse_on_cluster(assignment: Assignment, mode: str) -> None:
+    """What a cluster cannot do (yet): grade unsandboxed, or in a pinned environment built on each worker."""
+    if mode != "bwrap":
+        raise UsageError("--cluster grades only in bubblewrap on each Dask worker: --sandbox none cannot be used with it")
+    if assignment.environment is not None:
+        raise UsageError(f"{assignment.name} pins an [environment]; grading it on a Dask cluster is not supported yet: "
+                         "grade it on one machine (without --cluster)")
+
+
 def _grade_one(path: Path) -> GradeReport:
     """Grade one submission; a failure of the grader itself costs this submission, never the batch."""
     assert _job is not None
@@ -79,14 +89,22 @@ def _grade_one(path: Path) -> GradeReport:
 
 
 def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
-                 suite: str = "all") -> Iterator[tuple[int, GradeReport]]:
+                 suite: str = "all", cluster: str | None = None) -> Iterator[tuple[int, GradeReport]]:
     """(index in ``paths``, report) as each grading finishes, so a caller can record it at once; with jobs > 1
-    each job is a process with its own sandbox. Nothing is graded with a reference that fails its own checks."""
+    each job is a process with its own sandbox; with ``cluster`` (a Dask scheduler's address, or ``local``) each
+    Dask worker grades in bubblewrap. Nothing is graded with a reference that fails its own checks."""
+    if cluster:
+        _refuse_on_cluster(assignment, mode)
     environment = prepare(assignment.environment)  # built here, once, before any job needs it
     if split_kind(suite)[0] == "all":
         verify_reference(assignment)
         if environment is not None:
             verify_reference_in(assignment, environment, mode)
+    if cluster:
+        from grader.running.cluster import grade_on_cluster  # Dask is an optional extra, loaded only for a cluster
+
+        yield from grade_on_cluster(assignment, paths, cluster, jobs, suite)
+        return
     if jobs <= 1 or len(paths) <= 1:
         _start_job(assignment, mode, suite)
         try:
@@ -105,11 +123,11 @@ def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs:
 
 
 def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
-                suite: str = "all") -> Iterator[GradeReport]:
+                suite: str = "all", cluster: str | None = None) -> Iterator[GradeReport]:
     """Reports in the order of ``paths`` (see grade_stream)."""
     waiting: dict[int, GradeReport] = {}
     next_index = 0
-    for index, report in grade_stream(assignment, paths, mode, jobs, suite):
+    for index, report in grade_stream(assignment, paths, mode, jobs, suite, cluster):
         waiting[index] = report
         while next_index in waiting:
             yield waiting.pop(next_index)
@@ -172,13 +190,14 @@ def _progress(total: int, progress: bool) -> Any:
 
 
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
-              junit: Path | None = None, progress: bool = True, annotate: bool = True) -> list[tuple[str, GradeReport]]:
-    """Grade, write every report as soon as it is ready (with the annotated notebook unless ``annotate`` is False),
-    then the gradebook and summary page (and JUnit if asked)."""
+              junit: Path | None = None, progress: bool = True, annotate: bool = True,
+              cluster: str | None = None) -> list[tuple[str, GradeReport]]:
+    """Grade (here, or on the Dask ``cluster``), write every report as soon as it is ready (with the annotated
+    notebook unless ``annotate`` is False), then the gradebook and summary page (and JUnit if asked)."""
     names = output_names(paths)
     reports: dict[int, GradeReport] = {}
     bar = _progress(len(paths), progress)
-    for index, report in grade_stream(assignment, paths, mode, jobs):
+    for index, report in grade_stream(assignment, paths, mode, jobs, cluster=cluster):
         name = names[index]
         annotated, not_annotated = annotate_or_explain(report, Path(paths[index]), out_dir / name, annotate)
         problem = write_or_explain(report, out_dir / name, name, annotated)
