@@ -91,8 +91,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    mode = _sandbox(args.sandbox)
-    named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit, annotate=args.annotate)
+    cluster = args.cluster or os.environ.get("GRADER_CLUSTER") or None
+    # on a cluster, bubblewrap is needed on the workers (each refuses without it), not here
+    mode = ("none" if args.sandbox == "none" else "bwrap") if cluster else _sandbox(args.sandbox)
+    named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit, annotate=args.annotate,
+                      cluster=cluster)
     _print_table(named)
     print(f"\nreports in {args.out}/ (summary.html, grades.csv, grades.sqlite, <submission>/feedback.html, results.json)")
     broken = [name for name, report in named if report.grader_errors]
@@ -186,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--fail-under", type=float, metavar="SCORE", help="exit 1 if any score is below SCORE")
     grade.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"],
                        help="auto (default) and bwrap: bubblewrap, refusing to grade without it; none: process limits only")
+    grade.add_argument("--cluster", metavar="ADDRESS",
+                       help="grade on a Dask cluster: a scheduler's address (tcp://HOST:8786, tls://...) or 'local' for a "
+                            "LocalCluster of --jobs workers (default: $GRADER_CLUSTER, else this machine)")
     grade.add_argument("--annotate", action=argparse.BooleanOptionalAction, default=True,
                        help="also write feedback.ipynb (the student's notebook with the feedback in place) and "
                             "feedback-notebook.html per submission (default: on)")
