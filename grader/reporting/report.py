@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, select_autoescape
 
 from grader.model import CheckResult, GradeReport
 from grader.text import clean_line, clean_text
@@ -155,10 +155,20 @@ def template_dir() -> Path:
     return packaged if packaged.is_dir() else package.parent / "templates"
 
 
+def compiled_templates() -> BytecodeCache | None:
+    """Jinja's cache of compiled templates (a private folder of this user's, keyed by each template's source):
+    compiling feedback.html and summary.html took ~0.08 s of every command. None where it cannot be made."""
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(template_dir()), autoescape=select_autoescape(["html", "html.j2"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                      bytecode_cache=compiled_templates())
     env.globals.update(label=label, fmt=fmt, failure_groups=failure_groups, scoring_rule=scoring_rule)
     env.filters.update(fence=fence, code=code_span, md=markdown_text)
     return env
