@@ -94,6 +94,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
     cluster = args.cluster or os.environ.get("GRADER_CLUSTER") or None
     # on a cluster, bubblewrap is needed on the workers (each refuses without it), not here
     mode = ("none" if args.sandbox == "none" else "bwrap") if cluster else _sandbox(args.sandbox)
+    if not args.submissions:  # the course form: what `grader collect` took in and the current tests have not graded
+        from grader.course.course_cli import grade_collected
+
+        if args.out or args.junit or args.fail_under is not None:
+            raise UsageError("--out, --junit and --fail-under go with SUBMISSION files; without files, grade grades the "
+                             "course's collected attempts into feedback/<assignment>/")
+        return grade_collected(args, assignment, mode, cluster)
+    if args.out is None:
+        raise UsageError("--out DIR is needed when SUBMISSION files are given")
     named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit, annotate=args.annotate,
                       cluster=cluster)
     _print_table(named)
@@ -182,8 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Grade notebooks with the public and hidden tests in a sandbox and write "
                                             "results.json, feedback.html and feedback.md per submission plus grades.csv.")
     grade.add_argument("assignment", help="a folder name under solutions/ or a path to one")
-    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION", help="submitted .ipynb files")
-    grade.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the reports")
+    grade.add_argument("submissions", nargs="*", type=Path, metavar="SUBMISSION",
+                       help="submitted .ipynb files (none: the course's collected attempts not yet graded by the "
+                            "current tests, recorded in its gradebook as each finishes)")
+    grade.add_argument("--out", type=Path, metavar="DIR", help="folder for the reports (needed with SUBMISSION files)")
     grade.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions graded in parallel (default 1)")
     grade.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML, one testcase per check")
     grade.add_argument("--fail-under", type=float, metavar="SCORE", help="exit 1 if any score is below SCORE")
@@ -224,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     from grader.running.env_cli import add_env_parser
 
     add_env_parser(commands)
+    from grader.course.course_cli import add_course_parsers
+
+    add_course_parsers(commands)
     return parser
 
 

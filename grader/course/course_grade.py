@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,10 +25,12 @@ from grader.course.records import FinalGrade, Student
 from grader.errors import UsageError
 from grader.grading.seeds import key_path
 from grader.model import GradeReport
+from grader.reporting.report import write_atomic
 from grader.text import clean_line
 
 SKIPPED = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache"})
 EXTENSIONS = "extensions.csv"
+REPORT_JSON = "grade-report.json"  # the whole GradeReport, written by the grader beside the feedback it rendered
 
 
 def suite_version(assignment: Assignment) -> str:
@@ -120,6 +123,14 @@ def final_grades(gradebook: Gradebook, course: Path, assignment: Assignment) -> 
     return [s.grade for s in standings(gradebook, assignment, suite_version(assignment), read_extensions(course))]
 
 
+def counting_sources(gradebook: Gradebook, assignment: str, found: list[Standing]) -> dict[str, str]:
+    """Student id → where their counting attempt came from (the LMS download's entry name, which Canvas's feedback
+    upload needs)."""
+    rows = {row.id: row for row in gradebook.attempts(assignment)}
+    return {s.student.id: rows[s.counts.attempt.id].source for s in found
+            if s.counts is not None and s.counts.attempt.id in rows}
+
+
 def history(standing: Standing) -> list[dict[str, Any]]:
     """The attempt history a feedback page shows (plain values, so it travels in GradeReport.extra)."""
     return [{"attempt": number, "received_at": j.attempt.received_at.isoformat(timespec="minutes"),
@@ -138,9 +149,8 @@ def grade_attempts(assignment: Assignment, rows: list[AttemptRow], mode: str, jo
     """Each attempt's report as its grading finishes (through the same batch machinery as ``grade --out``)."""
     from grader.running.batch import grade_stream
 
-    options: dict[str, Any] = {"cluster": cluster} if cluster else {}
     for index, report in grade_stream(assignment=assignment, paths=[row.stored for row in rows], mode=mode, jobs=jobs,
-                                      **options):
+                                      cluster=cluster):
         yield rows[index], report
 
 
@@ -153,6 +163,10 @@ def write_attempt_reports(report: GradeReport, row: AttemptRow, folder: Path, an
         report = dataclasses.replace(report, extra={**report.extra, "attempts": attempts})
     annotated, not_annotated = annotate_or_explain(report, row.stored, folder, annotate)
     problem = write_or_explain(report, folder, row.student, annotated)
+    try:
+        write_atomic(folder / REPORT_JSON, json.dumps(report.to_dict()) + "\n")
+    except (OSError, TypeError, ValueError) as error:
+        problem = problem or f"{REPORT_JSON} could not be written ({error}); the summary will leave this attempt out"
     for trouble in (not_annotated, problem):
         if trouble:
             print(clean_line(f"{row.student}: {trouble}", 500), file=sys.stderr)

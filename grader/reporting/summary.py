@@ -78,6 +78,19 @@ class RosterRow:
 
 
 @dataclass(frozen=True)
+class CourseRow:
+    """One student of a course (``grader grade ASSIGNMENT``): the counting attempt after the late policy."""
+
+    student: str
+    name: str
+    score: float | None  # None: nothing counts yet (no attempt, or none graded)
+    max_score: float
+    attempts: int
+    late_days: int
+    feedback: str = ""  # the counting attempt's feedback.html, relative to the summary page ("" when none)
+
+
+@dataclass(frozen=True)
 class FunctionFigures:
     """One function over the whole batch; not-graded submissions earn 0 here too but are not "not attempted"."""
 
@@ -225,10 +238,12 @@ def summarise(named: Named) -> Summary:
     )
 
 
-def summary_page(named: Named, assignment_title: str) -> str:
-    return render_page("summary.html.j2", summary=summarise(named), title=assignment_title)
+def summary_page(named: Named, assignment_title: str, course: Sequence[CourseRow] = ()) -> str:
+    """The page; ``course`` adds the course's students (counting score, attempts, late days, feedback link)."""
+    students = tuple(dataclasses.replace(row, student=clean_line(row.student), name=clean_line(row.name)) for row in course)
+    return render_page("summary.html.j2", summary=summarise(named), title=assignment_title, course=students)
 
 
-def write_summary(named: Named, out_dir: Path) -> None:
-    title = named[0][1].title if named else ""
-    write_atomic(out_dir / "summary.html", summary_page(named, title))
+def write_summary(named: Named, out_dir: Path, course: Sequence[CourseRow] = (), title: str = "") -> None:
+    title = title or (named[0][1].title if named else "")
+    write_atomic(out_dir / "summary.html", summary_page(named, title, course))

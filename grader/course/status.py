@@ -1,0 +1,78 @@
+"""``grader status``: who submitted, who is late, who has not, and how the counting scores spread, as terminal text."""
+
+from __future__ import annotations
+
+import math
+
+from grader.config import Assignment
+from grader.course.course_grade import Standing
+from grader.reporting.report import fmt
+from grader.text import clean_line
+
+BINS = 10
+BAR = 40  # characters of the longest histogram bar
+
+
+def late_days(seconds: float) -> int:
+    """Started days late (what a student means by 'a day late')."""
+    return math.ceil(seconds / 86400) if seconds > 0 else 0
+
+
+def _row(standing: Standing) -> list[str]:
+    grade = standing.grade
+    counting = standing.counts
+    if not standing.judged:
+        state = "missing"
+    elif counting is None:
+        state = "not counted" if not any(j.within_limit for j in standing.judged) else "not graded"
+    elif counting.score is None:
+        state = "not graded"
+    else:
+        state = "late" if counting.late else "on time"
+    late = f"{late_days(grade.late_seconds)} d" if grade.late_seconds else ""
+    score = f"{fmt(grade.score)}/{fmt(grade.max_score)}" if grade.score is not None else "-"
+    if grade.penalty:
+        score += f" (-{fmt(grade.penalty)})"
+    extension = standing.extension.isoformat(timespec="minutes") if standing.extension else ""
+    return [standing.student.id, clean_line(standing.student.name, 30), str(grade.attempts), state, late, score,
+            extension]
+
+
+def histogram(scores: list[float], max_score: float) -> list[str]:
+    counts = [0] * BINS
+    for score in scores:
+        fraction = score / max_score if max_score else 0.0
+        counts[min(BINS - 1, max(0, int(fraction * BINS)))] += 1
+    most = max(counts) or 1
+    lines = []
+    for index, count in enumerate(counts):
+        low, high = 100 * index // BINS, 100 * (index + 1) // BINS
+        label = f"{low:>3}-{high}%" + (" " if high < 100 else "")
+        lines.append(f"  {label:<9} {'#' * math.ceil(BAR * count / most) if count else '':<{BAR}} {count}")
+    return lines
+
+
+def status_text(assignment: Assignment, standings: list[Standing], pending: int) -> str:
+    """The status of one assignment: a line of totals, a table per student, the missing, the distribution."""
+    policy = assignment.submission
+    submitted = [s for s in standings if s.judged]
+    late = [s for s in standings if s.counts is not None and s.counts.late]
+    missing = [s for s in standings if not s.judged]
+    scores = [s.grade.score for s in standings if s.grade.score is not None]
+    deadline = f"due {policy.deadline.isoformat(timespec='minutes')}" if policy.deadline else "no deadline"
+    lines = [f"{assignment.name} ({deadline}, counting: {policy.counts}"
+             + (f", at most {policy.max_attempts} attempts" if policy.max_attempts else "") + ")",
+             f"{len(submitted)} of {len(standings)} students submitted, {len(late)} late, {len(missing)} missing; "
+             f"{pending} attempt(s) not graded with the current tests", ""]
+    header = ["student", "name", "attempts", "counting", "late", "score", "extension"]
+    rows = [header, *(_row(s) for s in standings)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    if missing:
+        lines += ["", "missing: " + ", ".join(s.student.id for s in missing)]
+    if scores:
+        mean = sum(scores) / len(scores)
+        lines += ["", f"counting scores of {len(scores)} student(s): mean {fmt(mean)}, lowest {fmt(min(scores))}, "
+                      f"highest {fmt(max(scores))} (out of {fmt(assignment.max_score)})",
+                  *histogram(scores, assignment.max_score)]
+    return "\n".join(lines) + "\n"
