@@ -9,6 +9,7 @@ built by student code.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,12 @@ class CheckFailed(AssertionError):
         self.message = message
         self.expected = expected
         self.got = got
+
+    def _render_traceback_(self) -> list[str]:
+        """What Jupyter shows for a failed public test: the message alone. IPython uses this instead of a traceback,
+        which would run through the test and this module (``call_unchanged``, ``expect_array``): lines about the
+        checking code that tell a student nothing about their own."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self.message}"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def call_unchanged(function: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> Any:
     """Call ``function`` and fail if it modified any of its arguments in place."""
+    __tracebackhide__ = True  # IPython leaves this frame out when the student's function raises through it
     before = _snapshot((args, kwargs))
     result = function(*args, **kwargs)
     for index, (old, new) in enumerate(zip(before[0], args)):
@@ -198,12 +206,39 @@ def expect_array(name: str, got: Any, expected: Any, *, show_values: bool = True
     first = tuple(int(i) for i in np.argwhere(wrong)[0])
     count = int(wrong.sum())
     message = f"{name} has {count} wrong value{'s' * (count > 1)} out of {wrong.size}"
+    where = element(name, first)
     if not show_values:
-        raise CheckFailed("values", message + ".")
-    where = first if got.ndim else "()"
-    message += (f"; first at index {where}: expected {number(expected[first])}, got {number(got[first])}"
+        raise CheckFailed("values", f"{message}, the first at {where}. Its shape and type are right: {NEXT_STEP}")
+    message += (f"; first differing element: {where}: expected {number(expected[first])}, got {number(got[first])}"
                 f"; largest error {float(error.max()):.3g}.")
     raise CheckFailed("values", message, expected, got)
+
+
+#: What to do about a hidden check that failed on values, which shows neither the inputs nor the answer.
+NEXT_STEP = "try your function on inputs with the parameters listed with this check and work one value out by hand."
+
+# A name that reads as an expression (``Z``, ``Z[0, 2, 1]``, ``zero_pad(x, 3)``, ``parameters["W1"]``), then what
+# the test added after it (`` (pool_forward with stride = 1)``, `` for an integer window``).
+_INDEXABLE = re.compile(r"(?P<base>[A-Za-z_][\w.]*(?:\((?:[^()]|\([^()]*\))*\))?(?:\[[^\[\]]*\])*)"
+                        r"(?P<rest>(?: \(.*| for .*)?)", re.DOTALL)
+_INTEGER_INDEX = re.compile(r"\[(?P<ints>\s*-?\d+(?:\s*,\s*-?\d+)*\s*)\]$")
+
+
+def element(name: str, index: tuple[int, ...]) -> str:
+    """The element at ``index`` of the array called ``name``, written as an index into it: ``Z[0, 2, 1, 3]`` for
+    element (3,) of ``Z[0, 2, 1]``, ``zero_pad(x, 3)[0, 1, 1, 0]``; ``[0, 1] of the cache`` for a name that is not
+    an expression."""
+    if not index:
+        return name
+    inside = ", ".join(map(str, index))
+    found = _INDEXABLE.fullmatch(name)
+    if found is None:
+        return f"[{inside}] of {name}"
+    base, rest = found["base"], found["rest"]
+    integers = _INTEGER_INDEX.search(base)
+    if integers:  # Z[0, 2, 1] then [3] is Z[0, 2, 1, 3] in NumPy
+        return f"{base[: integers.start()]}[{integers['ints'].strip()}, {inside}]{rest}"
+    return f"{base}[{inside}]{rest}"
 
 
 def expect_scalar(name: str, got: Any, expected: float, *, show_values: bool = True, rtol: float = RTOL) -> None:
@@ -212,13 +247,23 @@ def expect_scalar(name: str, got: Any, expected: float, *, show_values: bool = T
     if type(got) is np.ndarray and got.ndim == 0 and got.dtype.kind in "iuf":
         got = got.item()
     if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, float, np.integer, np.floating)):
-        hint = " Use .item() to take the number out of a one-element array." if isinstance(got, np.ndarray) else ""
-        raise CheckFailed("type", f"{name} should be a real number, got {_kind(got)}.{hint}")
+        raise CheckFailed("type", f"{name} should be a real number, got {_kind(got)}.{_number_hint(got)}")
     expected = float(expected)
     error = abs(float(got) - expected)
     if not error <= rtol * max(abs(expected), 1e-3):
-        detail = f": expected {number(expected)}, got {number(got)}" if show_values else ""
-        raise CheckFailed("values", f"{name} is wrong{detail}.")
+        if show_values:
+            raise CheckFailed("values", f"{name} is wrong: expected {number(expected)}, got {number(got)}.")
+        raise CheckFailed("values", f"{name} is a number, as it should be, but not the right one: {NEXT_STEP}")
+
+
+def _number_hint(got: Any) -> str:
+    """How to get a number from what came back: ``.item()`` only fits an array of one element."""
+    if not isinstance(got, np.ndarray):
+        return ""
+    if got.size == 1:
+        return " Use .item() to take the number out of a one-element array."
+    return (f" It holds {got.size} values where one is wanted: sum them, or index the one you need "
+            f"(with {got.ndim} indices, one per axis).")
 
 
 def expect_like(name: str, got: Any, expected: Any, *, names: tuple[str, ...] | list[str] | None = None,
@@ -253,15 +298,16 @@ def _expect_part(path: str, got: Any, expected: Any, names: tuple[str, ...] | No
         if not isinstance(got, (bool, np.bool_)):
             raise CheckFailed("type", f"{path} should be True or False, got {_kind(got)}.")
         if bool(got) != bool(expected):
-            raise CheckFailed("values", f"{path} is wrong" + (f": expected {bool(expected)}, got {bool(got)}." if show else "."))
+            raise CheckFailed("values", f"{path} is wrong: expected {bool(expected)}, got {bool(got)}." if show else
+                              f"{path} is a bool, as it should be, but not the right one: {NEXT_STEP}")
     elif _is_number(expected):
         expect_scalar(path, got, float(expected), show_values=show, rtol=rtol)
     elif isinstance(expected, str):
         if not isinstance(got, str):
             raise CheckFailed("type", f"{path} should be a string, got {_kind(got)}.")
         if got != expected:
-            detail = f": expected {describe(expected)}, got {describe(got)}" if show else ""
-            raise CheckFailed("values", f"{path} is wrong{detail}.")
+            raise CheckFailed("values", f"{path} is wrong: expected {describe(expected)}, got {describe(got)}." if show
+                              else f"{path} is a string, as it should be, but not the right one: {NEXT_STEP}")
     elif expected is None:
         if got is not None:
             raise CheckFailed("type", f"{path} should be None, got {_kind(got)}.")

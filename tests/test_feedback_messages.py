@@ -3,14 +3,17 @@ the template, a banner with advice and nothing else for a notebook that cannot b
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from grader.mistakes import Call, recognise
 from grader.model import CheckResult, FunctionScore, GradeReport
 from grader.reporting.report import failure_groups, normalised
-from tests.conftest import ROOT, run_cli, sandbox_mode
+from tests.conftest import ROOT, master_source, run_cli, sandbox_mode, write_notebook
 
 
 def _report(checks: tuple[CheckResult, ...], optional: bool = False) -> GradeReport:
@@ -60,3 +63,87 @@ def test_the_raised_form_of_an_empty_pad_slice_is_recognised(assignment, referen
     call = Call((np.zeros((1, 4, 4, 1)), ()), {}, error=error)
     found = recognise(catalogue, "conv_backward", [call], reference.conv_backward)
     assert "negative-pad-slice" in [m.id for m in found]
+
+
+# Point 8: messages a student reads.
+
+NUMPY_REPR = re.compile(r"np\.(?:float|int|uint|bool|complex)\w*\(|np\.(?:True|False)_")
+PLAIN_NUMBERS = {  # each returns NumPy scalars where a number is checked, and gets it wrong
+    "conv_single_step": "import numpy as np\ndef conv_single_step(a_slice_prev, W, b):\n"
+                        "    return np.float64(np.sum(a_slice_prev * W))\n",
+    "distribute_value": "import numpy as np\ndef distribute_value(dz, shape):\n"
+                        "    return np.full(shape, np.float64(dz) / 3)\n",
+}
+
+
+@pytest.fixture(scope="module")
+def numpy_scalars(tmp_path_factory: pytest.TempPathFactory, assignment) -> dict[str, str]:
+    """Everything a student reads about a notebook whose answers are NumPy scalars: the pages, results.json, check."""
+    folder = tmp_path_factory.mktemp("numpy_scalars")
+    cells = {**master_source(assignment), **PLAIN_NUMBERS}
+    path = write_notebook(folder / "scalars.ipynb", "import numpy as np", *cells.values())
+    run_cli("grade", "cnn_step_by_step", path, "--out", folder / "out", "--sandbox", sandbox_mode(), check=True)
+    check = run_cli("check", path, "--assignment", "cnn_step_by_step", "--sandbox", sandbox_mode())
+    texts = {name: (folder / "out" / "scalars" / name).read_text() for name in ("feedback.html", "feedback.md", "results.json")}
+    notebook = folder / "out" / "scalars" / "feedback.ipynb"
+    if notebook.exists():  # the grader's cells only: the student's own code says np.float64 on purpose
+        cells = json.loads(notebook.read_text())["cells"]
+        texts["feedback.ipynb"] = "".join("".join(c["source"]) for c in cells if "grader_feedback" in c["metadata"])
+    return {**texts, "check": check.stdout}
+
+
+def test_no_numpy_repr_anywhere_a_student_reads(numpy_scalars: dict[str, str]) -> None:
+    assert "conv_single_step(a_slice_prev, W, b) is wrong: expected -6.99" in numpy_scalars["check"]
+    assert "numpy float64, shape = (2, 2)" in numpy_scalars["feedback.md"]  # a NumPy scalar named in the parameters
+    for name, text in numpy_scalars.items():
+        assert not NUMPY_REPR.search(text), (name, NUMPY_REPR.search(text))
+
+
+def test_the_first_differing_element_is_an_index_into_the_named_array() -> None:
+    from grader.checks import CheckFailed, expect_array
+
+    expected = np.arange(8.0)
+    with pytest.raises(CheckFailed) as failed:
+        expect_array("Z[0, 2, 1]", expected + (np.arange(8) == 3), expected)
+    assert "first differing element: Z[0, 2, 1, 3]: expected 3.0, got 4.0" in failed.value.message
+    with pytest.raises(CheckFailed) as failed:
+        expect_array('A[1, 1] (pool_forward with stride = 1, mode = "average")', np.ones((3, 3)), np.zeros((3, 3)))
+    assert 'first differing element: A[1, 1, 0, 0] (pool_forward with stride = 1, mode = "average"): expected 0.0' \
+        in failed.value.message
+    with pytest.raises(CheckFailed) as failed:
+        expect_array("X_pad", np.ones((2, 2)), np.eye(2), show_values=False)  # hidden: where, never what
+    assert "the first at X_pad[0, 1]" in failed.value.message and "expected" not in failed.value.message
+
+
+def test_the_float_hint_suggests_item_only_for_one_element() -> None:
+    from grader.checks import CheckFailed, expect_scalar
+
+    with pytest.raises(CheckFailed) as many:
+        expect_scalar("Z", np.ones((1, 1, 1, 8)), 1.0)
+    assert ".item()" not in many.value.message and "8 values" in many.value.message
+    with pytest.raises(CheckFailed) as one:
+        expect_scalar("Z", np.ones((1, 1, 1)), 1.0)
+    assert ".item()" in one.value.message
+
+
+def test_a_hidden_wrong_number_says_what_is_wrong_and_what_to_try() -> None:
+    from grader.checks import CheckFailed, expect_like, expect_scalar
+
+    with pytest.raises(CheckFailed) as failed:
+        expect_scalar("Z", 2.0, 1.0, show_values=False)
+    assert failed.value.message != "Z is wrong." and "a number, as it should be, but not the right one" in failed.value.message
+    assert "parameters listed with this check" in failed.value.message and "1.0" not in failed.value.message
+    with pytest.raises(CheckFailed) as text:
+        expect_like("mode", "max", "average", show_values=False)
+    assert "a string, as it should be, but not the right one" in text.value.message and "average" not in text.value.message
+
+
+def test_the_footer_promises_only_what_hidden_messages_keep(tmp_path: Path) -> None:
+    from grader.reporting.report import render
+
+    shape = CheckResult("zero_pad", "zero_pad hidden #1", "hidden", "wrong", "X_pad has shape (3, 5, 3, 1), expected "
+                        "(1, 5, 5, 1).", failure="shape", params="shape = (1, 3, 3, 1), pad = 1")
+    page = render("feedback.html.j2", _report((shape,)), "s")
+    assert "expected (1, 5, 5, 1)" in page  # a hidden shape message gives the expected shape...
+    footer = page.split("<footer>", 1)[1]
+    assert "never the expected values" not in footer and "shape" in footer  # ...and the footer says so

@@ -50,6 +50,7 @@ GD_EXPECTED = {
 
 
 def update_parameters_with_gd_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     parameters, grads, _, _ = _inputs()
     got = call_unchanged(target, "update_parameters_with_gd", parameters, grads, 0.1)
     expect_like("new_parameters", got, _array_dict(GD_EXPECTED))
@@ -78,6 +79,7 @@ def _numbered(m):
 
 
 def random_mini_batches_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     for m, size, seed in ((20, 8, 3), (16, 8, 1), (70, None, None)):
         X, Y = _numbered(m)
         if size is None:  # the defaults: mini_batch_size=64, seed=0
@@ -98,6 +100,7 @@ def _zeros(prefix):
 
 
 def initialize_velocity_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     parameters, _, _, _ = _inputs()
     expect_like("v", call_unchanged(target, "initialize_velocity", parameters), _zeros("d"))
     passed()
@@ -120,6 +123,7 @@ MOMENTUM_EXPECTED = (
 
 
 def update_parameters_with_momentum_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     parameters, grads, v, _ = _inputs()
     got = call_unchanged(target, "update_parameters_with_momentum", parameters, grads, v, 0.9, 0.1)
     expect_like("update_parameters_with_momentum", got, tuple(_array_dict(d) for d in MOMENTUM_EXPECTED),
@@ -128,6 +132,7 @@ def update_parameters_with_momentum_test(target):
 
 
 def initialize_adam_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     parameters, _, _, _ = _inputs()
     expect_like("initialize_adam", call_unchanged(target, "initialize_adam", parameters), (_zeros("d"), _zeros("d")),
                 names=("v", "s"))
@@ -169,6 +174,7 @@ ADAM_EXPECTED = (
 
 
 def update_parameters_with_adam_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     parameters, grads, v, s = _inputs()
     got = call_unchanged(target, "update_parameters_with_adam", parameters, grads, v, s, 2)
     expect_like("update_parameters_with_adam", got, tuple(_array_dict(d) for d in ADAM_EXPECTED),
@@ -177,6 +183,7 @@ def update_parameters_with_adam_test(target):
 
 
 def update_lr_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     for (learning_rate0, epoch_num, decay_rate), expected in (
         ((0.5, 2, 0.3), 0.3125),
         ((0.1, 0, 1.0), 0.1),
@@ -189,6 +196,7 @@ def update_lr_test(target):
 
 
 def schedule_lr_decay_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     for args, expected in (
         ((0.5, 100, 0.3), 0.5),
         ((0.5, 1000, 0.3), 0.384615384615),

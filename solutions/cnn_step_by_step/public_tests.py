@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def zero_pad_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     np.random.seed(1)
     x = np.random.randn(4, 3, 3, 2)
     x_pad = call_unchanged(target, "zero_pad", x, 3)
@@ -29,6 +30,7 @@ def zero_pad_test(target):
 
 
 def conv_single_step_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     np.random.seed(1)
     a_slice_prev = np.random.randn(4, 4, 3)
     W = np.random.randn(4, 4, 3)
@@ -39,6 +41,7 @@ def conv_single_step_test(target):
 
 
 def conv_forward_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     np.random.seed(1)
     A_prev = np.random.randn(2, 5, 7, 4)
     W = np.random.randn(3, 3, 4, 8)
@@ -70,6 +73,7 @@ POOL_EXPECTED = {
 
 
 def pool_forward_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     np.random.seed(1)
     A_prev = np.random.randn(2, 5, 5, 3)
     for (stride, mode), expected in POOL_EXPECTED.items():
@@ -84,6 +88,7 @@ def pool_forward_test(target):
 
 
 def conv_backward_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     np.random.seed(1)
     A_prev = np.random.randn(10, 4, 4, 3)
     W = np.random.randn(2, 2, 3, 8)
@@ -102,6 +107,7 @@ def conv_backward_test(target):
 
 
 def create_mask_from_window_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     np.random.seed(1)
     x = np.random.randn(2, 3)
     expect_array("create_mask_from_window(x)", call_unchanged(target, "create_mask_from_window", x),
@@ -115,6 +121,7 @@ def create_mask_from_window_test(target):
 
 
 def distribute_value_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     for dz, shape, value in ((2, (2, 2), 0.5), (100, (10, 10), 1.0), (3.0, (2, 3), 0.5)):
         got = call_unchanged(target, "distribute_value", dz, shape)
         expect_array(f"distribute_value({dz}, {shape})", got, np.full(shape, value))
@@ -122,6 +129,7 @@ def distribute_value_test(target):
 
 
 def pool_backward_test(target):
+    __tracebackhide__ = True  # Jupyter shows the student's lines and the check's message, not this test's
     np.random.seed(1)
     A_prev = np.random.randn(5, 5, 3, 2)
     hparameters = {"stride": 1, "f": 2}
