@@ -1,0 +1,168 @@
+"""Gradescope's autograder.zip, run as Gradescope runs it: unpacked into <root>/source, the student's files in
+<root>/submission, run_autograder started in <root> with this checkout's Python, results read from
+<root>/results/results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.config import Assignment
+from grader.course.gradescope import SANDBOX_NOTES, build_autograder, find_notebook
+from grader.errors import UsageError
+from tests.conftest import ROOT, sandbox_mode, write_notebook
+
+EXAMPLES = ROOT / "examples" / "submissions"
+
+
+@pytest.fixture(scope="module")
+def autograder_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from grader.config import load_assignment
+
+    return build_autograder(load_assignment("cnn_step_by_step", ROOT), tmp_path_factory.mktemp("zip") / "autograder.zip")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")  # the reference is checked once for the module's runs
+
+
+def _layout(autograder_zip: Path, root: Path) -> Path:
+    """A folder as Gradescope's image has it: the zip unpacked in source/, run_autograder copied beside it."""
+    (root / "source").mkdir(parents=True)
+    with zipfile.ZipFile(autograder_zip) as archive:
+        archive.extractall(root / "source")
+    shutil.copyfile(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "run_autograder").chmod(0o755)
+    (root / "submission").mkdir()
+    (root / "results").mkdir()
+    return root
+
+
+def _run(root: Path, cache: Path, sandbox: str = "auto") -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cache), "XDG_CACHE_HOME": str(cache),
+           "GRADER_GS_ROOT": str(root), "GRADER_GS_PYTHON": sys.executable, "GRADER_GS_SANDBOX": sandbox}
+    done = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    results = root / "results" / "results.json"
+    return done, (json.loads(results.read_text(encoding="utf-8")) if results.exists() else {})
+
+
+def test_the_zip_has_what_gradescope_needs_at_its_root(autograder_zip: Path) -> None:
+    with zipfile.ZipFile(autograder_zip) as archive:
+        names = set(archive.namelist())
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+    assert {"setup.sh", "run_autograder", "requirements.txt"} <= names
+    assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111  # unzip keeps them executable
+    assert "course/solutions/course.key" in names and "course/solutions/cnn_step_by_step/hidden_tests.py" in names
+    assert "lib/grader/grading/worker.py" in names and "lib/grader/templates/feedback.html.j2" in names
+    assert not any("__pycache__" in name or name.startswith("submission") for name in names)
+
+
+def test_a_full_marks_notebook_gets_full_marks_from_the_bundled_grader(autograder_zip: Path, cache: Path, tmp_path: Path) -> None:
+    root = _layout(autograder_zip, tmp_path / "autograder")
+    shutil.copyfile(EXAMPLES / "alice_full_marks.ipynb", root / "submission" / "cnn_step_by_step.ipynb")
+    done, results = _run(root, cache)
+    assert done.returncode == 0, done.stderr
+    assert results["score"] == 100 and results["extra_data"]["max_score"] == 100
+    assert sum(t["score"] for t in results["tests"]) == pytest.approx(100)
+    assert f"from {root / 'source' / 'lib' / 'grader'}" in done.stdout  # the zip's own copy of the grader ran
+    assert results["extra_data"]["sandbox"]["mode"] == sandbox_mode()
+
+
+def test_a_failing_notebook_loses_its_points_and_hidden_checks_wait(autograder_zip: Path, cache: Path, tmp_path: Path) -> None:
+    root = _layout(autograder_zip, tmp_path / "autograder")
+    shutil.copyfile(EXAMPLES / "bob_partly_right.ipynb", root / "submission" / "my work.ipynb")  # the only notebook
+    done, results = _run(root, cache)
+    assert done.returncode == 0, done.stderr
+    assert 0 <= results["score"] < 100
+    assert any(t["status"] == "failed" for t in results["tests"])
+    assert {t["visibility"] for t in results["tests"]} == {"visible", "after_published"}
+
+
+def test_an_unreadable_notebook_or_none_at_all_scores_zero_and_says_why(autograder_zip: Path, cache: Path, tmp_path: Path) -> None:
+    root = _layout(autograder_zip, tmp_path / "corrupt")
+    shutil.copyfile(EXAMPLES / "dave_corrupted.ipynb", root / "submission" / "cnn_step_by_step.ipynb")
+    done, results = _run(root, cache)
+    assert done.returncode == 0, done.stderr
+    assert results["score"] == 0 and results["output"]
+
+    root = _layout(autograder_zip, tmp_path / "empty")
+    (root / "submission" / "notes.txt").write_text("forgot the notebook", encoding="utf-8")
+    done, results = _run(root, cache)
+    assert done.returncode == 0, done.stderr
+    assert results["score"] == 0 and "upload cnn_step_by_step.ipynb" in results["output"]
+
+
+def test_hostile_submissions_see_nothing_of_the_bundle(autograder_zip: Path, cache: Path, tmp_path: Path) -> None:
+    """A notebook that reads the bundled hidden tests, and a link to the master notebook, earn nothing and show
+    none of it. Under bubblewrap the bundle is out of sight; without it only the container protects it (below)."""
+    if sandbox_mode() != "bwrap":
+        pytest.skip("needs bubblewrap")
+    root = _layout(autograder_zip, tmp_path / "reader")
+    hidden = root / "source" / "course" / "solutions" / "cnn_step_by_step" / "hidden_tests.py"
+    secret = hidden.read_text(encoding="utf-8").splitlines()[0]
+    write_notebook(root / "submission" / "cnn_step_by_step.ipynb",
+                   f"def zero_pad(X, pad):\n    raise RuntimeError(open({str(hidden)!r}).read())\n")
+    done, results = _run(root, cache, "bwrap")
+    assert done.returncode == 0, done.stderr
+    assert results["score"] == 0 and results["extra_data"]["sandbox"]["mode"] == "bwrap"
+    assert secret not in json.dumps(results) and "No such file" in json.dumps(results)
+
+    root = _layout(autograder_zip, tmp_path / "link")
+    master = root / "source" / "course" / "solutions" / "cnn_step_by_step" / "cnn_step_by_step.ipynb"
+    (root / "submission" / "cnn_step_by_step.ipynb").symlink_to(master)
+    done, results = _run(root, cache, "bwrap")
+    assert done.returncode == 0, done.stderr
+    assert results["score"] == 0 and "not a regular file" in results["output"]
+
+
+def test_without_bubblewrap_the_results_say_the_container_is_the_only_sandbox(autograder_zip: Path, cache: Path,
+                                                                               tmp_path: Path) -> None:
+    root = _layout(autograder_zip, tmp_path / "autograder")
+    shutil.copyfile(EXAMPLES / "alice_full_marks.ipynb", root / "submission" / "cnn_step_by_step.ipynb")
+    done, results = _run(root, cache, "none")
+    assert done.returncode == 0, done.stderr
+    assert results["score"] == 100
+    sandbox = results["extra_data"]["sandbox"]
+    assert sandbox["mode"] == "none" and sandbox["note"] == SANDBOX_NOTES["none"]
+    assert "could have read the files in /autograder/source" in sandbox["note"]
+    assert "only sandbox" in done.stdout  # the staff's log (Gradescope keeps stdout hidden from students)
+
+
+def test_a_broken_bundle_writes_no_score(autograder_zip: Path, cache: Path, tmp_path: Path) -> None:
+    """A grader that cannot grade must not give a 0: no results.json, so Gradescope marks the run as failed."""
+    root = _layout(autograder_zip, tmp_path / "autograder")
+    (root / "source" / "course" / "solutions" / "course.key").write_text("short", encoding="utf-8")
+    shutil.copyfile(EXAMPLES / "alice_full_marks.ipynb", root / "submission" / "cnn_step_by_step.ipynb")
+    done, results = _run(root, cache)
+    assert done.returncode != 0 and results == {}
+    assert "course key" in done.stderr
+
+
+def test_the_notebook_is_chosen_by_name_then_alone(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "hw.ipynb").write_text("{}", encoding="utf-8")
+    assert find_notebook(tmp_path, "hw.ipynb") == (tmp_path / "a" / "b" / "hw.ipynb", "")
+    (tmp_path / "other.ipynb").write_text("{}", encoding="utf-8")
+    assert find_notebook(tmp_path, "hw.ipynb")[0] == tmp_path / "a" / "b" / "hw.ipynb"
+    found, why = find_notebook(tmp_path, "expected.ipynb")
+    assert found is None and "2 notebooks" in why
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "__MACOSX" / "expected.ipynb").write_text("{}", encoding="utf-8")
+    assert find_notebook(tmp_path, "expected.ipynb")[0] is None  # resource forks of a Mac zip are not notebooks
+
+
+def test_a_student_release_cannot_be_bundled(assignment: Assignment, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(UsageError, match="student release"):
+        build_autograder(replace(assignment, source_dir=assignment.release_dir), tmp_path / "autograder.zip")
+    assert not (tmp_path / "autograder.zip").exists()
