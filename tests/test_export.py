@@ -36,6 +36,8 @@ def _grades(folder: Path) -> list[FinalGrade]:
         path = folder / name / "feedback.html"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"<p>feedback of {name}</p>", encoding="utf-8")
+        if name == "s2":  # the rendered annotated notebook, which feedback.html links to
+            path.with_name("feedback-notebook.html").write_text("<p>notebook of s2</p>", encoding="utf-8")
         return path
 
     jane = Student("s1", "Doe, Jane", "jane@example.edu", "1001", "Section A", "S001", "jdoe")
@@ -111,7 +113,7 @@ def test_bad_inputs_are_refused_with_a_clear_message(grades: list[FinalGrade], t
         canvas_csv([FinalGrade(Student("s5", "Nan", lms_id="5"), "conv", 10.0, float("nan"))], COLUMN, 10)
     with pytest.raises(UsageError, match="different maximum"):
         write_export("csv", [*grades, FinalGrade(Student("s6", "Other", lms_id="6"), "conv", 12.0, 1.0)], tmp_path)
-    with pytest.raises(UsageError, match="must be one of"):
+    with pytest.raises(UsageError, match="an export is one of"):
         write_export("blackboard", grades, tmp_path)
     assert not list(tmp_path.glob("*.csv"))  # nothing half-written for a refused export
 
@@ -132,10 +134,11 @@ def test_moodle_feedback_zip_is_matched_to_each_participant(grades: list[FinalGr
     assert result.path is not None
     with zipfile.ZipFile(result.path) as archive:
         names = archive.namelist()
-        matched = {_moodle_participant(name): archive.read(name) for name in names}
-    assert set(matched) == {"1001", "1002", "1004", "1007"}  # an underscore in a name does not shift the id
-    assert matched["1002"] == b"<p>feedback of s2</p>"
-    assert all(name.endswith("_assignsubmission_file_/feedback.html") for name in names)
+        matched = {(_moodle_participant(name), name.rsplit("/", 1)[1]): archive.read(name) for name in names}
+    assert {who for who, _ in matched} == {"1001", "1002", "1004", "1007"}  # an underscore in a name does not shift the id
+    assert matched["1002", "feedback.html"] == b"<p>feedback of s2</p>"
+    assert matched["1002", "feedback-notebook.html"] == b"<p>notebook of s2</p>"  # beside the page, as it links to it
+    assert len(names) == 5 and all("_assignsubmission_file_/feedback" in name for name in names)
     assert result.skipped == (("s3", "no graded submission"),)
 
 
@@ -151,8 +154,10 @@ def test_canvas_feedback_zip_is_named_after_the_download(grades: list[FinalGrade
     result = feedback_zip(grades, "canvas", tmp_path / "fb.zip", sources)
     assert result.path is not None
     with zipfile.ZipFile(result.path) as archive:
-        found = {_canvas_match(name): archive.read(name) for name in archive.namelist()}
-    assert found == {("1001", "90001"): b"<p>feedback of s1</p>", ("1002", "90002"): b"<p>feedback of s2</p>"}
+        found = {(_canvas_match(name), name.rsplit("_", 1)[1]): archive.read(name) for name in archive.namelist()}
+    assert found == {(("1001", "90001"), "feedback.html"): b"<p>feedback of s1</p>",
+                     (("1002", "90002"), "feedback.html"): b"<p>feedback of s2</p>",
+                     (("1002", "90002"), "feedback-notebook.html"): b"<p>notebook of s2</p>"}
     skipped = dict(result.skipped)
     assert set(skipped) == {"s3", "s4"} and "9999" in skipped["s4"]
     assert canvas_ids("2024_smith_12_34_file.ipynb") == ("2024", "12")  # Canvas's own rule, digits-only names too

@@ -72,6 +72,8 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
 # counting attempt, <name>[_LATE]_<user id>_<file id>_<original name>. Those two numbers come from the name of the
 # downloaded file (``sources``); a student without it is listed as skipped.
 FEEDBACK_NAME = "feedback.html"
+# The rendered annotated notebook beside it (when it was written), which feedback.html links to by this name.
+FEEDBACK_FILES = (FEEDBACK_NAME, "feedback-notebook.html")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same feedback gives the same zip
 
 
@@ -246,15 +248,15 @@ def canvas_ids(download_name: str) -> tuple[str, str] | None:
     return (numbers[0], numbers[1]) if len(numbers) >= 2 else None
 
 
-def _zip_entry(grade: FinalGrade, lms: str, sources: Mapping[str, str]) -> tuple[str, str]:
-    """(name in the zip, "") or ("", why the student is skipped)."""
+def _zip_prefix(grade: FinalGrade, lms: str, sources: Mapping[str, str]) -> tuple[str, str]:
+    """(what the names of the student's files in the zip start with, "") or ("", why the student is skipped)."""
     student = grade.student
     if grade.score is None or grade.feedback is None:
         return "", "no graded submission"
     if lms == "moodle":
         if not student.lms_id.isdigit():
             return "", "no Moodle participant id (roster lms_id)"
-        return f"{_moodle_folder(student)}/{FEEDBACK_NAME}", ""
+        return f"{_moodle_folder(student)}/", ""
     source = sources.get(student.id, "")
     ids = canvas_ids(source) if source else None
     if ids is None:
@@ -262,11 +264,12 @@ def _zip_entry(grade: FinalGrade, lms: str, sources: Mapping[str, str]) -> tuple
     user_id, file_id = ids
     if student.lms_id and student.lms_id != user_id:
         return "", f"the Canvas user id in the download name ({user_id}) is not the roster's ({student.lms_id})"
-    return f"{_ascii_name(student.name)}_{user_id}_{file_id}_{FEEDBACK_NAME}", ""
+    return f"{_ascii_name(student.name)}_{user_id}_{file_id}_", ""
 
 
 def feedback_zip(grades: Sequence[FinalGrade], lms: str, dest: Path, sources: Mapping[str, str] | None = None) -> FeedbackZip:
-    """A zip of each student's feedback page named for ``lms``'s bulk upload (see the naming rules above).
+    """A zip of each student's feedback page (and the rendered annotated notebook beside it, if any) named for
+    ``lms``'s bulk upload (see the naming rules above).
 
     ``sources`` maps a student id to the name of the counting attempt's file as the LMS's download named it (needed
     for Canvas only). Written to a temporary file and renamed, so ``dest`` is never half-written; nothing is written
@@ -277,14 +280,14 @@ def feedback_zip(grades: Sequence[FinalGrade], lms: str, dest: Path, sources: Ma
     skipped: list[tuple[str, str]] = []
     seen: set[str] = set()
     for grade in grades:
-        name, why = _zip_entry(grade, lms, sources or {})
-        if name and name in seen:
-            name, why = "", "another student's feedback has the same file name (duplicate LMS ids in the roster?)"
-        if name and grade.feedback is not None and not grade.feedback.is_file():
-            name, why = "", f"its feedback page {grade.feedback} is missing"
-        if name:
-            seen.add(name)
-            entries.append((name, grade))
+        prefix, why = _zip_prefix(grade, lms, sources or {})
+        if prefix and prefix in seen:
+            prefix, why = "", "another student's feedback has the same file name (duplicate LMS ids in the roster?)"
+        if prefix and grade.feedback is not None and not grade.feedback.is_file():
+            prefix, why = "", f"its feedback page {grade.feedback} is missing"
+        if prefix:
+            seen.add(prefix)
+            entries.append((prefix, grade))
         else:
             skipped.append((grade.student.id, why))
     if not entries:
@@ -293,12 +296,16 @@ def feedback_zip(grades: Sequence[FinalGrade], lms: str, dest: Path, sources: Ma
     handle, temporary = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
     try:
         with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, grade in entries:
+            for prefix, grade in entries:
                 assert grade.feedback is not None
-                info = zipfile.ZipInfo(name, ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, grade.feedback.read_bytes())
+                for name in FEEDBACK_FILES:
+                    page = grade.feedback if name == FEEDBACK_NAME else grade.feedback.with_name(name)
+                    if name != FEEDBACK_NAME and not page.is_file():
+                        continue
+                    info = zipfile.ZipInfo(prefix + name, ZIP_TIME)
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.external_attr = 0o644 << 16
+                    archive.writestr(info, page.read_bytes())
         os.replace(temporary, dest)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -329,7 +336,7 @@ def write_export(to: str, grades: Sequence[FinalGrade], out_dir: Path, *, column
     maximum. Students whose feedback page could not be zipped are listed, with why, in
     ``<lms>-feedback-skipped.txt``, also returned, so none is left out unnoticed."""
     if to not in TARGETS:
-        raise UsageError(f"--to must be one of {', '.join(TARGETS)} (or gradescope), not {to!r}")
+        raise UsageError(f"an export is one of {', '.join(TARGETS)} (gradescope is build_autograder), not {to!r}")
     maxima = {g.max_score for g in grades}
     if points_possible is None:
         if len(maxima) > 1:
