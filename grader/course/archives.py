@@ -55,10 +55,12 @@ def _unsafe_name(name: str) -> str:
 
 
 def _kind(info: zipfile.ZipInfo) -> str:
-    mode = info.external_attr >> 16
-    if info.create_system == 3 and mode and stat.S_ISLNK(mode):
+    """Why an entry is not a plain file or folder, from the Unix file type its maker recorded (many makers record
+    permissions only: no type is a file)."""
+    kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+    if kind == stat.S_IFLNK:
         return "a symbolic link"
-    if info.create_system == 3 and mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         return "not a regular file"
     return ""
 

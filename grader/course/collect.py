@@ -201,9 +201,12 @@ def collect(gradebook: Gradebook, course: Path, assignment: str, sources: list[P
         result.problems.append((shown, f"{len(files)} file(s) of {key!r} that are not notebooks (.ipynb): not taken"))
     for student_id, found in sorted(by_student.items()):
         distinct = {hashlib.sha256(c.data).hexdigest(): c for c in found}
-        if len(distinct) > 1 and notebook_name:
+        if len(distinct) > 1 and notebook_name:  # a repository holding other notebooks beside the assignment's
             named = {h: c for h, c in distinct.items() if PurePosixPath(c.source).name == notebook_name}
-            distinct = named if len(named) == 1 else distinct
+            if len(named) == 1:
+                result.problems += [(c.source, f"another notebook of {student_id!r}, named {notebook_name}, was taken "
+                                               "instead") for h, c in distinct.items() if h not in named]
+                distinct = named
         if len(distinct) > 1:
             names = ", ".join(c.source for c in distinct.values())
             result.problems.append((names, f"{len(distinct)} different notebooks for {student_id!r} in one collection: "

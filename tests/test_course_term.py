@@ -1,0 +1,325 @@
+"""A whole term on a toy course, through the command line: roster import, a Canvas and a Moodle download built here
+in their real formats, an extension, a late resubmission, grading, status, a hidden test fixed with regrade showing
+the change, export; then a batch killed and resumed, and two graders of one course at once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.conftest import run_cli, write_notebook
+
+TOML = """title = "Toy course work"
+version = "1"
+notebook = "toy.ipynb"
+isolate = false
+
+[submission]
+deadline = "2026-10-01T23:59:00+02:00"
+late_penalty = {per = "day", points = 2, cap = 5, grace_minutes = 15}
+counts = "best"
+
+[[functions]]
+name = "double"
+points = 6
+
+[[functions]]
+name = "square"
+points = 4
+"""
+PUBLIC = '''
+from grader.checks import expect_scalar
+
+
+def double_test(target):
+    expect_scalar("double", target(2.0), 4.0)
+
+
+def square_test(target):
+    expect_scalar("square", target(3.0), 9.0)
+'''
+HIDDEN = '''
+from grader.checks import Case, expect_scalar
+
+
+def cases(ref, seed):
+    return [
+        Case("double", "double hidden #1", "x = -1",
+             lambda t: expect_scalar("double", t(-1.0), ref.double(-1.0), show_values=False)),
+        Case("square", "square hidden #1", "x = 0.5",
+             lambda t: expect_scalar("square", t(0.5), ref.square(0.5), show_values=False)),
+    ]
+'''
+#: the hidden tests after a fix in the middle of the term: square is now also checked at x = 10
+HIDDEN_FIXED = HIDDEN.replace("    ]\n", '''        Case("square", "square hidden #2", "x = 10",
+             lambda t: expect_scalar("square", t(10.0), ref.square(10.0), show_values=False)),
+    ]
+''')
+RIGHT = ("def double(x):\n    return 2 * x", "def square(x):\n    return x * x")
+SQUARE_BUG = "def square(x):\n    return x * x if x < 5 else 0.0"  # right where the first tests look
+DOUBLE_BUG = "def double(x):\n    return x + 2"  # right at 2 only
+ROSTER = """id,name,email,lms_id,section
+alice,Alice Archer,alice@example.org,101,A
+bob,Bob Baker,bob@example.org,102,A
+carol,Carol Cook,carol@example.org,103,B
+dave,Dave Dunn,dave@example.org,104,B
+erin,Erin Ezra,erin@example.org,105,B
+"""
+EXTENSIONS = "student,assignment,until\nerin,toy,2026-10-05T23:59:00+02:00\n"
+
+
+def make_course(root: Path) -> Path:
+    source = root / "solutions" / "toy"
+    source.mkdir(parents=True)
+    (source / "assignment.toml").write_text(TOML)
+    (source / "public_tests.py").write_text(PUBLIC)
+    (source / "hidden_tests.py").write_text(HIDDEN)
+    (root / "solutions" / "course.key").write_text("k" * 40 + "\n")
+    write_notebook(source / "toy.ipynb", *RIGHT)
+    return root
+
+
+def notebook_bytes(*cells: str) -> bytes:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index}"
+    return nbformat.writes(notebook).encode()
+
+
+def write_zip(path: Path, entries: list[tuple[str, bytes, tuple[int, ...]]]) -> Path:
+    """A zip as the LMS writes it: each entry with its own time (local time of the course's zone)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data, when in entries:
+            archive.writestr(zipfile.ZipInfo(name, when), data)
+    return path
+
+
+def grader(*args: str | Path, course: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, cwd=course)
+
+
+def db_rows(course: Path, query: str) -> list[tuple]:
+    with sqlite3.connect(course / "gradebook.sqlite") as db:
+        return db.execute(query).fetchall()
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run the term once; the tests below read what each step printed and left."""
+    course = make_course(tmp_path_factory.mktemp("term"))
+    (course / "roster.csv").write_text(ROSTER)
+    (course / "extensions.csv").write_text(EXTENSIONS)
+    steps: dict = {"course": course}
+    steps["roster"] = grader("roster", "import", course / "roster.csv", course=course)
+    canvas = write_zip(course / "submissions-canvas.zip", [
+        ("archeralice_101_9001_toy.ipynb", notebook_bytes(*RIGHT), (2026, 10, 1, 20, 0, 0)),
+        ("bakerbob_102_9002_toy.ipynb", notebook_bytes(RIGHT[0], SQUARE_BUG), (2026, 10, 1, 21, 0, 0)),
+        # late by the deadline, on time by her extension
+        ("ezraerin_LATE_105_9005_toy.ipynb", notebook_bytes(*RIGHT), (2026, 10, 3, 12, 0, 0)),
+        ("strangerzed_999_9009_toy.ipynb", notebook_bytes(*RIGHT), (2026, 10, 1, 20, 0, 0)),
+        ("bakerbob_102_9002_notes.txt", b"my notes", (2026, 10, 1, 21, 0, 0)),
+    ])
+    moodle = write_zip(course / "moodle.zip", [
+        ("Carol Cook_103_assignsubmission_file_/toy.ipynb", notebook_bytes(DOUBLE_BUG, RIGHT[1]),
+         (2026, 10, 1, 22, 30, 0)),
+        ("Dave Dunn_104_assignsubmission_file_/toy (1).ipynb", notebook_bytes(*RIGHT), (2026, 10, 1, 22, 0, 0)),
+        ("Dave Dunn_104_assignsubmission_file_/answers.ipynb", notebook_bytes(RIGHT[0]), (2026, 10, 1, 22, 0, 0)),
+    ])
+    steps["collect_canvas"] = grader("collect", "toy", canvas, course=course)
+    steps["collect_moodle"] = grader("collect", "toy", moodle, course=course)
+    steps["grade"] = grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course)
+    # Carol fixes her notebook a day late (10 h after the deadline, past the 15 minutes of grace).
+    late = write_zip(course / "canvas-late.zip", [
+        ("cookcarol_LATE_103_9103_toy.ipynb", notebook_bytes(*RIGHT), (2026, 10, 2, 10, 0, 0))])
+    steps["collect_late"] = grader("collect", "toy", late, course=course)
+    steps["collect_again"] = grader("collect", "toy", canvas, course=course)
+    steps["grade_late"] = grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course)
+    steps["status"] = grader("status", "toy", course=course)
+    steps["gradings_before_fix"] = db_rows(course, "SELECT attempt, suite, score FROM gradings ORDER BY id")
+    (course / "solutions" / "toy" / "hidden_tests.py").write_text(HIDDEN_FIXED)
+    steps["dry_run"] = grader("regrade", "toy", "--dry-run", "--sandbox", "none", "--no-annotate", course=course)
+    steps["gradings_after_dry_run"] = db_rows(course, "SELECT attempt, suite, score FROM gradings ORDER BY id")
+    steps["regrade"] = grader("regrade", "toy", "--sandbox", "none", "--no-annotate", course=course)
+    steps["gradings_after_regrade"] = db_rows(course, "SELECT attempt, suite, score, purpose FROM gradings ORDER BY id")
+    steps["status_after"] = grader("status", course=course)
+    steps["export_csv"] = grader("export", "toy", "--to", "csv", course=course)
+    return steps
+
+
+def ok(result: subprocess.CompletedProcess[str], code: int = 0) -> str:
+    assert result.returncode == code, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_roster_import(term: dict) -> None:
+    assert "5 student(s) added" in ok(term["roster"])
+
+
+def test_a_canvas_download_is_collected_with_what_was_not_taken_listed(term: dict) -> None:
+    out = ok(term["collect_canvas"], 1)  # something was not taken: exit 1
+    assert "3 new attempt(s)" in out
+    assert "unknown student (LMS id '999')" in out and "strangerzed_999_9009_toy.ipynb" in out
+    assert "bakerbob_102_9002_notes.txt" in out and "not notebooks" in out
+
+
+def test_a_moodle_download_is_collected_and_two_notebooks_for_one_student_are_refused(term: dict) -> None:
+    out = ok(term["collect_moodle"], 1)
+    assert "1 new attempt(s)" in out and "new attempt  carol" in out
+    assert "2 different notebooks for 'dave'" in out and "none taken" in out
+
+
+def test_collecting_the_same_download_again_adds_nothing(term: dict) -> None:
+    out = ok(term["collect_again"], 1)
+    assert "0 new attempt(s), 3 already collected" in out
+
+
+def test_grading_grades_each_collected_attempt_and_then_only_the_new_one(term: dict) -> None:
+    assert "4 attempt(s) to grade" in ok(term["grade"])
+    out = ok(term["grade_late"])
+    assert "1 attempt(s) to grade" in out and "4 already graded" in out
+    assert "carol attempt 5: 10/10" in out
+
+
+def status_rows(text: str) -> dict[str, list[str]]:
+    return {line.split()[0]: line.split() for line in text.splitlines()
+            if line.split() and line.split()[0] in ("alice", "bob", "carol", "dave", "erin")}
+
+
+def test_status_shows_the_late_resubmission_the_extension_and_who_is_missing(term: dict) -> None:
+    out = ok(term["status"])
+    assert "4 of 5 students submitted, 1 late, 1 missing" in out
+    rows = status_rows(out)
+    # Carol's resubmission (10/10, one started day late, -2) beats her on-time 4/10
+    assert rows["carol"][3:] == ["2", "late", "1", "d", "8/10", "(-2)"]
+    assert rows["erin"][3:6] == ["1", "on", "time"] and "10/10" in rows["erin"]  # her extension covers it
+    assert rows["dave"][3:] == ["0", "missing", "-"]
+    assert "missing: dave" in out
+
+
+def test_the_feedback_and_summary_of_the_course_are_written(term: dict) -> None:
+    course: Path = term["course"]
+    summary = (course / "feedback" / "toy" / "summary.html").read_text()
+    assert 'id="students"' in summary and "Carol Cook" in summary
+    feedback = (course / "feedback" / "toy" / "carol").glob("attempt-*/feedback.html")
+    assert {path.parent.name.split("-")[1] for path in feedback} == {"4", "5"}  # both attempts
+    assert 'href="carol/attempt-5-' in summary  # the counting attempt's page is linked
+
+
+def test_a_dry_run_regrade_shows_the_change_and_records_nothing(term: dict) -> None:
+    out = ok(term["dry_run"])
+    assert "bob" in out and "10 → 6" in out and "square hidden #2: absent → wrong" in out
+    assert "dry run: nothing recorded" in out
+    assert term["gradings_after_dry_run"] == term["gradings_before_fix"]
+    assert "wrote" not in out
+
+
+def test_regrade_keeps_the_old_grades_and_writes_the_changes(term: dict) -> None:
+    out = ok(term["regrade"])
+    assert "bob              10 → 6" in out
+    before, after = term["gradings_before_fix"], term["gradings_after_regrade"]
+    assert [row[:3] for row in after[: len(before)]] == before  # nothing overwritten
+    new = after[len(before):]
+    assert len(new) == 4 and {row[3] for row in new} == {"regrade"}  # the four counting attempts
+    (changes,) = (term["course"] / "feedback" / "toy").glob("regrade-*.csv")
+    rows = {row["student"]: row for row in csv.DictReader(io.StringIO(changes.read_text()))}
+    assert rows["bob"]["old_score"] == "10.0" and rows["bob"]["new_score"] == "6.0"
+    assert "square hidden #2: absent → wrong" in rows["bob"]["checks_changed"]
+    assert rows["alice"]["difference"] == "0.0"
+    after_fix = ok(term["status_after"])
+    assert status_rows(after_fix)["bob"][3:] == ["1", "on", "time", "6/10"]
+    assert "1 attempt(s) not graded with the current tests" in after_fix  # carol's first, which never counted
+
+
+def test_export_csv_writes_the_counting_grades(term: dict) -> None:
+    out = ok(term["export_csv"])
+    assert "grades.csv" in out
+    text = (term["course"] / "export" / "toy" / "grades.csv").read_text()
+    assert "carol" in text and "dave" in text
+
+
+# ------------------------------------------------------------------------------------------------------------------
+SLOW = "import time\ndef double(x):\n    time.sleep(0.4)\n    return 2 * x"
+
+
+def small_course(root: Path, students: int) -> Path:
+    course = make_course(root)
+    (course / "roster.csv").write_text("id,name\n" + "".join(f"s{i},Student {i}\n" for i in range(students)))
+    for i in range(students):  # each grading takes about 1.2 s (three calls of the slow double)
+        write_notebook(course / "in" / f"s{i}.ipynb", SLOW + f"\n# {i}", RIGHT[1])
+    ok(grader("roster", "import", course / "roster.csv", course=course))
+    ok(grader("collect", "toy", course / "in", course=course))
+    return course
+
+
+def start_grading(course: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    return subprocess.Popen([sys.executable, "-m", "grader", "grade", "toy", "--sandbox", "none", "--no-annotate"],
+                            cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def recorded(course: Path) -> int:
+    try:
+        return int(db_rows(course, "SELECT COUNT(*) FROM gradings")[0][0])
+    except sqlite3.OperationalError:  # created but not migrated yet
+        return 0
+
+
+def test_a_killed_batch_resumes_and_grades_every_attempt_exactly_once(tmp_path: Path) -> None:
+    course = small_course(tmp_path, 5)
+    process = start_grading(course)
+    deadline = time.monotonic() + 120
+    while recorded(course) < 1 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the grader and its sandbox workers, as a power cut would
+    process.communicate()
+    first = recorded(course)
+    assert 1 <= first < 5, f"{first} recorded before the kill"
+    out = ok(grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course))
+    assert f"{5 - first} attempt(s) to grade" in out and f"{first} already graded" in out
+    per_attempt = db_rows(course, "SELECT attempt, COUNT(*) FROM gradings GROUP BY attempt")
+    assert len(per_attempt) == 5 and {count for _, count in per_attempt} == {1}
+    assert "0 attempt(s) to grade" in ok(grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course))
+
+
+def test_two_graders_of_one_course_grade_each_attempt_once(tmp_path: Path) -> None:
+    course = small_course(tmp_path, 3)
+    first = start_grading(course)
+    while recorded(course) < 1 and first.poll() is None:  # the first holds the lock
+        time.sleep(0.05)
+    second = start_grading(course)
+    outputs = [p.communicate(timeout=300) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    assert "waiting for the other grader" in outputs[1][1]
+    assert "0 attempt(s) to grade" in outputs[1][0]
+    per_attempt = db_rows(course, "SELECT attempt, COUNT(*) FROM gradings GROUP BY attempt")
+    assert len(per_attempt) == 3 and {count for _, count in per_attempt} == {1}
+    assert db_rows(course, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_the_file_list_form_of_grade_still_needs_out(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    path = write_notebook(course / "one.ipynb", *RIGHT)
+    result = grader("grade", "toy", path, "--sandbox", "none", course=course)
+    assert result.returncode == 2 and "--out DIR is needed" in result.stderr
+    result = grader("grade", "toy", "--out", course / "o", "--sandbox", "none", course=course)
+    assert result.returncode == 2 and "go with SUBMISSION files" in result.stderr
+
+
+def test_the_deadline_zone_reads_the_zip_times(term: dict) -> None:
+    received = dict(db_rows(term["course"], "SELECT student || ':' || sha256, received_at FROM attempts"))
+    alice = next(value for key, value in received.items() if key.startswith("alice:"))
+    assert datetime.fromisoformat(alice) == datetime.fromisoformat("2026-10-01T20:00:00+02:00")
