@@ -1,0 +1,238 @@
+"""An annotated notebook → feedback-notebook.html, through nbconvert's own JupyterLab templates, without nbconvert.
+
+nbconvert's exporter imports about 0.3 s of modules (its preprocessors, nbclient, BeautifulSoup, IPython's lexers) and
+runs preprocessors the annotated notebook does not need: most of what one ``grader grade`` cost. The page only needs
+the templates (files beside nbconvert, read as files), Markdown (mistune, as nbconvert uses it), highlighting (Pygments
+with JupyterLab's colours) and a few one-line filters, so they are put together here and the page comes out as
+nbconvert's lab template writes it. Sanitising is not done here: the page's template runs every Markdown cell through
+the allow-list it is given (``annotate.safe_html``), and the code and outputs are escaped by the filters below.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import re
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+
+from grader.reporting.report import compiled_templates, template_dir
+
+#: The order nbconvert picks an output's representation in (its default ``display_data_priority``).
+DATA_PRIORITY = ("application/vnd.jupyter.widget-view+json", "application/javascript", "text/html", "text/markdown",
+                 "image/svg+xml", "text/vnd.mermaid", "text/latex", "image/png", "image/jpeg", "text/plain")
+#: Which parts of a notebook nbconvert shows by default (its ``global_content_filter``).
+CONTENT = {"include_code": True, "include_markdown": True, "include_raw": True, "include_unknown": True,
+           "include_input": True, "include_output": True, "include_output_stdin": False, "include_input_prompt": True,
+           "include_output_prompt": True}
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_FILES_URL = re.compile(r"(src|href)\=([\'\"]?)/?files/")
+_FILES_MARKDOWN = re.compile(r"(!?)\[(?P<caption>.*?)\]\(/?files/(?P<location>.*?)\)")
+#: Lines that only IPython's lexer reads right (magics, shell escapes, help): only then is IPython imported.
+_IPYTHON_SYNTAX = re.compile(r"^\s*(%|!|\?)|\?\s*$", re.MULTILINE)
+
+
+class TemplatesMissing(RuntimeError):
+    """nbconvert's templates are not installed beside it."""
+
+
+def nbconvert_templates() -> Path:
+    """``<prefix>/share/jupyter/nbconvert/templates`` of the nbconvert installed here, found without importing it
+    (nor looking in the user's own Jupyter folders: the page must not change with what a user put there)."""
+    spec = importlib.util.find_spec("nbconvert")
+    prefixes = [Path(spec.origin).resolve().parents[4]] if spec and spec.origin else []
+    for prefix in [*prefixes, Path(sys.prefix)]:
+        folder = prefix / "share" / "jupyter" / "nbconvert" / "templates"
+        if (folder / "lab" / "index.html.j2").is_file():
+            return folder
+    raise TemplatesMissing("nbconvert's templates (share/jupyter/nbconvert/templates) are not installed")
+
+
+def ansi2html(text: Any) -> str:
+    """Output text as HTML: escaped; colour codes are gone already (annotate keeps outputs as plain text)."""
+    return str(Markup.escape(_ANSI.sub("", str(text))))
+
+
+def strip_files_prefix(text: str) -> str:
+    """Links to ``files/...`` (the notebook server's prefix) made relative, as nbconvert does."""
+    return _FILES_MARKDOWN.sub(r"\1[\2](\3)", _FILES_URL.sub(r"\1=\2", text))
+
+
+def get_metadata(output: Mapping[str, Any], key: str, mimetype: str | None = None) -> Any:
+    metadata = output.get("metadata") or {}
+    if mimetype and mimetype in metadata:
+        return metadata[mimetype].get(key)
+    return metadata.get(key)
+
+
+def filter_data_type(data: Mapping[str, Any]) -> list[str]:
+    """The one representation of an output that is shown: the first of ``DATA_PRIORITY`` it has."""
+    return [mime for mime in DATA_PRIORITY if mime in data][:1]
+
+
+def highlight_code(source: str, language: str = "ipython3", metadata: Any = None) -> str:
+    """A code cell as nbconvert highlights it; IPython's lexer (slow to import) only for a cell with IPython syntax,
+    which Python's lexer reads the same way otherwise."""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers.python import PythonLexer
+
+    source = source or " "
+    lexer: Any = PythonLexer()
+    if _IPYTHON_SYNTAX.search(source):
+        try:
+            from IPython.lib.lexers import IPython3Lexer
+        except ImportError:
+            pass
+        else:
+            lexer = IPython3Lexer()
+    return str(highlight(source, lexer, HtmlFormatter(cssclass=html.escape(f" highlight hl-{language}"))))
+
+
+def _renderer(attachments: Mapping[str, Any]) -> Any:
+    import mistune
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    class Renderer(mistune.HTMLRenderer):  # type: ignore[misc]
+        """nbconvert's Markdown rendering: raw HTML passed on (the page's allow-list cleans it), math kept as
+        ``$...$`` text, fenced code highlighted by its language, ``attachment:`` pictures as data URIs."""
+
+        def block_code(self, code: str, info: str | None = None) -> str:
+            lang = info.strip().split(maxsplit=1)[0] if info and info.strip() else ""
+            if lang:
+                try:
+                    return str(highlight(code, get_lexer_by_name(lang), HtmlFormatter()))
+                except ClassNotFound:
+                    code = f"{lang}\n{code}"
+            return str(super().block_code(code, info=info))
+
+        def block_math(self, text: str) -> str:
+            return f"$${html.escape(text, quote=False)}$$"
+
+        def inline_math(self, text: str) -> str:
+            return f"${html.escape(text, quote=False)}$"
+
+        def latex_environment(self, name: str, body: str) -> str:
+            name, body = html.escape(name, quote=False), html.escape(body, quote=False)
+            return f"\\begin{{{name}}}{body}\\end{{{name}}}"
+
+        def image(self, text: str, url: str, title: str | None = None) -> str:
+            if url.startswith("attachment:"):
+                bundle = attachments.get(url[len("attachment:"):])
+                if not isinstance(bundle, Mapping) or not bundle:
+                    raise ValueError(f"missing attachment: {url[len('attachment:'):]}")
+                mime = next((m for m in ("image/svg+xml", "image/png", "image/jpeg") if m in bundle), next(iter(bundle)))
+                url = f"data:{mime};base64,{bundle[mime]}"
+            return str(super().image(text, url, title))
+
+    return Renderer(escape=False, allow_harmful_protocols=True)
+
+
+#: Math as nbconvert reads it: a display block is kept whole as one paragraph (no other rule may split it), and inside a
+#: paragraph ``$$..$$``, ``\\[..\\]``, ``$..$``, ``\\(..\\)`` and ``\\begin{env}..\\end{env}`` are math, never Markdown.
+_MATH_BLOCK = (r"(?s:(?<!\\)[$]{2}.*?(?<!\\)[$]{2}|\\\\\[.*?\\\\\]"
+               r"|\\begin\{(?P<math_env_name>[a-z]*\*?)\}.*?\\end\{(?P=math_env_name)\})")
+_MATH_INLINE = {
+    "block_math_tex": r"(?s:(?<!\\)\$\$(?P<math_block_tex>.*?)(?<!\\)\$\$)",
+    "block_math_latex": r"(?s:(?<!\\)\\\\\[(?P<math_block_latex>.*?)(?<!\\)\\\\\])",
+    "inline_math_tex": r"(?s:(?<![$\\])\$(?P<math_inline_tex>.+?)(?<![$\\])\$)",
+    "inline_math_latex": r"(?s:(?<!\\)\\\\\((?P<math_inline_latex>.*?)(?<!\\)\\\\\))",
+    "latex_environment": r"(?s:\\begin\{(?P<math_env_name>[a-z]*\*?)\}(?P<math_env_body>.*?)\\end\{(?P=math_env_name)\})",
+}
+#: A heading needs no space after its ``#`` in Jupyter.
+_ATX_HEADING = r"^ {0,3}(?P<atx_1>#{1,6})(?!#+)(?P<atx_2>[ \t]*(.*?)?)$"
+
+
+def _math(md: Any) -> None:
+    """The mistune plugin of nbconvert's math rules, written for mistune 3's plugin interface."""
+
+    def paragraph(block: Any, m: re.Match[str], state: Any) -> int:
+        state.add_paragraph(m[0])
+        return m.end()
+
+    def token(kind: str, group: str) -> Callable[[Any, re.Match[str], Any], int]:
+        def parse(inline: Any, m: re.Match[str], state: Any) -> int:
+            state.append_token({"type": kind, "raw": m.group(group)})
+            return m.end()
+        return parse
+
+    def environment(inline: Any, m: re.Match[str], state: Any) -> int:
+        state.append_token({"type": "latex_environment",
+                            "attrs": {"name": m.group("math_env_name"), "body": m.group("math_env_body")}})
+        return m.end()
+
+    md.block.register("atx_heading", _ATX_HEADING, lambda block, m, state: block.parse_atx_heading(m, state))
+    md.block.register("multiline_math", _MATH_BLOCK, paragraph, before=md.block.rules[0])
+    parsers = {"block_math_tex": token("block_math", "math_block_tex"),
+               "block_math_latex": token("block_math", "math_block_latex"),
+               "inline_math_tex": token("inline_math", "math_inline_tex"),
+               "inline_math_latex": token("inline_math", "math_inline_latex"), "latex_environment": environment}
+    first = md.inline.rules[0]  # math before any other inline rule, in this order
+    for name, pattern in _MATH_INLINE.items():
+        md.inline.register(name, pattern, parsers[name], before=first)
+
+
+@pass_context
+def markdown2html(context: Context, source: str) -> str:
+    import mistune
+
+    cell = context.get("cell") or {}
+    attachments = cell.get("attachments") or {}
+    markdown = mistune.Markdown(_renderer(attachments), plugins=[
+        mistune.plugins.import_plugin(name) for name in ("strikethrough", "table", "url", "task_lists", "def_list")])
+    _math(markdown)
+    return str(markdown(source))
+
+
+@lru_cache(maxsize=1)
+def _environment(safe_html: Callable[[str], str]) -> Environment:
+    root = nbconvert_templates()
+    loader = FileSystemLoader([str(root / "lab"), str(root / "base"), str(root), str(template_dir())])  # nbconvert's order
+    # No autoescape, as in nbconvert: its templates escape with their filters, and Markdown comes out as HTML.
+    env = Environment(loader=ChoiceLoader([loader]), extensions=["jinja2.ext.loopcontrols"],
+                      bytecode_cache=compiled_templates())
+    env.globals["uuid4"] = uuid.uuid4
+    env.filters.update({
+        "markdown2html": markdown2html, "safe_html": safe_html, "highlight_code": highlight_code, "ansi2html": ansi2html,
+        "strip_files_prefix": strip_files_prefix, "get_metadata": get_metadata, "filter_data_type": filter_data_type,
+        "escape_html": lambda s: html.escape(str(s)), "escape_html_keep_quotes": lambda s: html.escape(str(s), quote=False),
+        "escape_html_script": lambda s: s.replace("/", "\\/"), "json_dumps": json.dumps,
+        "posix_path": lambda s: str(s).replace("\\", "/"), "clean_html": safe_html,
+        "text_base64": lambda s: __import__("base64").b64encode(str(s).encode()).decode(),
+    })
+    return env
+
+
+@lru_cache(maxsize=1)
+def _pygments_css() -> str:
+    from jupyterlab_pygments import JupyterStyle
+    from pygments.formatters import HtmlFormatter
+
+    return str(HtmlFormatter(style=JupyterStyle).get_style_defs(".highlight"))
+
+
+def render(notebook: Mapping[str, Any], title: str, safe_html: Callable[[str], str],
+           template: str = "feedback-notebook.html.j2") -> str:
+    """The page of ``notebook`` (titled ``title``), every Markdown cell through ``safe_html``."""
+    env = _environment(safe_html)
+
+    def include_css(name: str) -> Markup:
+        source = env.loader.get_source(env, name)[0] if env.loader else ""
+        return Markup(f'<style type="text/css">\n{source}</style>')
+
+    resources = {"metadata": {"name": title}, "global_content_filter": CONTENT, "theme": "light",
+                 "include_css": include_css, "inlining": {"css": [_pygments_css()]}, "language_code": "en",
+                 "should_sanitize_html": False, "should_not_encode_svg": False, "output_mimetype": "text/html"}
+    return env.get_template(template).render(nb=notebook, resources=resources)

@@ -1,0 +1,137 @@
+"""feedback-notebook.html without nbconvert's exporter (grader/reporting/notebook_page.py): the same page, byte for
+byte, as nbconvert's lab template wrote it through the exporter, and none of nbconvert's or IPython's modules loaded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from grader.reporting import annotate, notebook_page
+from grader.reporting.report import template_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+SVG = "PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciLz4="
+MARKDOWN = """# Title $x_1 * y_2$ and *em*
+#No space heading
+
+$$
+a_b_c * d_e
+$$
+
+Inline \\(a_b\\) and \\[c_d\\] and \\begin{equation}e_f\\end{equation}, a price of 5$ and $ 6.
+
+<script>alert(1)</script> <b onclick='x'>bold</b> <img src="https://example.com/x.png"> [js](javascript:alert(1))
+
+```python
+x = 1  # comment
+```
+
+```nosuchlang
+y
+```
+
+| a | b |
+|---|---|
+| 1 | <i>2</i> |
+
+- [ ] task
+- [x] done
+
+~~gone~~ https://example.com and [file](files/data.csv)
+
+term
+: its definition
+
+![a picture](attachment:p.png) ![vector](attachment:v.svg)
+"""
+
+
+def rich_notebook() -> NotebookNode:
+    """Every kind of cell and output the annotated notebook can hold, and Markdown that tries everything."""
+    markdown = new_markdown_cell(MARKDOWN)
+    markdown.attachments = {"p.png": {"image/png": PNG}, "v.svg": {"image/svg+xml": SVG}}
+    feedback = new_markdown_cell("### Feedback\n\n```\nTraceback <x> & y\n```\n")
+    feedback.metadata[annotate.FEEDBACK_KEY] = {"kind": "function"}
+    cells = [
+        markdown, feedback,
+        new_code_cell("%matplotlib inline\nimport numpy as np\nprint('<b>hi</b>')\n!ls\nnp.zeros?", execution_count=3, outputs=[
+            new_output("stream", name="stdout", text="hi <b> & 'q'\n"), new_output("stream", name="stderr", text="warn\n"),
+            new_output("execute_result", data={"text/plain": "array([1, 2])", "image/png": PNG}, execution_count=3),
+            new_output("execute_result", data={"text/plain": "<tag> & \"q\""}, execution_count=4),
+            new_output("display_data", data={"image/jpeg": PNG}),
+            new_output("error", ename="ValueError", evalue="bad <x>", traceback=["Traceback <y>", "ValueError: bad <x>"])]),
+        new_code_cell("", execution_count=None),
+        new_code_cell("def f(x):\n    '''doc <b>'''\n    return x @ x  # comment\n", execution_count=1),
+    ]
+    for number, cell in enumerate(cells):
+        cell.id = f"c{number}"
+    return new_notebook(cells=cells, metadata={"language_info": {"name": "python"}})
+
+
+def nbconvert_page(notebook: NotebookNode, title: str) -> str:
+    """The page as nbconvert's exporter wrote it before (the template, filters and options annotate.py gave it)."""
+    from nbconvert import HTMLExporter, TemplateExporter
+    from nbconvert.filters import DataTypeFilter, Highlight2HTML
+
+    class PageExporter(HTMLExporter):  # type: ignore[misc]
+        def from_notebook_node(self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any) -> Any:
+            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+
+    exporter = PageExporter(template_name="lab", template_file="feedback-notebook.html.j2",
+                            extra_template_paths=[str(template_dir())],
+                            extra_template_basedirs=[str(notebook_page.nbconvert_templates())],
+                            embed_images=False, exclude_anchor_links=True)
+    exporter.register_filter("highlight_code", Highlight2HTML(pygments_lexer="ipython3", parent=exporter))
+    exporter.register_filter("filter_data_type", DataTypeFilter(parent=exporter))
+    exporter.register_filter("safe_html", annotate.safe_html)
+    page, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
+    return str(page)
+
+
+@pytest.mark.parametrize("source", ["rich", "alice_full_marks", "carol_broken"])
+def test_the_page_is_the_one_nbconvert_writes(source: str) -> None:
+    if source == "rich":
+        notebook = rich_notebook()
+    else:
+        from grader.notebooks import read_notebook
+
+        notebook = read_notebook(ROOT / "examples" / "submissions" / f"{source}.ipynb")
+    title = "Feedback: <Convolution> & \"steps\""
+    assert notebook_page.render(notebook, title, annotate.safe_html) == nbconvert_page(notebook, title)
+
+
+def test_the_page_is_still_sanitised() -> None:
+    page = notebook_page.render(rich_notebook(), "t", annotate.safe_html)
+    body = page.split("</head>", 1)[1]
+    assert "<script" not in body and "onclick" not in body and '="javascript:' not in body
+    assert "https://example.com/x.png" not in body and "&lt;script&gt;alert(1)&lt;/script&gt; <b>bold</b> <img>" in body
+    assert "Content-Security-Policy" in page.split("</head>", 1)[0]
+    assert "data:image/svg+xml;base64," + SVG in body and "<pre>hi &lt;b&gt; &amp; &#39;q&#39;" in body
+
+
+def test_rendering_loads_neither_nbconvert_nor_ipython_for_plain_python() -> None:
+    code = """
+import sys
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from grader.reporting import annotate, notebook_page
+nb = new_notebook(cells=[new_markdown_cell("# a $x$"), new_code_cell("x = 1")], metadata={})
+page = notebook_page.render(nb, "t", annotate.safe_html)
+assert "hl-ipython3" in page, page[-2000:]
+print(sorted({m.split(".")[0] for m in sys.modules} & {"nbconvert", "IPython", "nbclient", "bs4"}))
+"""
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_a_missing_template_folder_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(notebook_page.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(notebook_page.sys, "prefix", "/nonexistent")
+    with pytest.raises(notebook_page.TemplatesMissing, match="nbconvert's templates"):
+        notebook_page.nbconvert_templates()
