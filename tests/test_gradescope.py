@@ -166,3 +166,19 @@ def test_a_student_release_cannot_be_bundled(assignment: Assignment, tmp_path: P
     with pytest.raises(UsageError, match="student release"):
         build_autograder(replace(assignment, source_dir=assignment.release_dir), tmp_path / "autograder.zip")
     assert not (tmp_path / "autograder.zip").exists()
+
+
+def test_the_scripts_parse_and_setup_prepares_the_image(autograder_zip: Path, cache: Path, tmp_path: Path) -> None:
+    """setup.sh needs root, apt and the network, so only its last step (the grader's own) runs here; both scripts
+    must at least parse as bash."""
+    root = _layout(autograder_zip, tmp_path / "autograder")
+    for script in ("setup.sh", "run_autograder"):
+        assert subprocess.run(["bash", "-n", str(root / "source" / script)], capture_output=True).returncode == 0
+    setup_text = (root / "source" / "setup.sh").read_text(encoding="utf-8")
+    assert "bubblewrap" in setup_text and "requirements.txt" in setup_text
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cache), "XDG_CACHE_HOME": str(cache),
+           "PYTHONPATH": str(root / "source" / "lib")}
+    done = subprocess.run([sys.executable, "-B", "-m", "grader.course.gradescope", "setup", "--root", str(root)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "cnn_step_by_step 1.0.0 ready; sandbox" in done.stdout
