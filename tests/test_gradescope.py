@@ -64,6 +64,9 @@ def test_the_zip_has_what_gradescope_needs_at_its_root(autograder_zip: Path) -> 
     assert "course/solutions/course.key" in names and "course/solutions/cnn_step_by_step/hidden_tests.py" in names
     assert "lib/grader/grading/worker.py" in names and "lib/grader/templates/feedback.html.j2" in names
     assert not any("__pycache__" in name or name.startswith("submission") for name in names)
+    with zipfile.ZipFile(autograder_zip) as archive:
+        wanted = archive.read("requirements.txt").decode().splitlines()
+    assert any(line.startswith("numpy") for line in wanted) and not any(line.startswith("pytest") for line in wanted)
 
 
 def test_a_full_marks_notebook_gets_full_marks_from_the_bundled_grader(autograder_zip: Path, cache: Path, tmp_path: Path) -> None:

@@ -43,6 +43,11 @@ from grader.grading.seeds import KEY_FILE, course_key, key_path
 from grader.reporting.report import results_json, template_dir, write_atomic
 from grader.text import clean_line
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 DISTRIBUTION = "sandgrade"
 BUNDLE_FILE = "bundle.json"
 SKIPPED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".mypy_cache", ".pytest_cache"})
@@ -62,8 +67,14 @@ SANDBOX_NOTES = {
 # --- building the zip (on the instructor's machine) -----------------------------------------------------------------
 
 def requirements() -> list[str]:
-    """The grader's runtime dependencies as its package metadata declares them (extras left out): ranges, not
-    pins, so pip picks versions that suit the Python of Gradescope's image."""
+    """The grader's runtime dependencies (extras left out): ranges, not pins, so pip picks versions that suit the
+    Python of Gradescope's image. From pyproject.toml in a source checkout (an editable install's metadata lags
+    behind it until the next pip install), else from the installed package's metadata."""
+    pyproject = Path(grader.__file__).resolve().parent.parent / "pyproject.toml"
+    if pyproject.is_file():
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+        if project.get("name") == DISTRIBUTION:
+            return [str(line) for line in project.get("dependencies", [])]
     try:
         declared = importlib.metadata.requires(DISTRIBUTION) or []
     except importlib.metadata.PackageNotFoundError as error:
