@@ -185,3 +185,10 @@ def test_the_scripts_parse_and_setup_prepares_the_image(autograder_zip: Path, ca
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "cnn_step_by_step 1.0.0 ready; sandbox" in done.stdout
+
+
+def test_a_folder_as_destination_gets_autograder_zip_inside(assignment: Assignment, tmp_path: Path) -> None:
+    written = build_autograder(assignment, tmp_path / "export" / "cnn_step_by_step")
+    assert written == tmp_path / "export" / "cnn_step_by_step" / "autograder.zip"
+    assert zipfile.ZipFile(written).read("run_autograder").startswith(b"#!/usr/bin/env bash")
+    assert build_autograder(assignment, written.parent) == written  # an existing folder too

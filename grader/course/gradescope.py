@@ -110,9 +110,12 @@ def _entries(assignment: Assignment) -> Iterator[tuple[str, bytes, int]]:
 
 
 def build_autograder(assignment: Assignment, dest_zip: Path) -> Path:
-    """Write Gradescope's ``autograder.zip`` for ``assignment`` (an instructor's ``solutions/NAME``) to ``dest_zip``.
+    """Write Gradescope's ``autograder.zip`` for ``assignment`` (an instructor's ``solutions/NAME``) to ``dest_zip``
+    (a folder, or a path not ending in .zip, gets ``autograder.zip`` inside it); returns the zip's path.
 
     The zip holds the hidden tests, the reference solutions and the course key: upload it to Gradescope only."""
+    if dest_zip.is_dir() or dest_zip.suffix.lower() != ".zip":
+        dest_zip = dest_zip / "autograder.zip"
     if not assignment.instructor:
         raise UsageError(f"{assignment.source_dir} is a student release: the autograder needs the instructor's solutions/ folder")
     course_key(assignment)  # a missing or short key is refused here, not in every student's run
