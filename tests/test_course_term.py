@@ -156,6 +156,10 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> dict:
     steps["gradings_after_regrade"] = db_rows(course, "SELECT attempt, suite, score, purpose FROM gradings ORDER BY id")
     steps["status_after"] = grader("status", course=course)
     steps["export_csv"] = grader("export", "toy", "--to", "csv", course=course)
+    steps["export_canvas_without_id"] = grader("export", "toy", "--to", "canvas", course=course)
+    steps["export_canvas"] = grader("export", "toy", "--to", "canvas", "--canvas-id", "4242", course=course)
+    steps["export_gradescope"] = grader("export", "toy", "--to", "gradescope", course=course)
+    steps["export_moodle"] = grader("export", "toy", "--to", "moodle", "--out", course / "to-moodle", course=course)
     return steps
 
 
@@ -323,3 +327,34 @@ def test_the_deadline_zone_reads_the_zip_times(term: dict) -> None:
     received = dict(db_rows(term["course"], "SELECT student || ':' || sha256, received_at FROM attempts"))
     alice = next(value for key, value in received.items() if key.startswith("alice:"))
     assert datetime.fromisoformat(alice) == datetime.fromisoformat("2026-10-01T20:00:00+02:00")
+
+
+def test_export_canvas_names_the_column_and_the_feedback_files_from_the_download(term: dict) -> None:
+    assert "--canvas-id" in term["export_canvas_without_id"].stderr
+    out = ok(term["export_canvas"])
+    folder = term["course"] / "export" / "toy"
+    assert "canvas.csv" in out and "canvas-feedback.zip" in out
+    lines = (folder / "canvas.csv").read_text().splitlines()
+    assert lines[0].endswith(",Toy course work (4242)") and lines[1].startswith("    Points Possible")
+    rows = {line.split(",")[1]: line for line in lines[2:]}
+    assert rows["103"].endswith(",8.00") and rows["102"].endswith(",6.00") and rows["104"].endswith(",")
+    with zipfile.ZipFile(folder / "canvas-feedback.zip") as archive:
+        names = archive.namelist()
+    assert any(name.startswith("carolcook_103_9103_") for name in names)  # her counting (late) attempt's download
+    assert any(name.startswith("alicearcher_101_9001_") for name in names)
+
+
+def test_export_moodle_writes_the_worksheet_and_the_feedback_folders(term: dict) -> None:
+    out = ok(term["export_moodle"])
+    folder = term["course"] / "to-moodle"
+    assert "moodle.csv" in out
+    worksheet = (folder / "moodle.csv").read_text(encoding="utf-8-sig")
+    assert "Participant 103" in worksheet and "Participant 104" in worksheet
+    with zipfile.ZipFile(folder / "moodle-feedback.zip") as archive:
+        assert "Carol Cook_103_assignsubmission_file_/feedback.html" in archive.namelist()
+
+
+def test_export_gradescope_builds_the_autograder_zip(term: dict) -> None:
+    ok(term["export_gradescope"])
+    with zipfile.ZipFile(term["course"] / "export" / "toy" / "autograder.zip") as archive:
+        assert {"setup.sh", "run_autograder"} <= set(archive.namelist())

@@ -174,7 +174,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _export_gradescope(assignment: Assignment, out: Path) -> int:
-    from grader.course import gradescope  # type: ignore[attr-defined]
+    from grader.course import gradescope
 
     written = gradescope.build_autograder(assignment, out)
     print(f"wrote {written}")
