@@ -13,6 +13,7 @@ from grader.config import find_named_assignment, load_assignment
 from grader.errors import GraderError, UsageError
 
 if TYPE_CHECKING:
+    from grader.config import Assignment
     from grader.model import GradeReport
 
 
@@ -80,9 +81,15 @@ def _sandbox(requested: str) -> str:
     return mode
 
 
-def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.running.batch import grade_all
+def _prestart(assignment: Assignment, mode: str, count: int, jobs: int) -> None:
+    """Start the sandbox before the grading machinery is imported, so that their start-ups overlap (one job only)."""
+    if (count == 1 or jobs == 1) and assignment.environment is None:
+        from grader.grading.sandbox import prestart
 
+        prestart(mode, assignment.limits, assignment.course_files)
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     if not assignment.instructor:
         raise UsageError(f"{assignment.source_dir} is a student release: grading needs the instructor's solutions/ folder")
@@ -103,6 +110,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return grade_collected(args, assignment, mode, cluster)
     if args.out is None:
         raise UsageError("--out DIR is needed when SUBMISSION files are given")
+    if not cluster:
+        _prestart(assignment, mode, len(args.submissions), args.jobs)
+    from grader.running.batch import grade_all
+
     named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit, annotate=args.annotate,
                       cluster=cluster)
     _print_table(named)
@@ -129,15 +140,17 @@ def _assignment_in_metadata(notebook: dict[str, Any]) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from grader.grading.check import check_text, student_chunks
     from grader.notebooks import notebook_json
-    from grader.running.batch import grade_paths
 
     notebook = args.notebook
     name = args.assignment or _assignment_in_metadata(notebook_json(notebook))
     course = args.course if args.course is not None else Path.cwd()
     assignment = load_assignment(find_named_assignment(name, course))
     mode = _sandbox(args.sandbox)
+    _prestart(assignment, mode, 1, 1)
+    from grader.grading.check import check_text, student_chunks
+    from grader.running.batch import grade_paths
+
     (report,) = grade_paths(assignment, [notebook], mode, suite="public")
     failing = sum(not f.passed for f in report.functions) > 1  # only then can one failure come from another
     print(check_text(report, student_chunks(notebook, assignment) if failing else ()))

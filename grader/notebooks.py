@@ -103,8 +103,10 @@ def read_notebook(path: Path) -> NotebookNode:
     data = notebook_json(path)
     try:
         if data.get("nbformat") == 4:  # no schema validation: real notebooks often bend the schema harmlessly
+            data.setdefault("metadata", {})
             for cell in data["cells"]:
                 _source(cell)
+                cell.setdefault("metadata", {})  # as read_code_cells, which never looks at it
             notebook = JSONReader().to_notebook(data)
         else:
             notebook = nbformat.reads(json.dumps(data), as_version=4)

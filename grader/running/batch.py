@@ -20,7 +20,7 @@ from grader.authoring.reference_check import verify_reference, verify_reference_
 from grader.config import Assignment
 from grader.errors import UsageError
 from grader.grading.grade import GRADER_ERROR, grade_submission, not_graded
-from grader.grading.sandbox import Worker
+from grader.grading.sandbox import Worker, take_started
 from grader.grading.suite import Suite, load_suite, split_kind
 from grader.model import GradeReport
 from grader.reporting.gradebook import write_gradebook
@@ -57,8 +57,11 @@ def output_names(paths: Sequence[Path]) -> list[str]:
 
 def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
     global _job
-    worker = Worker(mode, assignment.limits, assignment.course_files, prepare(assignment.environment))
-    worker.start()  # the sandbox starts while the suite loads
+    environment = prepare(assignment.environment)
+    worker = take_started(mode, assignment.limits, assignment.course_files, environment)  # cli.py may have started it
+    if worker is None:
+        worker = Worker(mode, assignment.limits, assignment.course_files, environment)
+        worker.start()  # the sandbox starts while the suite loads
     atexit.register(worker.close)
     loaded = load_suite(assignment, suite)
     worker.use_reference(loaded.reference)

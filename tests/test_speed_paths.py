@@ -1,0 +1,123 @@
+"""The short paths that keep one submission fast (issue 14) give what the long ones gave: the code cells read straight
+from JSON, the sandbox started early, and the modules a grade never needs are never imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.config import Assignment
+from grader.errors import NotebookError
+from grader.grading import sandbox
+from grader.notebooks import code_cells, read_code_cells, read_notebook
+from tests.conftest import sandbox_mode
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples" / "submissions").glob("*.ipynb"))
+
+
+def write(path: Path, notebook: Any) -> Path:
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
+def v4(*cells: dict[str, Any]) -> dict[str, Any]:
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": list(cells)}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_code_cells_straight_from_json_are_those_nbformat_gives(path: Path) -> None:
+    try:
+        expected: Any = code_cells(read_notebook(path))
+    except NotebookError as error:  # an unreadable example: the same refusal
+        expected = str(error)
+    try:
+        got: Any = read_code_cells(path)
+    except NotebookError as error:
+        got = str(error)
+    assert got == expected
+
+
+def test_bent_notebooks_read_the_same_both_ways(tmp_path: Path) -> None:
+    cases = {
+        "lines.ipynb": v4({"cell_type": "markdown", "source": ["# t\n", "x"]},
+                          {"cell_type": "code", "source": ["def f():\n", "    return 1\n"], "outputs": []},
+                          {"source": "no type"}, {"cell_type": "code"}, {"cell_type": "raw", "source": "r"}),
+        "v3.ipynb": {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"metadata": {}, "cells": [
+            {"cell_type": "code", "input": ["x = 1\n", "y = 2"], "outputs": [], "language": "python", "metadata": {}},
+            {"cell_type": "markdown", "source": "m", "metadata": {}},
+            {"cell_type": "code", "input": "def g(): pass", "outputs": [], "language": "python", "metadata": {}}]}]},
+    }
+    for name, notebook in cases.items():
+        path = write(tmp_path / name, notebook)
+        assert read_code_cells(path) == code_cells(read_notebook(path)), name
+    assert read_code_cells(tmp_path / "lines.ipynb") == [(2, "def f():\n    return 1\n"), (4, "")]
+    assert read_code_cells(tmp_path / "v3.ipynb") == [(1, "x = 1\ny = 2"), (3, "def g(): pass")]
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    (["not", "a", "cell"], "a cell is malformed: it is not a JSON object"),
+    ({"cell_type": "code", "source": ["x", 1]}, "its source is neither text nor a list of lines"),
+    ({"cell_type": "code", "source": {"x": 1}}, "its source is neither text nor a list of lines"),
+])
+def test_a_malformed_cell_gets_the_same_clear_message_both_ways(tmp_path: Path, cell: Any, message: str) -> None:
+    path = write(tmp_path / "bad.ipynb", v4({"cell_type": "code", "source": "x = 1"}, cell))
+    for read in (read_code_cells, read_notebook):
+        with pytest.raises(NotebookError, match=message):
+            read(path)
+
+
+GRADE = """
+import sys
+from grader.cli import main
+try:
+    main(sys.argv[1:-1])
+except SystemExit:
+    pass
+print("\\nLOADED", sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[-1].split(","))), file=sys.stderr)
+"""
+
+
+def loaded(*args: str, watch: str) -> list[str]:
+    """The watched top-level modules a whole ``grader`` command imported."""
+    done = subprocess.run([sys.executable, "-c", GRADE, *args, watch], cwd=ROOT, capture_output=True, text=True, check=False)
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("LOADED"), done.stderr[-2000:]
+    return list(json.loads(last.removeprefix("LOADED ").replace("'", '"')))
+
+
+def test_one_grade_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
+    """nbconvert, IPython, jsonschema and matplotlib cost ~0.5 s of start-up together, and grading uses none of them;
+    nor tqdm for one notebook."""
+    example = str(ROOT / "examples" / "submissions" / "bob_partly_right.ipynb")
+    heavy = "nbconvert,IPython,jsonschema,matplotlib,tqdm,nbclient,bs4"
+    common = ["--sandbox", sandbox_mode()]
+    # nbformat (with jsonschema) still builds feedback.ipynb: the one heavy import left, ~0.1 s
+    grade = heavy.replace("jsonschema,", "") + ",numpy"
+    assert loaded("grade", "cnn_step_by_step", example, "--out", str(tmp_path / "a"), *common, watch=grade) == ["numpy"]
+    assert json.loads((tmp_path / "a" / "bob_partly_right" / "results.json").read_text())["score"] > 0  # it did grade
+    assert (tmp_path / "a" / "bob_partly_right" / "feedback-notebook.html").is_file()
+    assert loaded("check", example, "--assignment", "cnn_step_by_step", *common, watch=heavy + ",nbformat,numpy") == ["numpy"]
+
+
+def test_a_prestarted_sandbox_is_taken_only_with_the_same_settings(assignment: Assignment) -> None:
+    mode = sandbox_mode()
+    sandbox.prestart(mode, assignment.limits, assignment.course_files)
+    worker = sandbox.take_started(mode, assignment.limits, assignment.course_files, None)
+    try:
+        assert worker is not None and worker.process is not None and worker.process.poll() is None
+        assert sandbox.take_started(mode, assignment.limits, assignment.course_files, None) is None  # taken once
+    finally:
+        if worker is not None:
+            worker.close()
+    sandbox.prestart(mode, assignment.limits, assignment.course_files)
+    spare = sandbox._spare
+    assert spare is not None and spare.process is not None
+    process = spare.process
+    assert sandbox.take_started(mode, assignment.limits, (), None) is None  # other course files: not this one
+    assert process.poll() is not None  # and it was stopped, not left running
