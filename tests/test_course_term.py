@@ -358,3 +358,24 @@ def test_export_gradescope_builds_the_autograder_zip(term: dict) -> None:
     ok(term["export_gradescope"])
     with zipfile.ZipFile(term["course"] / "export" / "toy" / "autograder.zip") as archive:
         assert {"setup.sh", "run_autograder"} <= set(archive.namelist())
+
+
+def test_the_feedback_page_shows_the_attempt_history_and_which_counts(term: dict) -> None:
+    folder = term["course"] / "feedback" / "toy" / "carol"
+    (graded, regraded) = sorted(folder.glob("attempt-5-*"), key=lambda p: (p / "grade-report.json").stat().st_mtime)
+    page = (graded / "feedback.html").read_text()
+    assert 'id="attempts"' in page
+    rows = page.split('<table class="attempts">')[1].split("</table>")[0].split("<tr>")[2:]
+    assert "2026-10-01T22:30+02:00" in rows[0] and "on time" in rows[0] and "4 / 10" in rows[0]
+    assert "counts" not in rows[0]
+    assert "late: −2 points" in rows[1] and "8 / 10" in rows[1] and "counts" in rows[1]
+    markdown = (graded / "feedback.md").read_text()
+    assert "attempt 2, received 2026-10-02T10:00+02:00, late (−2 points): 8 / 10, **counts**" in markdown
+    assert "8 / 10" in (regraded / "feedback.html").read_text()  # the regraded page has the history too
+
+
+def test_a_page_without_a_course_has_no_history(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    path = write_notebook(course / "one.ipynb", *RIGHT)
+    ok(grader("grade", "toy", path, "--out", course / "o", "--sandbox", "none", "--no-annotate", course=course))
+    assert 'id="attempts"' not in (course / "o" / "one" / "feedback.html").read_text()

@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +131,10 @@ def counting_sources(gradebook: Gradebook, assignment: str, found: list[Standing
             if s.counts is not None and s.counts.attempt.id in rows}
 
 
-def history(standing: Standing) -> list[dict[str, Any]]:
-    """The attempt history a feedback page shows (plain values, so it travels in GradeReport.extra)."""
-    return [{"attempt": number, "received_at": j.attempt.received_at.isoformat(timespec="minutes"),
+def history(standing: Standing, zone: tzinfo | None = None) -> list[dict[str, Any]]:
+    """The attempt history a feedback page shows (plain values, so it travels in GradeReport.extra), times in
+    ``zone`` (the deadline's: the one students know)."""
+    return [{"attempt": number, "received_at": j.attempt.received_at.astimezone(zone).isoformat(timespec="minutes"),
              "score": j.attempt.score, "after_penalty": j.score, "late": j.late, "penalty": j.penalty,
              "counts": standing.counts is not None and j.attempt.id == standing.counts.attempt.id,
              "within_limit": j.within_limit}
@@ -179,7 +180,8 @@ def history_with(gradebook: Gradebook, assignment: Assignment, suite: str, row: 
     page is then written without it, which costs only the history)."""
     try:
         found = standings(gradebook, assignment, suite, extensions, {row.id: (report.score, str(folder))})
-        return next(history(s) for s in found if s.student.id == row.student)
+        deadline = assignment.submission.deadline
+        return next(history(s, deadline.tzinfo if deadline else timezone.utc) for s in found if s.student.id == row.student)
     except (StopIteration, ValueError, OSError):
         return None
 
