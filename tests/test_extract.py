@@ -14,7 +14,17 @@ import pytest
 
 from grader.errors import NotebookError
 from grader.grading import extract
-from grader.grading.extract import MAX_CELL_CHARS, MAX_CODE_CHARS, extract_bounded, extract_cells, extract_submission, to_python
+from grader.grading.extract import (
+    MAX_CELL_CHARS,
+    MAX_CODE_CHARS,
+    chunk_labels,
+    cite_cells,
+    extract_bounded,
+    extract_cells,
+    extract_submission,
+    redefined,
+    to_python,
+)
 from grader.model import Submission
 from grader.notebooks import read_notebook
 from tests.conftest import write_notebook
@@ -57,8 +67,53 @@ def test_windows_line_endings_and_non_breaking_spaces() -> None:
 def test_a_cell_that_does_not_parse_costs_only_that_cell() -> None:
     chunks, notes, unparsed = extract_cells([(1, "def good():\n    return 1"), (2, "def bad(:\n    pass"), (3, "def also():\n    pass")])
     assert [c.names for c in chunks] == [("good",), ("also",)]
-    assert notes == ("cell 2 was skipped: it is not valid Python (invalid syntax, line 1).",)
+    assert notes == ("the cell that defines `bad` could not be read, so nothing in it was graded: it is not valid "
+                     "Python (invalid syntax, line 1 of the cell):\n    def bad(:\n            ^",)
     assert unparsed == (("bad", notes[0]),)
+
+
+# Cells are cited as a student finds them (issue 14, point 6): Jupyter shows no cell numbers, and a count that
+# includes Markdown cells matches nothing on screen.
+
+def test_a_syntax_error_names_the_cell_and_points_at_the_line() -> None:
+    cell = "# GRADED FUNCTION: conv_forward\nimport numpy as np\ndef conv_forward(A):\n\tfor h in range(3)\n\t\tpass\n"
+    _, (note,), _ = extract_cells([(41, cell)])
+    head, line, caret = note.split("\n")
+    assert head.startswith("the cell that defines `conv_forward` could not be read") and "line 4 of the cell" in head
+    assert line == "        for h in range(3)" and caret.index("^") == len(line)  # the tab expanded, the caret after ')'
+    assert "41" not in note
+    _, (plain,), _ = extract_cells([(3, "\n\nx = [1, 2,\ny = `3`")])
+    assert plain.startswith("the cell starting `x = [1, 2,` could not be read")
+
+
+def test_a_long_first_line_is_cut_and_a_long_bad_line_is_shown_around_the_error() -> None:
+    long = "y = " + " + ".join(["value"] * 100) + " +"
+    _, (note,), _ = extract_cells([(1, long)])
+    head, line, caret = note.split("\n")
+    assert "…`" in head and len(head.split("`")[1]) <= 60
+    assert len(line) <= 104 and line.rstrip().endswith("+") and caret.index("^") <= len(line)
+
+
+def test_traceback_lines_name_the_cell_by_the_function_it_defines() -> None:
+    chunks, _, _ = extract_cells([(5, "import numpy as np\n\nSCALE = np.sqrt(2)"),
+                                  (9, "def helper(x):\n    return x[0] * SCALE\n\ndef zero_pad(X, pad):\n    return helper(X)")])
+    labels = chunk_labels(chunks, ["zero_pad"])
+    assert labels == {5: "the cell with `import numpy as np`", 9: "the cell that defines `zero_pad`"}
+    traceback = ('  File "cell 9", line 5, in zero_pad\n    return helper(X)\n  File "cell 9", line 2, in helper\n'
+                 '    return x[0] * SCALE\nIndexError: index 0 is out of bounds  File "cell 12", line 1')
+    cited = cite_cells(traceback, labels)
+    assert cited.startswith("  In the cell that defines `zero_pad`, line 5, in zero_pad\n")
+    assert "  In the cell that defines `zero_pad`, line 2, in helper\n" in cited
+    assert cited.endswith('File "cell 12", line 1')  # no label known: left as it was
+    assert cite_cells("loading cell 5: NameError: x", labels) == "loading the cell with `import numpy as np`: NameError: x"
+
+
+def test_a_graded_function_defined_in_two_cells_is_warned_about() -> None:
+    chunks, _, _ = extract_cells([(2, "def zero_pad(X, pad):\n    return X"), (4, "def helper():\n    pass"),
+                                  (6, "def helper():\n    pass"), (8, "def zero_pad(X, pad):\n    return X + 1")])
+    assert redefined(chunks, ["zero_pad"]) == ["`zero_pad` is defined in two cells; the last one is graded. Search the "
+                                               "notebook for `def zero_pad` and keep only the version you mean."]
+    assert redefined(chunks[:2], ["zero_pad"]) == []
 
 
 def test_line_numbers_match_the_cell() -> None:

@@ -3,10 +3,12 @@ the template, a banner with advice and nothing else for a notebook that cannot b
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -147,3 +149,50 @@ def test_the_footer_promises_only_what_hidden_messages_keep(tmp_path: Path) -> N
     assert "expected (1, 5, 5, 1)" in page  # a hidden shape message gives the expected shape...
     footer = page.split("<footer>", 1)[1]
     assert "never the expected values" not in footer and "shape" in footer  # ...and the footer says so
+
+
+# Point 6: cells are cited as a student finds them, in every place a student reads.
+
+CELL_NUMBER = re.compile(r"\bcell \d+|\bcells? #?\d+")
+WRONG_FIRST_PAD = "import numpy as np\ndef zero_pad(X, pad):\n    return X\n"
+RAISING_STEP = "def conv_single_step(a_slice_prev, W, b):\n    Z = np.sum(a_slice_prev * W)\n    return Z + float(b)\n"
+
+
+@pytest.fixture(scope="module")
+def cited(tmp_path_factory: pytest.TempPathFactory, assignment) -> dict[str, str]:
+    """What a student reads about a notebook (Markdown between the cells, so numbers would count them) with a graded
+    function defined twice, one that raises, and one whose cell does not parse."""
+    folder = tmp_path_factory.mktemp("cited")
+    cells = master_source(assignment)
+    broken = cells["conv_forward"].replace("for h in range(n_H):", "for h in range(n_H)", 1)
+    assert broken != cells["conv_forward"]
+    sources = ["import numpy as np", WRONG_FIRST_PAD, cells["zero_pad"], RAISING_STEP, broken,
+               *(source for name, source in cells.items() if name not in ("zero_pad", "conv_single_step", "conv_forward"))]
+    notebook = nbformat.v4.new_notebook()
+    for index, source in enumerate(sources):
+        notebook.cells += [nbformat.v4.new_markdown_cell(f"## Part {index}"), nbformat.v4.new_code_cell(source)]
+    path = folder / "cited.ipynb"
+    nbformat.write(notebook, path)
+    run_cli("grade", "cnn_step_by_step", path, "--out", folder / "out", "--sandbox", sandbox_mode(), check=True)
+    check = run_cli("check", path, "--assignment", "cnn_step_by_step", "--sandbox", sandbox_mode())
+    out = folder / "out" / "cited"
+    texts = {name: (out / name).read_text() for name in ("feedback.html", "feedback.md", "results.json")}
+    cells_out = json.loads((out / "feedback.ipynb").read_text())["cells"]
+    texts["feedback.ipynb"] = "\n".join("".join(c["source"]) for c in cells_out if "grader_feedback" in c["metadata"])
+    return {**texts, "check": check.stdout}
+
+
+@pytest.mark.parametrize("name", ["feedback.html", "feedback.md", "results.json", "feedback.ipynb", "check"])
+def test_cells_are_cited_by_function_not_by_number(cited: dict[str, str], name: str) -> None:
+    text = html.unescape(cited[name]).replace("\\n", "\n").replace("\\_", "_").replace("\\`", "`")
+    assert not CELL_NUMBER.search(text), CELL_NUMBER.search(text)
+    assert "`zero_pad` is defined in two cells; the last one is graded" in text
+    assert "the cell that defines `conv_forward` could not be read" in text and "for h in range(n_H)\n" in text
+    if name != "feedback.ipynb":  # the notebook puts the notes in its summary, the checks' messages beside the cells
+        assert "In the cell that defines `conv_single_step`, line 3, in conv_single_step" in text
+
+
+def test_a_syntax_error_shows_the_line_with_a_caret_under_the_error(cited: dict[str, str]) -> None:
+    lines = cited["check"].splitlines()
+    row = next(i for i, line in enumerate(lines) if line.rstrip().endswith("for h in range(n_H)"))
+    assert lines[row + 1].index("^") == len(lines[row].rstrip())  # where the ':' is missing

@@ -18,6 +18,7 @@ import os
 import re
 import signal
 from collections import deque
+from collections.abc import Collection, Iterable
 from itertools import islice
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -36,6 +37,9 @@ MAX_CODE_CHARS = 2_000_000
 #: refused (thousands of definitions in one long cell would otherwise cost memory quadratic in its length).
 MAX_LOADED_CHARS = 16_000_000
 #: Functions named per skipped cell (to explain why they are missing): a bound, whatever the cell holds.
+#: How much of a cell's first line names the cell in a message, and of the line a syntax error points at.
+LABEL_CHARS = 60
+SHOWN_LINE_CHARS = 100
 MAX_UNPARSED_DEFS = 100
 #: Bounds of one notebook's extraction in ``extract_bounded``: wall clock (CPU time a second more) and memory.
 EXTRACT_SECONDS = 20.0
@@ -262,32 +266,116 @@ def _too_large(cells: list[tuple[int, str]]) -> dict[int, str]:
     return skipped
 
 
+def cell_label(source: str, graded: Collection[str] = ()) -> str:
+    """How a message points a student at a cell: by the graded function it defines, else the first function it
+    defines, else its first line. Jupyter shows no cell numbers, and a count that includes Markdown cells matches
+    nothing on the student's screen."""
+    defined = [match[1] for match in islice(DEF_LINE.finditer(source), MAX_UNPARSED_DEFS)]
+    named = next((name for name in defined if name in graded), defined[0] if defined else "")
+    if named:
+        return f"the cell that defines `{named}`"
+    first = next((line.strip() for line in islice(source.splitlines(), 10_000) if line.strip()), "")
+    return f"the cell starting `{_quoted(first)}`" if first else "an empty cell"
+
+
+def chunk_labels(chunks: Iterable[Chunk], graded: Collection[str] = ()) -> dict[int, str]:
+    """cell number → how to name that cell, from the code that was loaded from it (what a traceback can point at):
+    the graded function it defines, else the first function, else its first loaded line."""
+    by_cell: dict[int, list[Chunk]] = {}
+    for chunk in chunks:
+        by_cell.setdefault(chunk.cell, []).append(chunk)
+    labels = {}
+    for cell, own in by_cell.items():
+        defined = [name for chunk in own if chunk.kind == "def" for name in chunk.names]
+        named = next((name for name in defined if name in graded), defined[0] if defined else "")
+        first = next((line.strip() for line in own[0].code.splitlines() if line.strip()), "")
+        labels[cell] = f"the cell that defines `{named}`" if named else f"the cell with `{_quoted(first)}`"
+    return labels
+
+
+_TRACEBACK_CELL = re.compile(r'File "cell (\d+)", line (\d+)')
+_LOADING_CELL = re.compile(r"^loading cell (\d+): ")
+
+
+def cite_cells(text: str, labels: dict[int, str]) -> str:
+    """``text`` with the cells its traceback lines (``File "cell 41", line 3``) and loading notes point at named as
+    ``labels`` name them; a cell without a label keeps its number."""
+    def frame(match: re.Match[str]) -> str:
+        label = labels.get(int(match[1]))
+        return f"In {label}, line {match[2]}" if label else match[0]
+
+    def loading(match: re.Match[str]) -> str:
+        label = labels.get(int(match[1]))
+        return f"loading {label}: " if label else match[0]
+
+    return _LOADING_CELL.sub(loading, _TRACEBACK_CELL.sub(frame, text))
+
+
+def _quoted(line: str, limit: int = LABEL_CHARS) -> str:
+    """One line of code fit to quote between backticks in a message: no backtick, at most ``limit`` characters."""
+    line = " ".join(line.replace("`", "'").split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _pointed(error: SyntaxError, lines: list[str]) -> str:
+    """The line a syntax error is on, and a caret under the place Python stopped (a window of a long line)."""
+    if not error.lineno or not 0 < error.lineno <= len(lines):
+        return ""
+    raw = lines[error.lineno - 1]
+    line = raw.expandtabs(4).rstrip()
+    column = len(raw[: max((error.offset or 1) - 1, 0)].expandtabs(4))
+    start = max(0, min(column - SHOWN_LINE_CHARS // 2, len(line) - SHOWN_LINE_CHARS))
+    shown = line[start : start + SHOWN_LINE_CHARS]
+    return f"\n    {shown}\n    {' ' * (column - start)}^"
+
+
 def _parse(number: int, source: str) -> tuple[ast.Module, list[str]] | str:
     """The cell's syntax tree and lines as Python, or a note saying why it was skipped."""
+    python = ""
     try:
         python = to_python(source)
         return ast.parse(python, filename=f"cell {number}"), python.split("\n")
     except SyntaxError as error:
-        where = f"line {error.lineno}" if error.lineno else "somewhere"
-        return f"cell {number} was skipped: it is not valid Python ({error.msg}, {where})."
+        where = f", line {error.lineno} of the cell" if error.lineno else ""
+        pointed = _pointed(error, python.split("\n"))
+        return (f"{cell_label(source)} could not be read, so nothing in it was graded: it is not valid Python "
+                f"({error.msg}{where}):{pointed}")
     except (RecursionError, MemoryError):
         return f"cell {number} was skipped: it is nested too deeply or too large to read."
 
 
+@dataclasses.dataclass(frozen=True)
+class Extraction:
+    """What ``read_cells`` found: chunks to load, in notebook order; a note per skipped cell; (function, note) for
+    each ``def`` inside a skipped cell, so that a missing function can be explained; and where the skipped cells
+    are (cell number → note, function → cell number), for the annotated notebook to put its notes beside them."""
+
+    chunks: tuple[Chunk, ...]
+    notes: tuple[str, ...]
+    unparsed: tuple[tuple[str, str], ...]
+    skipped: tuple[tuple[int, str], ...]
+    unparsed_cells: tuple[tuple[str, int], ...]
+
+
 def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Chunks to load, in notebook order; notes about the cells that were skipped; and (function, note)
-    for each ``def`` inside a skipped cell, so that a missing function can be explained."""
+    """Chunks to load, notes about the skipped cells, and (function, note) for each ``def`` in a skipped cell."""
+    found = read_cells(cells)
+    return found.chunks, found.notes, found.unparsed
+
+
+def read_cells(cells: list[tuple[int, str]]) -> Extraction:
+    """Everything extraction finds in ``cells`` ((number, source) of each code cell)."""
     found: list[tuple[Chunk, set[str]]] = []
     skipped = _too_large(cells)
-    notes: list[str] = []
-    unparsed: list[tuple[str, str]] = []
+    notes: list[tuple[int, str]] = []
+    unparsed: list[tuple[str, int, str]] = []
     modules: set[str] = set()
     loaded = 0
     for number, source in cells:
         parsed = skipped.get(number) or _parse(number, source)
         if isinstance(parsed, str):
-            notes.append(parsed)
-            unparsed += [(match[1], parsed) for match in islice(DEF_LINE.finditer(source), MAX_UNPARSED_DEFS)]
+            notes.append((number, parsed))
+            unparsed += [(match[1], number, parsed) for match in islice(DEF_LINE.finditer(source), MAX_UNPARSED_DEFS)]
             continue
         tree, lines = parsed
         for node in tree.body:
@@ -307,7 +395,8 @@ def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tupl
             modules_used = _imported_modules(node) if kind == "import" else ()
             chunk = Chunk(cell=number, line=first, kind=kind, names=names, code=code, modules=modules_used)
             found.append((chunk, _names_read(node)))
-    return tuple(_needed(found)), tuple(notes), tuple(unparsed)
+    return Extraction(tuple(_needed(found)), tuple(note for _, note in notes), tuple((name, note) for name, _, note in unparsed),
+                      tuple(notes), tuple((name, number) for name, number, _ in unparsed))
 
 
 def extract_submission(path: Path) -> Submission:
@@ -408,13 +497,30 @@ def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission
     each, of modules the assignment does not allow. Helper modules shipped with the assignment stay:
     the sandbox has the instructor's copies of them."""
     kept, notes = [], list(submission.notes)
+    graded = [function.name for function in assignment.functions]
+    labels = chunk_labels(submission.chunks, graded)
     for chunk in submission.chunks:
         if chunk.kind == "import" and set(chunk.modules) <= assignment.test_modules:
             continue
         if chunk.kind == "import" and not assignment.allows_import(chunk.modules):
             modules = ", ".join(sorted(set(chunk.modules) - set(assignment.allowed_imports)))
-            notes.append(f"cell {chunk.cell}, line {chunk.line}: `import {modules}` was skipped (this assignment allows "
+            notes.append(f"{labels[chunk.cell]}, line {chunk.line}: `import {modules}` was skipped (this assignment allows "
                          f"{', '.join(assignment.allowed_imports)}).")
         else:
             kept.append(chunk)
+    notes += redefined(submission.chunks, graded)
     return Submission(submission.path, tuple(kept), tuple(notes), submission.unparsed)
+
+
+def redefined(chunks: Iterable[Chunk], graded: Collection[str]) -> list[str]:
+    """A warning for each graded function defined in more than one cell: the last definition is graded, and a
+    student who fixed the first copy sees no change."""
+    cells: dict[str, list[int]] = {}
+    for chunk in chunks:
+        for name in chunk.names if chunk.kind == "def" else ():
+            if name in graded and chunk.cell not in cells.setdefault(name, []):
+                cells[name].append(chunk.cell)
+    counted = {2: "two", 3: "three", 4: "four"}
+    return [f"`{name}` is defined in {counted.get(len(found), len(found))} cells; the last one is graded. Search the "
+            f"notebook for `def {name}` and keep only the version you mean."
+            for name, found in cells.items() if len(found) > 1]

@@ -23,7 +23,7 @@ import numpy as np
 from grader.checks import CheckFailed, describe
 from grader.config import Assignment
 from grader.errors import NotebookError
-from grader.grading.extract import allowed_chunks, extract_bounded
+from grader.grading.extract import allowed_chunks, chunk_labels, cite_cells, extract_bounded
 from grader.grading.sandbox import CallOutcome, Worker
 from grader.grading.suite import Suite
 from grader.mistakes import Call, Mistake, recognise
@@ -144,7 +144,7 @@ def why_missing(name: str, submission: Submission) -> str:
     """The most useful thing to tell a student whose function the grader cannot find."""
     unparsed = [why for function, why in submission.unparsed if function == name]
     if unparsed:
-        return f"{name} is in a cell that could not be read: {unparsed[-1]}"
+        return f"{name} was not graded: {unparsed[-1]}"
     if name in submission.defined:
         return f"{name} is defined, but its cell failed when it ran (see the notes above)."
     similar = difflib.get_close_matches(name, sorted(submission.defined), n=1, cutoff=0.75)
@@ -241,6 +241,9 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     if broken:
         notes.insert(0, f"The grader failed on {sum(c.outcome == GRADER_ERROR for c in checks)} check(s) of "
                         f"{', '.join(broken)}: not your fault. The course staff will fix them and grade again.")
+    labels = chunk_labels(submission.chunks, names)  # cells named as the student sees them, not by a count
+    checks = [dataclasses.replace(c, message=cite_cells(c.message, labels)) for c in checks]
+    notes = [cite_cells(note, labels) for note in notes]
     functions, total = score(assignment, checks)
     problem = f"The notebook's definitions could not be loaded: {loaded.failure}." if loaded.failure else ""
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),

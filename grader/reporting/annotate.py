@@ -27,7 +27,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from grader.bounded import AnswerTooLarge, run_bounded
 from grader.errors import NotebookError
-from grader.grading.extract import extract_cells
+from grader.grading.extract import read_cells
 from grader.model import FunctionScore, GradeReport
 from grader.notebooks import code_cells, read_notebook
 from grader.reporting.plots import IMAGE_MIME
@@ -48,7 +48,6 @@ MAX_IMAGE_CHARS = 4_000_000
 #: Metadata key of the cells the grader inserts: an annotated notebook submitted again loses its old feedback cells.
 FEEDBACK_KEY = "grader_feedback"
 
-SKIPPED_NOTE = re.compile(r"cell (\d+) was skipped: ")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _BASE64 = re.compile(r"[A-Za-z0-9+/\n]*={0,2}\n?")
 _CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -107,13 +106,11 @@ class Places:
 def find_places(notebook: NotebookNode) -> Places:
     """The places the grader's own extraction gives: the last definition wins; skipped cells by their notes."""
     try:
-        chunks, notes, unparsed = extract_cells(code_cells(notebook))
+        found = read_cells(code_cells(notebook))
     except NotebookError as error:
         return Places(problem=str(error))
-    graded = {name: chunk.cell for chunk in chunks if chunk.kind == "def" for name in chunk.names}
-    skipped = {int(m[1]): note for note in notes if (m := SKIPPED_NOTE.match(note))}
-    unreadable = {name: int(m[1]) for name, why in unparsed if (m := SKIPPED_NOTE.match(why))}
-    return Places(graded, unreadable, skipped)
+    graded = {name: chunk.cell for chunk in found.chunks if chunk.kind == "def" for name in chunk.names}
+    return Places(graded, dict(found.unparsed_cells), dict(found.skipped))
 
 
 def _text(value: Any, limit: int = MAX_OUTPUT_CHARS) -> str:
@@ -253,9 +250,9 @@ def function_cell(report: GradeReport, function: FunctionScore) -> NotebookNode:
     return _feedback_cell("function", lines, function.name, pictures)
 
 
-def skipped_cell(number: int, why: str) -> NotebookNode:
-    return _feedback_cell("skipped", [f"**The grader could not read the cell above** (cell {number} of the notebook "
-                                      "you submitted), so nothing in it was graded:", "", fence(why)])
+def skipped_cell(why: str) -> NotebookNode:
+    return _feedback_cell("skipped", ["**The grader could not read the cell above**, so nothing in it was graded:", "",
+                                      fence(why)])
 
 
 def _metadata(metadata: Any) -> dict[str, Any]:
@@ -295,7 +292,7 @@ def annotate(notebook: NotebookNode, report: GradeReport, places: Places) -> Not
     report = bounded(report)
     after: dict[int, list[NotebookNode]] = {}
     for number, why in sorted(places.skipped.items()):
-        after.setdefault(number, []).append(skipped_cell(number, why))
+        after.setdefault(number, []).append(skipped_cell(why))
     at_end: list[NotebookNode] = []
     for function in report.functions:
         where = places.graded.get(function.name) or places.unreadable.get(function.name)
