@@ -379,3 +379,17 @@ def test_a_page_without_a_course_has_no_history(tmp_path: Path) -> None:
     path = write_notebook(course / "one.ipynb", *RIGHT)
     ok(grader("grade", "toy", path, "--out", course / "o", "--sandbox", "none", "--no-annotate", course=course))
     assert 'id="attempts"' not in (course / "o" / "one" / "feedback.html").read_text()
+
+
+def test_a_course_moved_elsewhere_keeps_its_files(tmp_path: Path) -> None:
+    course = make_course(tmp_path / "here")
+    (course / "roster.csv").write_text("id,name\nann,Ann\n")
+    write_notebook(course / "in" / "ann.ipynb", *RIGHT)
+    ok(grader("roster", "import", course / "roster.csv", course=course))
+    ok(grader("collect", "toy", course / "in", course=course))
+    ok(grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course))
+    moved = course.rename(tmp_path / "there")
+    assert db_rows(moved, "SELECT stored FROM attempts")[0][0].startswith("submissions/toy/ann/")
+    assert "0 attempt(s) to grade" in ok(grader("grade", "toy", "--sandbox", "none", course=moved))
+    summary = (moved / "feedback" / "toy" / "summary.html").read_text()
+    assert 'href="ann/attempt-1-' in summary

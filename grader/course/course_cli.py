@@ -26,7 +26,7 @@ def course_root(args: argparse.Namespace) -> Path:
 
 
 def open_gradebook(course: Path, args: argparse.Namespace) -> Gradebook:
-    return Gradebook(gradebook_path(course, getattr(args, "gradebook", None)))
+    return Gradebook(gradebook_path(course, getattr(args, "gradebook", None)), root=course)
 
 
 def _instructor_assignment(name: str, course: Path) -> Assignment:

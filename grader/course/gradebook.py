@@ -100,8 +100,10 @@ class GradingRow:
 class Gradebook:
     """An open course gradebook (migrated to this release's schema on opening)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, root: Path | None = None) -> None:
         self.path = Path(path)
+        # Files of the course are recorded relative to its root, so a course moved or cloned elsewhere still opens.
+        self.root = Path(root) if root is not None else self.path.parent
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
@@ -131,6 +133,16 @@ class Gradebook:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    def _relative(self, path: Path | str) -> str:
+        path = Path(path)
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _absolute(self, stored: str) -> Path:
+        return self.root / stored if stored and not Path(stored).is_absolute() else Path(stored)
 
     # The roster.
     def put_students(self, students: Iterable[Student]) -> tuple[int, int]:
@@ -163,14 +175,15 @@ class Gradebook:
             cursor = db.execute(
                 "INSERT INTO attempts (assignment, student, sha256, source, stored, received_at, received_from, "
                 "collected_at, lms_late) VALUES (?,?,?,?,?,?,?,?,?)",
-                (assignment, student, sha256, _text(source), str(stored), stamp(received_at), received_from,
+                (assignment, student, sha256, _text(source), self._relative(stored), stamp(received_at), received_from,
                  stamp(now()), int(lms_late)))
             return int(cursor.lastrowid or 0), True
 
     def attempts(self, assignment: str) -> list[AttemptRow]:
         rows = self.db.execute("SELECT id, assignment, student, sha256, source, stored, received_at, received_from, "
                                "lms_late FROM attempts WHERE assignment = ? ORDER BY received_at, id", (assignment,))
-        return [AttemptRow(r[0], r[1], r[2], r[3], r[4], Path(r[5]), datetime.fromisoformat(r[6]), r[7], bool(r[8]))
+        return [AttemptRow(r[0], r[1], r[2], r[3], r[4], self._absolute(r[5]), datetime.fromisoformat(r[6]), r[7],
+                           bool(r[8]))
                 for r in rows]
 
     def pending(self, assignment: str, suite: str) -> list[AttemptRow]:
@@ -187,7 +200,8 @@ class Gradebook:
             cursor = db.execute(
                 "INSERT INTO gradings (attempt, suite, graded_at, score, max_score, error, report_dir, purpose) "
                 "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (attempt, suite) DO NOTHING",
-                (attempt, suite, stamp(now()), report.score, report.max_score, _text(report.error), str(report_dir),
+                (attempt, suite, stamp(now()), report.score, report.max_score, _text(report.error),
+                 self._relative(report_dir) if str(report_dir) else "",
                  purpose))
             if not cursor.rowcount:
                 return None
@@ -203,7 +217,8 @@ class Gradebook:
         """Every grading of an attempt, oldest first."""
         rows = self.db.execute("SELECT id, attempt, suite, graded_at, score, max_score, error, report_dir, purpose "
                                "FROM gradings WHERE attempt = ? ORDER BY id", (attempt,))
-        return [GradingRow(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        return [GradingRow(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4], r[5], r[6],
+                           str(self._absolute(r[7])) if r[7] else "", r[8]) for r in rows]
 
     def current_grading(self, attempt: int, suite: str) -> GradingRow | None:
         """The grading by ``suite`` if there is one, else the latest: what the attempt's score is today."""
