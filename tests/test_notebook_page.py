@@ -116,18 +116,22 @@ def test_the_page_is_still_sanitised() -> None:
     assert "data:image/svg+xml;base64," + SVG in body and "<pre>hi &lt;b&gt; &amp; &#39;q&#39;" in body
 
 
-def test_rendering_loads_neither_nbconvert_nor_ipython_for_plain_python() -> None:
-    code = """
+RENDER = """
 import sys
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from grader.reporting import annotate, notebook_page
-nb = new_notebook(cells=[new_markdown_cell("# a $x$"), new_code_cell("x = 1")], metadata={})
+nb = new_notebook(cells=[new_markdown_cell("# a $x$"), new_code_cell(sys.argv[1])], metadata={})
 page = notebook_page.render(nb, "t", annotate.safe_html)
 assert "hl-ipython3" in page, page[-2000:]
-print(sorted({m.split(".")[0] for m in sys.modules} & {"nbconvert", "IPython", "nbclient", "bs4"}))
+print(sorted({m.split(".")[0] for m in sys.modules} & {"nbconvert", "IPython", "nbclient", "bs4", "ipython_pygments_lexers"}))
 """
-    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "[]"
+
+
+@pytest.mark.parametrize(("code", "lexer"), [("x = 1", []), ("%matplotlib inline\nx = 1", ["ipython_pygments_lexers"])])
+def test_rendering_loads_neither_nbconvert_nor_ipython(code: str, lexer: list[str]) -> None:
+    """IPython's lexer is loaded only for a cell with IPython syntax, and even then without IPython itself."""
+    loaded = subprocess.run([sys.executable, "-c", RENDER, code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == str(lexer)
 
 
 def test_a_missing_template_folder_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
