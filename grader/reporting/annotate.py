@@ -30,8 +30,9 @@ from grader.errors import NotebookError
 from grader.grading.extract import read_cells
 from grader.model import FunctionScore, GradeReport
 from grader.notebooks import code_cells, read_notebook
+from grader.reporting import notebook_page
 from grader.reporting.plots import IMAGE_MIME
-from grader.reporting.report import bounded, failure_groups, fence, fmt, scoring_rule, template_dir, write_atomic
+from grader.reporting.report import bounded, failure_groups, fence, fmt, scoring_rule, write_atomic
 from grader.text import clean_line, clean_text
 
 NOTEBOOK_FILE = "feedback.ipynb"
@@ -309,41 +310,10 @@ def annotate(notebook: NotebookNode, report: GradeReport, places: Places) -> Not
     return annotated
 
 
-def _nbconvert_templates() -> list[str]:
-    """nbconvert's own templates beside the nbconvert that is imported (``<prefix>/share/jupyter/nbconvert/templates``),
-    which Jupyter's search path misses when that nbconvert lives in another environment's site-packages."""
-    import nbconvert
-
-    prefix = Path(nbconvert.__file__).resolve().parents[4]
-    folder = prefix / "share" / "jupyter" / "nbconvert" / "templates"
-    return [str(folder)] if folder.is_dir() else []
-
-
-@lru_cache(maxsize=1)
-def _exporter() -> Any:
-    from nbconvert import HTMLExporter, TemplateExporter
-    from nbconvert.filters import DataTypeFilter, Highlight2HTML
-
-    class PageExporter(HTMLExporter):  # type: ignore[misc]
-        """nbconvert's HTML exporter without its BeautifulSoup pass over the finished page (alt text for pictures
-        without one, tabindex on cells), which took half of the page's time."""
-
-        def from_notebook_node(self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any) -> Any:
-            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-
-    exporter = PageExporter(template_name="lab", template_file="feedback-notebook.html.j2",
-                            extra_template_paths=[str(template_dir())], extra_template_basedirs=_nbconvert_templates(),
-                            embed_images=False, exclude_anchor_links=True)
-    exporter.register_filter("highlight_code", Highlight2HTML(pygments_lexer="ipython3", parent=exporter))
-    exporter.register_filter("filter_data_type", DataTypeFilter(parent=exporter))  # no widget ever reaches the page
-    exporter.register_filter("safe_html", safe_html)
-    return exporter
-
-
 def render_page(notebook: NotebookNode, title: str) -> str:
-    """feedback-notebook.html: the annotated notebook through nbconvert's JupyterLab template, self-contained."""
-    page, _ = _exporter().from_notebook_node(notebook, resources={"metadata": {"name": clean_line(title, 200)}})
-    return str(page)
+    """feedback-notebook.html: the annotated notebook through nbconvert's JupyterLab template, self-contained
+    (rendered by grader/reporting/notebook_page.py, which gives nbconvert's page without importing nbconvert)."""
+    return notebook_page.render(notebook, clean_line(title, 200), safe_html)
 
 
 @lru_cache(maxsize=1)
