@@ -223,7 +223,9 @@ def conv_backward_cases(ref: Any, seed: int) -> list[Case]:
         for name, array, grad, (picks, numeric) in zip(("dA_prev", "dW", "db"), inputs, got, estimates):
             expect_shape(name, grad, array.shape)
             if not np.allclose([grad[p] for p in picks], numeric, rtol=1e-4, atol=1e-5):
-                raise CheckFailed("values", f"{name} does not match a finite-difference estimate of the gradient.")
+                raise CheckFailed("values", f"{name} does not match a finite-difference estimate of the gradient: "
+                                  "check that each window adds (+=) its share to every position it covers, "
+                                  "with the same pad and stride as conv_forward.")
 
     cases.append(_case("conv_backward", len(cases) + 1, "finite-difference gradient check, " + _conv_params(setting), gradient_check))
     return cases
@@ -298,7 +300,10 @@ def pool_backward_cases(ref: Any, seed: int) -> list[Case]:
             got = call_unchanged(target, "pool_backward", G.copy(), _fresh((A_prev, hparameters)), mode=mode)
             expect_shape("dA_prev", got, A_prev.shape)
             if not np.allclose([got[p] for p in picks], numeric, rtol=1e-4, atol=1e-5):
-                raise CheckFailed("values", "dA_prev does not match a finite-difference estimate of the gradient.")
+                raise CheckFailed("values", "dA_prev does not match a finite-difference estimate of the gradient: "
+                                  "check that each window adds (+=) its share to the positions it covers "
+                                  f"({'the maximum only' if mode == 'max' else 'spread evenly'}), with the same stride "
+                                  "as pool_forward.")
 
         params = "finite-difference gradient check, " + _pool_params(setting, mode)
         cases.append(_case("pool_backward", len(cases) + 1, params, gradient_check))
