@@ -130,3 +130,25 @@ def test_ungraded_attempts_do_not_count_as_best_but_do_as_last() -> None:
     last = SubmissionPolicy(deadline=DEADLINE, counts="last")
     chosen = counting(last, judge(last, waiting))
     assert chosen is not None and chosen.attempt.id == 2 and chosen.score is None
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("student,until\nal,2026-10-05T23:59:00Z\n", "line 1: the header must name"),
+    ("student,assignment,until\nal,t,2026-10-05T23:59:00\n", "line 2: .* has no time zone"),
+    ("student,assignment,until\nal,t,\n", "line 2: student, assignment and until are all needed"),
+    ("student,assignment,until\nal,t,2026-10-05T23:59:00Z\nal,t,2026-10-06T23:59:00Z\n", "line 3: a second extension"),
+])
+def test_a_bad_extensions_file_names_the_line(tmp_path: Path, text: str, message: str) -> None:
+    from grader.course.course_grade import read_extensions
+
+    (tmp_path / "extensions.csv").write_text(text)
+    with pytest.raises(UsageError, match=message):
+        read_extensions(tmp_path)
+
+
+def test_extensions_are_read_per_student_and_assignment(tmp_path: Path) -> None:
+    from grader.course.course_grade import read_extensions
+
+    assert read_extensions(tmp_path) == {}
+    (tmp_path / "extensions.csv").write_text("Student,Assignment,Until\nal,t,2026-10-05T23:59:00+02:00\n")
+    assert read_extensions(tmp_path) == {("al", "t"): datetime.fromisoformat("2026-10-05T23:59:00+02:00")}

@@ -145,6 +145,10 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> dict:
     late = write_zip(course / "canvas-late.zip", [
         ("cookcarol_LATE_103_9103_toy.ipynb", notebook_bytes(*RIGHT), (2026, 10, 2, 10, 0, 0))])
     steps["collect_late"] = grader("collect", "toy", late, course=course)
+    # Canvas says late, the entry's time says on time: kept, counted on time, and pointed out by status
+    disputed = write_zip(course / "canvas-disputed.zip", [
+        ("archeralice_LATE_101_9011_toy.ipynb", notebook_bytes(*RIGHT, "# again"), (2026, 10, 1, 23, 0, 0))])
+    steps["collect_disputed"] = grader("collect", "toy", disputed, course=course)
     steps["collect_again"] = grader("collect", "toy", canvas, course=course)
     steps["grade_late"] = grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course)
     steps["status"] = grader("status", "toy", course=course)
@@ -193,7 +197,7 @@ def test_collecting_the_same_download_again_adds_nothing(term: dict) -> None:
 def test_grading_grades_each_collected_attempt_and_then_only_the_new_one(term: dict) -> None:
     assert "4 attempt(s) to grade" in ok(term["grade"])
     out = ok(term["grade_late"])
-    assert "1 attempt(s) to grade" in out and "4 already graded" in out
+    assert "2 attempt(s) to grade" in out and "4 already graded" in out
     assert "carol attempt 5: 10/10" in out
 
 
@@ -211,6 +215,8 @@ def test_status_shows_the_late_resubmission_the_extension_and_who_is_missing(ter
     assert rows["erin"][3:6] == ["1", "on", "time"] and "10/10" in rows["erin"]  # her extension covers it
     assert rows["dave"][3:] == ["0", "missing", "-"]
     assert "missing: dave" in out
+    assert rows["alice"][3:] == ["2", "on", "time", "10/10"]
+    assert "the LMS marked late, but on time by the received time: alice (attempt 6)" in out
 
 
 def test_the_feedback_and_summary_of_the_course_are_written(term: dict) -> None:
@@ -244,7 +250,7 @@ def test_regrade_keeps_the_old_grades_and_writes_the_changes(term: dict) -> None
     assert rows["alice"]["difference"] == "0.0"
     after_fix = ok(term["status_after"])
     assert status_rows(after_fix)["bob"][3:] == ["1", "on", "time", "6/10"]
-    assert "1 attempt(s) not graded with the current tests" in after_fix  # carol's first, which never counted
+    assert "2 attempt(s) not graded with the current tests" in after_fix  # the two that do not count
 
 
 def test_export_csv_writes_the_counting_grades(term: dict) -> None:

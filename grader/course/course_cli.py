@@ -143,7 +143,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             assignment = _instructor_assignment(name, course)
             suite = suite_version(assignment)
             found = standings(gradebook, assignment, suite, extensions)
-            print(("\n" if number else "") + status_text(assignment, found, len(gradebook.pending(name, suite))), end="")
+            lms_late = frozenset(row.id for row in gradebook.attempts(name) if row.lms_late)
+            text = status_text(assignment, found, len(gradebook.pending(name, suite)), lms_late)
+            print(("\n" if number else "") + text, end="")
     return 0
 
 

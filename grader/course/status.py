@@ -52,8 +52,10 @@ def histogram(scores: list[float], max_score: float) -> list[str]:
     return lines
 
 
-def status_text(assignment: Assignment, standings: list[Standing], pending: int) -> str:
-    """The status of one assignment: a line of totals, a table per student, the missing, the distribution."""
+def status_text(assignment: Assignment, standings: list[Standing], pending: int,
+                lms_late: frozenset[int] = frozenset()) -> str:
+    """The status of one assignment: a line of totals, a table per student, the missing, the distribution.
+    ``lms_late``: attempts the LMS marked late (Canvas's _LATE), named when the received time says on time."""
     policy = assignment.submission
     submitted = [s for s in standings if s.judged]
     late = [s for s in standings if s.counts is not None and s.counts.late]
@@ -70,6 +72,11 @@ def status_text(assignment: Assignment, standings: list[Standing], pending: int)
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     if missing:
         lines += ["", "missing: " + ", ".join(s.student.id for s in missing)]
+    disputed = [f"{s.student.id} (attempt {j.attempt.id})" for s in standings for j in s.judged
+                if j.attempt.id in lms_late and not j.late and s.extension is None]
+    if disputed:
+        lines += ["", "the LMS marked late, but on time by the received time: " + ", ".join(disputed)
+                  + " (are the download's times in the deadline's zone?)"]
     if scores:
         mean = sum(scores) / len(scores)
         lines += ["", f"counting scores of {len(scores)} student(s): mean {fmt(mean)}, lowest {fmt(min(scores))}, "
