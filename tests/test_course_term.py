@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import run_cli, write_notebook
+from tests.conftest import run_cli, sandbox_mode, write_notebook
 
 TOML = """title = "Toy course work"
 version = "1"
@@ -393,7 +393,10 @@ def test_a_course_moved_elsewhere_keeps_its_files(tmp_path: Path) -> None:
     write_notebook(course / "in" / "ann.ipynb", *RIGHT)
     ok(grader("roster", "import", course / "roster.csv", course=course))
     ok(grader("collect", "toy", course / "in", course=course))
-    ok(grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course))
+    out = ok(grader("grade", "toy", "--sandbox", sandbox_mode(), course=course))  # the real sandbox, annotated
+    assert "ann attempt 1: 10/10" in out
+    ((report_dir,),) = db_rows(course, "SELECT report_dir FROM gradings")
+    assert report_dir.startswith("feedback/toy/ann/attempt-1-") and (course / report_dir / "feedback.ipynb").is_file()
     moved = course.rename(tmp_path / "there")
     assert db_rows(moved, "SELECT stored FROM attempts")[0][0].startswith("submissions/toy/ann/")
     assert "0 attempt(s) to grade" in ok(grader("grade", "toy", "--sandbox", "none", course=moved))
