@@ -196,3 +196,9 @@ def test_a_syntax_error_shows_the_line_with_a_caret_under_the_error(cited: dict[
     lines = cited["check"].splitlines()
     row = next(i for i, line in enumerate(lines) if line.rstrip().endswith("for h in range(n_H)"))
     assert lines[row + 1].index("^") == len(lines[row].rstrip())  # where the ':' is missing
+
+
+def test_one_wrong_value_and_several_are_the_same_mistake() -> None:
+    one = "X_pad has 1 wrong value out of 9, the first at X_pad[0, 1]. Its shape and type are right: try ..."
+    many = "X_pad has 4 wrong values out of 36, the first at X_pad[1, 0, 2]. Its shape and type are right: try ..."
+    assert normalised(one) == normalised(many) != normalised("X_pad has shape (3, 5), expected (1, 5).")

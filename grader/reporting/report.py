@@ -63,9 +63,15 @@ _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 _NOT_STARTED = re.compile(r"NameError: name '\w+' is not defined|NotImplementedError|, got None\.|should be None")
 
 
+#: A count changes the noun's number ("1 wrong value", "4 wrong values"): the same mistake either way.
+_PLURAL = re.compile(r"\b(value|item|key|element)s\b")
+#: An index of any length into an array (``Z[0, 1]``, ``Z[1, 0, 2]``).
+_INDEX = re.compile(r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]")
+
+
 def normalised(message: str) -> str:
-    """``message`` with shapes and numbers masked: what stays is the kind of failure."""
-    return _NUMBER.sub("#", _SHAPE.sub("(…)", message))
+    """``message`` with shapes, numbers and plurals masked: what stays is the kind of failure."""
+    return _PLURAL.sub(r"\1", _NUMBER.sub("#", _INDEX.sub("[…]", _SHAPE.sub("(…)", message))))
 
 
 def not_started(report: GradeReport, function: str) -> bool:
