@@ -93,14 +93,16 @@ def _attempt(gradebook: Gradebook, row: AttemptRow, suite: str, max_score: float
 
 
 def standings(gradebook: Gradebook, assignment: Assignment, suite: str, extensions: dict[tuple[str, str], datetime],
-              overrides: dict[int, tuple[float, str]] | None = None) -> list[Standing]:
-    """Every roster student's standing, in roster order (students with no attempt included). ``overrides`` gives
-    attempt id → (score, report folder) of gradings not recorded yet."""
+              overrides: dict[int, tuple[float, str]] | None = None, only: str | None = None) -> list[Standing]:
+    """Every roster student's standing (or only student ``only``'s), in roster order, students with no attempt
+    included. ``overrides`` gives attempt id → (score, report folder) of gradings not recorded yet."""
     by_student: dict[str, list[AttemptRow]] = {}
     for row in gradebook.attempts(assignment.name):
         by_student.setdefault(row.student, []).append(row)
     result = []
     for student in gradebook.students():
+        if only is not None and student.id != only:
+            continue
         attempts = [_attempt(gradebook, row, suite, assignment.max_score, overrides or {}) for row in by_student.get(student.id, [])]
         extension = extensions.get((student.id, assignment.name))
         judged = judge(assignment.submission, attempts, extension)
@@ -179,7 +181,7 @@ def history_with(gradebook: Gradebook, assignment: Assignment, suite: str, row: 
     """The student's history as it will be once this grading is recorded (None if it cannot be worked out: the
     page is then written without it, which costs only the history)."""
     try:
-        found = standings(gradebook, assignment, suite, extensions, {row.id: (report.score, str(folder))})
+        found = standings(gradebook, assignment, suite, extensions, {row.id: (report.score, str(folder))}, row.student)
         deadline = assignment.submission.deadline
         return next(history(s, deadline.tzinfo if deadline else timezone.utc) for s in found if s.student.id == row.student)
     except (StopIteration, ValueError, OSError):
