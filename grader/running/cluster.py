@@ -196,11 +196,15 @@ def serve(source_dir: Path, version: str, suite: str, requests: Connection, answ
     from grader.running import batch
 
     try:
-        resolve_mode("bwrap")
+        if resolve_mode("auto") != "bwrap":
+            raise UsageError("bubblewrap (bwrap) is not installed or cannot create namespaces on this worker, and student "
+                             "code never runs without it: install it (apt-get install bubblewrap) or take this worker "
+                             "out of the cluster")
         assignment = load_assignment(source_dir)
-        if suite_version(assignment) != version:
-            raise UsageError("this worker runs another version of the grader than the client (or other instructor "
-                             "files): install the same sandgrade on every machine of the cluster")
+        here = suite_version(assignment)
+        if here != version:
+            raise UsageError(f"this worker runs another version of the grader than the client (suite version {here[:12]} "
+                             f"here, {version[:12]} there): install the same sandgrade on every machine of the cluster")
         batch._start_job(assignment, "bwrap", suite)
     except GraderError as error:
         answers.send(("refused", f"Dask worker on {os.uname().nodename} refuses to grade: {error}"))
@@ -241,7 +245,7 @@ def connect(address: str, jobs: int) -> tuple[Any, Any]:
     try:
         if address == LOCAL:
             cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address=None, silence_logs=logging.CRITICAL)
             return Client(cluster), cluster
         return Client(address), None
     except (OSError, ValueError, TypeError) as error:  # Dask's connect timeout is an OSError
