@@ -95,7 +95,10 @@ def highlight_code(source: str, language: str = "ipython3", metadata: Any = None
     return str(highlight(source, lexer, HtmlFormatter(cssclass=html.escape(f" highlight hl-{language}"))))
 
 
-def _renderer(attachments: Mapping[str, Any]) -> Any:
+@lru_cache(maxsize=1)
+def _markdown() -> tuple[Any, Any]:
+    """One Markdown parser for every cell (building one compiles its rules, ~2 ms) and its renderer, whose
+    ``attachments`` are those of the cell being rendered."""
     import mistune
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
@@ -125,16 +128,22 @@ def _renderer(attachments: Mapping[str, Any]) -> Any:
             name, body = html.escape(name, quote=False), html.escape(body, quote=False)
             return f"\\begin{{{name}}}{body}\\end{{{name}}}"
 
+        attachments: Mapping[str, Any] = {}
+
         def image(self, text: str, url: str, title: str | None = None) -> str:
             if url.startswith("attachment:"):
-                bundle = attachments.get(url[len("attachment:"):])
+                bundle = self.attachments.get(url[len("attachment:"):])
                 if not isinstance(bundle, Mapping) or not bundle:
                     raise ValueError(f"missing attachment: {url[len('attachment:'):]}")
                 mime = next((m for m in ("image/svg+xml", "image/png", "image/jpeg") if m in bundle), next(iter(bundle)))
                 url = f"data:{mime};base64,{bundle[mime]}"
             return str(super().image(text, url, title))
 
-    return Renderer(escape=False, allow_harmful_protocols=True)
+    renderer = Renderer(escape=False, allow_harmful_protocols=True)
+    markdown = mistune.Markdown(renderer, plugins=[
+        mistune.plugins.import_plugin(name) for name in ("strikethrough", "table", "url", "task_lists", "def_list")])
+    _math(markdown)
+    return markdown, renderer
 
 
 #: Math as nbconvert reads it: a display block is kept whole as one paragraph (no other rule may split it), and inside a
@@ -183,14 +192,13 @@ def _math(md: Any) -> None:
 
 @pass_context
 def markdown2html(context: Context, source: str) -> str:
-    import mistune
-
     cell = context.get("cell") or {}
-    attachments = cell.get("attachments") or {}
-    markdown = mistune.Markdown(_renderer(attachments), plugins=[
-        mistune.plugins.import_plugin(name) for name in ("strikethrough", "table", "url", "task_lists", "def_list")])
-    _math(markdown)
-    return str(markdown(source))
+    markdown, renderer = _markdown()
+    renderer.attachments = cell.get("attachments") or {}
+    try:
+        return str(markdown(source))
+    finally:
+        renderer.attachments = {}
 
 
 @lru_cache(maxsize=1)
