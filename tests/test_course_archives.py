@@ -132,3 +132,12 @@ def test_a_github_classroom_folder_is_matched_by_login(tmp_path: Path) -> None:
     assert sorted(student for student, _ in result.added) == ["alice", "bob"]
     assert all("README.md" in source and "not notebooks" in why for source, why in result.problems)
     assert len(result.problems) == 2  # one line per student, .git not read at all
+
+
+def test_one_notebook_named_for_its_student_can_be_collected(tmp_path: Path) -> None:
+    (tmp_path / "alice.ipynb").write_text("{}")
+    (tmp_path / "other.ipynb").write_text("{}")
+    with Gradebook(tmp_path / "gradebook.sqlite") as gradebook:
+        gradebook.put_students([Student("alice", "Alice")])
+        result = collect(gradebook, tmp_path, "t", [tmp_path / "alice.ipynb"])
+    assert result.added == [("alice", str(tmp_path / "alice.ipynb"))] and result.problems == []

@@ -57,32 +57,36 @@ def _zone(deadline: datetime | None) -> tzinfo:
     return deadline.tzinfo if deadline is not None and deadline.tzinfo is not None else timezone.utc
 
 
+def _read_file(path: Path, name: str, problems: list[tuple[str, str]]) -> Entry | None:
+    """A regular file as an entry (its mtime as the received time); a link or a special file is refused unread."""
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            problems.append((str(path), "not a regular file (a link or a device): not followed"))
+            return None
+        if info.st_size > MAX_ENTRY_BYTES:
+            problems.append((str(path), f"larger than {MAX_ENTRY_BYTES // 1_000_000} MB"))
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_ENTRY_BYTES + 1)
+    except OSError as error:
+        problems.append((str(path), f"cannot be read ({error.strerror})"))
+        return None
+    return Entry(name, data, datetime.fromtimestamp(info.st_mtime, timezone.utc))
+
+
 def _read_folder(root: Path, problems: list[tuple[str, str]]) -> list[Entry]:
-    """Regular files under ``root`` as entries (relative names, mtime), links and special files refused unread."""
+    """Regular files under ``root`` as entries named relative to it; links are listed, never followed."""
     entries = []
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS)
+        links = sorted(d for d in dirs if (Path(folder) / d).is_symlink())
+        problems += [(str(Path(folder) / d), "a link to a folder: not followed") for d in links]
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS and d not in links)
         for name in sorted(files):
             path = Path(folder) / name
-            relative = path.relative_to(root).as_posix()
-            try:
-                info = path.lstat()
-                if not stat.S_ISREG(info.st_mode):
-                    problems.append((str(path), "not a regular file (a link or a device): not followed"))
-                    continue
-                if info.st_size > MAX_ENTRY_BYTES:
-                    problems.append((str(path), f"larger than {MAX_ENTRY_BYTES // 1_000_000} MB"))
-                    continue
-                with open(path, "rb") as handle:
-                    data = handle.read(MAX_ENTRY_BYTES + 1)
-            except OSError as error:
-                problems.append((str(path), f"cannot be read ({error.strerror})"))
-                continue
-            entries.append(Entry(relative, data, datetime.fromtimestamp(info.st_mtime, timezone.utc)))
-    for folder, dirs, _files in os.walk(root, followlinks=False):  # links to folders are listed too
-        for name in dirs:
-            if (Path(folder) / name).is_symlink():
-                problems.append((str(Path(folder) / name), "a link to a folder: not followed"))
+            entry = _read_file(path, path.relative_to(root).as_posix(), problems)
+            if entry is not None:
+                entries.append(entry)
     return entries
 
 
@@ -92,7 +96,10 @@ def candidates(source: Path, deadline: datetime | None, problems: list[tuple[str
         entries = _read_folder(source, problems)
         return [c for e in entries if (c := _from_layout(e, str(source / e.name), "file mtime"))]
     if not source.is_file():
-        raise UsageError(f"{source}: neither a folder nor a zip file")
+        raise UsageError(f"{source}: neither a folder, a notebook nor a zip file")
+    if source.suffix.lower() == ".ipynb":  # one notebook named <student>.ipynb
+        entry = _read_file(source, source.name, problems)
+        return [_from_layout(entry, str(source), "file mtime")] if entry else []
     try:
         entries, refused = read_zip(source)
     except ArchiveError as error:

@@ -215,7 +215,8 @@ def add_course_parsers(commands: Any) -> None:
                                               "GitHub Classroom folders, Canvas and Moodle downloads (zip) into the "
                                               "course as attempts. Everything not taken is listed with why (exit 1).")
     collect.add_argument("assignment", help="a folder name under solutions/")
-    collect.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="a folder or an LMS download (.zip)")
+    collect.add_argument("sources", nargs="+", type=Path, metavar="SOURCE",
+                         help="a folder, a <student>.ipynb, or an LMS download (.zip)")
     _course_options(collect)
     collect.set_defaults(run=cmd_collect)
 
