@@ -63,7 +63,9 @@ def regrade(gradebook: Gradebook, course: Path, assignment: Assignment, mode: st
                 continue
             targets[attempt] = rows[attempt]
             previous[attempt] = (grading.score, gradebook.outcomes(grading.id)) if grading else (None, {})
-        changes = []
+        changes: list[Change] = []
+        if not targets:  # nothing to do: start no sandbox and load no suite
+            return changes
         for row, report in grade_attempts(assignment, list(targets.values()), mode, jobs, cluster):
             old_score, old_outcomes = previous[row.id]
             changes.append(Change(row.student, row.id, old_score, report.score, _check_changes(old_outcomes, report)))
