@@ -91,7 +91,8 @@ def test_a_long_first_line_is_cut_and_a_long_bad_line_is_shown_around_the_error(
     _, (note,), _ = extract_cells([(1, long)])
     head, line, caret = note.split("\n")
     assert "…`" in head and len(head.split("`")[1]) <= 60
-    assert len(line) <= 104 and line.rstrip().endswith("+") and caret.index("^") <= len(line)
+    assert len(line) <= 106 and line.rstrip().endswith("+") and caret.index("^") <= len(line)
+    assert line.startswith("    …")  # cut at the start: the error is near the end
 
 
 def test_traceback_lines_name_the_cell_by_the_function_it_defines() -> None:

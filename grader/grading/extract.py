@@ -324,9 +324,13 @@ def _pointed(error: SyntaxError, lines: list[str]) -> str:
     raw = lines[error.lineno - 1]
     line = raw.expandtabs(4).rstrip()
     column = len(raw[: max((error.offset or 1) - 1, 0)].expandtabs(4))
-    start = max(0, min(column - SHOWN_LINE_CHARS // 2, len(line) - SHOWN_LINE_CHARS))
-    shown = line[start : start + SHOWN_LINE_CHARS]
-    return f"\n    {shown}\n    {' ' * (column - start)}^"
+    start = 0  # the line's start when the error is near it, else a window around the error
+    if len(line) > SHOWN_LINE_CHARS and column >= SHOWN_LINE_CHARS - 10:
+        start = max(0, min(column - SHOWN_LINE_CHARS // 2, len(line) - SHOWN_LINE_CHARS))
+    before = "…" if start else ""
+    after = "…" if start + SHOWN_LINE_CHARS < len(line) else ""
+    shown = before + line[start : start + SHOWN_LINE_CHARS] + after
+    return f"\n    {shown}\n    {' ' * (len(before) + column - start)}^"
 
 
 def _parse(number: int, source: str) -> tuple[ast.Module, list[str]] | str:

@@ -95,6 +95,31 @@ def failure_groups(report: GradeReport, function: str) -> list[FailureGroup]:
     return [FailureGroup(key[1], checks[0].message, key[3], checks[0].called, tuple(checks)) for key, checks in groups.items()]
 
 
+_CARET = re.compile(r" *\^")
+
+
+def pieces(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into runs of lines that may wrap and, kept whole (True), each line of code with a caret under it:
+    wrapped on a phone, the caret would point at the wrong character."""
+    lines = text.split("\n")
+    found: list[tuple[str, bool]] = []
+    run: list[str] = []
+    index = 0
+    while index < len(lines):
+        if index + 1 < len(lines) and _CARET.fullmatch(lines[index + 1]) and lines[index].strip():
+            if run:
+                found.append(("\n".join(run), False))
+                run = []
+            found.append(("\n".join(lines[index : index + 2]), True))
+            index += 2
+        else:
+            run.append(lines[index])
+            index += 1
+    if run:
+        found.append(("\n".join(run), False))
+    return found
+
+
 def fmt(number: float) -> str:
     return f"{number:g}"
 
@@ -175,7 +200,7 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(template_dir()), autoescape=select_autoescape(["html", "html.j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                       bytecode_cache=compiled_templates())
-    env.globals.update(label=label, fmt=fmt, failure_groups=failure_groups, scoring_rule=scoring_rule)
+    env.globals.update(label=label, fmt=fmt, failure_groups=failure_groups, scoring_rule=scoring_rule, pieces=pieces)
     env.filters.update(fence=fence, code=code_span, md=markdown_text)
     return env
 
