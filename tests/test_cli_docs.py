@@ -13,7 +13,8 @@ COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # type:
 
 
 def test_the_commands() -> None:
-    assert COMMANDS == ["audit", "check", "env", "generate", "grade", "validate"]
+    assert COMMANDS == ["audit", "check", "collect", "env", "export", "generate", "grade", "regrade", "roster", "status",
+                        "validate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
