@@ -121,3 +121,27 @@ def test_a_prestarted_sandbox_is_taken_only_with_the_same_settings(assignment: A
     process = spare.process
     assert sandbox.take_started(mode, assignment.limits, (), None) is None  # other course files: not this one
     assert process.poll() is not None  # and it was stopped, not left running
+
+
+def test_the_annotated_notebook_is_valid_without_validating_it_at_run_time(tmp_path: Path) -> None:
+    """annotate builds cells without nbformat's validating constructors (their first use compiles the schema): what it
+    builds must be valid all the same, counts below zero and tags the schema refuses included."""
+    code = """
+import json, sys
+import nbformat
+from grader.model import GradeReport
+from grader.reporting import annotate
+bent = nbformat.from_dict({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [
+    {"cell_type": "code", "source": "def zero_pad(X, pad):\\n    return X", "execution_count": -3,
+     "metadata": {"tags": ["a,b", "x", "x", "", "ok"]},
+     "outputs": [{"output_type": "execute_result", "execution_count": -1, "data": {"text/plain": "1"}, "metadata": {}}]},
+    {"cell_type": "markdown", "source": "m", "metadata": {"tags": "not a list"}}]})
+report = GradeReport(assignment="cnn_step_by_step", title="t", submission="s.ipynb", score=0, max_score=10)
+result = annotate.annotate(bent, report, annotate.find_places(bent))
+print(json.dumps({"compiled": len(nbformat.validator.validators), "tags": result.cells[1].metadata.get("tags"),
+                  "count": result.cells[1].execution_count, "out": result.cells[1].outputs[0].execution_count}))
+nbformat.validate(result)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == {"compiled": 0, "tags": ["x", "ok"], "count": None, "out": None}
