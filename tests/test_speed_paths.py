@@ -103,6 +103,8 @@ def test_one_grade_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "a" / "bob_partly_right" / "results.json").read_text())["score"] > 0  # it did grade
     assert (tmp_path / "a" / "bob_partly_right" / "feedback-notebook.html").is_file()
     assert loaded("check", example, "--assignment", "cnn_step_by_step", *common, watch=heavy + ",nbformat,numpy") == ["numpy"]
+    bare = ["--out", str(tmp_path / "b"), "--no-annotate", *common]
+    assert loaded("grade", "cnn_step_by_step", example, *bare, watch=heavy + ",nbformat,mistune,numpy") == ["numpy"]
 
 
 def test_a_prestarted_sandbox_is_taken_only_with_the_same_settings(assignment: Assignment) -> None:

@@ -19,11 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import nbformat
-from nbformat import NotebookNode
-from nbformat.v4.nbjson import JSONWriter
+from typing import TYPE_CHECKING, Any
 
 from grader.bounded import AnswerTooLarge, run_bounded
 from grader.errors import NotebookError
@@ -34,6 +30,9 @@ from grader.reporting import notebook_page
 from grader.reporting.plots import IMAGE_MIME
 from grader.reporting.report import bounded, failure_groups, fence, fmt, scoring_rule, write_atomic
 from grader.text import clean_line, clean_text
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 NOTEBOOK_FILE = "feedback.ipynb"
 PAGE_FILE = "feedback-notebook.html"
@@ -116,16 +115,22 @@ def find_places(notebook: NotebookNode) -> Places:
 
 # nbformat's own constructors (nbformat.v4.new_*) validate every cell against the JSON schema, whose first use
 # compiles it (~0.07 s of a grade); these build the same nodes, valid by construction (tests validate them).
+def _node(value: dict[str, Any]) -> NotebookNode:
+    import nbformat  # here: ``grader grade --no-annotate`` removes old views through this module, and needs no nbformat
+
+    return nbformat.from_dict(value)
+
+
 def new_output(output_type: str, **fields: Any) -> NotebookNode:
     defaults: dict[str, dict[str, Any]] = {
         "stream": {"name": "stdout", "text": ""}, "display_data": {"data": {}, "metadata": {}},
         "execute_result": {"data": {}, "metadata": {}, "execution_count": None},
         "error": {"ename": "", "evalue": "", "traceback": []}}
-    return nbformat.from_dict({"output_type": output_type, **defaults[output_type], **fields})
+    return _node({"output_type": output_type, **defaults[output_type], **fields})
 
 
 def _new_cell(cell_type: str, source: str, **fields: Any) -> NotebookNode:
-    return nbformat.from_dict({"id": "", "cell_type": cell_type, "metadata": {}, "source": source, **fields})
+    return _node({"id": "", "cell_type": cell_type, "metadata": {}, "source": source, **fields})
 
 
 def new_code_cell(source: str, outputs: list[NotebookNode], execution_count: int | None) -> NotebookNode:
@@ -137,7 +142,7 @@ def new_markdown_cell(source: str) -> NotebookNode:
 
 
 def new_notebook(cells: list[NotebookNode], metadata: dict[str, Any]) -> NotebookNode:
-    return nbformat.from_dict({"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells})
+    return _node({"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells})
 
 
 def _count(value: Any) -> int | None:
@@ -372,7 +377,9 @@ def write_annotated(report: GradeReport, path: Path, folder: Path) -> bool:
         return False
     try:
         annotated = annotate(notebook, report, find_places(notebook))
-        write_atomic(folder / NOTEBOOK_FILE, JSONWriter().writes(annotated) + "\n")  # nbformat.writes, without validating
+        from nbformat.v4.nbjson import JSONWriter  # nbformat.writes, without validating
+
+        write_atomic(folder / NOTEBOOK_FILE, JSONWriter().writes(annotated) + "\n")
         write_atomic(folder / PAGE_FILE, render_page(annotated, f"Feedback: {report.title}"))
     except BaseException:
         remove_annotated(folder)
