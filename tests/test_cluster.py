@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,18 +86,19 @@ def client_env() -> dict[str, str]:
 class Cluster:
     """`dask scheduler` and `dask worker` processes on 127.0.0.1, stopped at the end."""
 
-    def __init__(self, workers: int, worker_env: dict[str, str] | None = None) -> None:
-        self.address = f"tcp://127.0.0.1:{free_port()}"
+    def __init__(self, workers: int, tls: tuple[str, ...] = (), security: Any = None) -> None:
+        self.address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{free_port()}"
+        self.security = security
         self.processes = [dask("scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
-                               "--no-dashboard")]
+                               "--no-dashboard", *(("--protocol", "tls", *tls) if tls else ()))]
         for _ in range(workers):
             self.processes.append(dask("worker", self.address, "--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1",
-                                       "--no-dashboard", env=worker_env))
+                                       "--no-dashboard", *tls))
         with self.client() as client:
             client.wait_for_workers(workers, timeout=60)
 
     def client(self) -> Any:
-        return distributed.Client(self.address, timeout="20s")
+        return distributed.Client(self.address, timeout="20s", security=self.security)
 
     def workers(self) -> dict[str, Any]:
         with self.client() as client:
@@ -316,3 +318,50 @@ def helpers_under(ancestor: int) -> list[int]:
         if walk == ancestor:
             found.append(pid)
     return found
+
+
+def certificate(folder: Path, name: str) -> tuple[Path, Path, Path]:
+    """(CA, certificate, key): a CA of its own named ``name`` and one certificate it signed, valid for a day."""
+    folder.mkdir(parents=True)
+    ca, ca_key, cert, key, request = (folder / n for n in ("ca.pem", "ca.key", "node.pem", "node.key", "node.csr"))
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-subj",
+                    f"/CN={name} CA", "-days", "1"], **quiet)  # type: ignore[call-overload]
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", request, "-subj",
+                    f"/CN={name}"], **quiet)  # type: ignore[call-overload]
+    subprocess.run(["openssl", "x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+                    "-days", "1"], **quiet)  # type: ignore[call-overload]
+    return ca, cert, key
+
+
+def tls_env(ca: Path, cert: Path, key: Path) -> dict[str, str]:
+    """Dask's own configuration, as the README tells a course to set it for `grader grade --cluster tls://...`."""
+    return {**client_env(), "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(ca), "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(cert),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(key), "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+            "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"}
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl makes the test certificates")
+def test_with_tls_only_holders_of_the_course_certificates_take_part(tmp_path: Path) -> None:
+    """Fails if the scheduler accepted a client whose certificate another CA signed."""
+    course = certificate(tmp_path / "course", "course")
+    stranger = certificate(tmp_path / "stranger", "stranger")
+    ca, cert, key = course
+    security = distributed.security.Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key),
+                                             require_encryption=True)
+    started = Cluster(workers=1, tls=("--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)),
+                      security=security)
+    try:
+        command = [sys.executable, "-m", "grader", "grade", "cnn_step_by_step", str(EXAMPLES / "alice_full_marks.ipynb"),
+                   "--no-annotate", "--cluster", started.address]
+        result = subprocess.run([*command, "--out", str(tmp_path / "course-out")], cwd=ROOT, env=tls_env(*course),
+                                capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stderr
+        assert json.loads((tmp_path / "course-out" / "alice_full_marks" / "results.json").read_text())["score"] == 100
+        for name, env in (("stranger", tls_env(*stranger)), ("plain", {**client_env(), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"})):
+            result = subprocess.run([*command, "--out", str(tmp_path / name)], cwd=ROOT, env=env, capture_output=True,
+                                    text=True, timeout=180)
+            assert result.returncode == 1 and "cannot reach the Dask scheduler" in result.stderr, (name, result.stderr)
+            assert not (tmp_path / name / "alice_full_marks").exists()
+    finally:
+        started.close()
