@@ -365,3 +365,23 @@ def test_with_tls_only_holders_of_the_course_certificates_take_part(tmp_path: Pa
             assert not (tmp_path / name / "alice_full_marks").exists()
     finally:
         started.close()
+
+
+def test_a_lost_scheduler_stops_the_batch_with_a_clear_error(tmp_path: Path, solution_cells: dict[str, str]) -> None:
+    cells = dict(solution_cells, zero_pad=SLOW_ZERO_PAD)
+    paths = [write_notebook(tmp_path / f"slow_{i}.ipynb", "import numpy as np", *cells.values()) for i in range(3)]
+    started = Cluster(workers=1)
+    try:
+        grading = subprocess.Popen([sys.executable, "-m", "grader", "grade", "cnn_step_by_step", *map(str, paths), "--out",
+                                    str(tmp_path / "out"), "--no-annotate", "--cluster", started.address], cwd=ROOT,
+                                   env=client_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with started.client() as client:
+            deadline = time.monotonic() + 60
+            while not any(client.processing().values()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        os.killpg(started.processes[0].pid, signal.SIGKILL)  # the scheduler, mid-batch
+        _, stderr = grading.communicate(timeout=120)
+    finally:
+        started.close()
+    assert grading.returncode == 1, stderr
+    assert stderr.startswith("error: the grading on the Dask cluster stopped") and "Traceback" not in stderr, stderr

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -129,10 +131,14 @@ class _Helper:
         os.close(from_helper)
         self.requests = Connection(self._requests_fd, readable=False)
         self.answers = Connection(self._answers_fd, writable=False)
-        if not self.answers.poll(HELPER_START_SECONDS):
+        try:
+            if not self.answers.poll(HELPER_START_SECONDS):
+                raise EOFError
+            kind, message = self.answers.recv()
+        except (EOFError, OSError):
             self.close()
-            raise RuntimeError(f"the grading helper did not start within {HELPER_START_SECONDS:g} s")
-        kind, message = self.answers.recv()
+            raise RuntimeError(f"the grading helper did not start within {HELPER_START_SECONDS:g} s (its error is in "
+                               "this Dask worker's log)") from None
         if kind != "ready":
             self.close()
             raise SandboxRefused(message)
@@ -170,6 +176,11 @@ def _helper_for(name: str, version: str, suite: str) -> _Helper:
     if folder is None:
         raise RuntimeError(f"this worker has no instructor files for suite version {version[:12]} (its course plugin "
                            "did not run)")
+    with _lock:  # a thread grades one suite version at a time: the sandbox of an older one is not kept
+        older = [k for k in _helpers if k[1] == key[1]]
+        stale = [_helpers.pop(k) for k in older]
+    for old in stale:
+        old.close()
     helper = _Helper(folder, name, version, suite)
     with _lock:
         _helpers[key] = helper
@@ -237,10 +248,12 @@ def _safe_name(file_name: str) -> str:
 
 def connect(address: str, jobs: int) -> tuple[Any, Any]:
     """(client, LocalCluster or None). ``local`` starts a LocalCluster of ``jobs`` single-threaded workers."""
-    import logging
-
     from distributed import Client, LocalCluster
 
+    # The client's own Dask logs are tracebacks of what the messages here say in a line (a lost scheduler, a refusal);
+    # the scheduler's and workers' logs and dashboard keep the details.
+    for name in ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # Dask's configuration gives some their own level
     cluster = None
     try:
         if address == LOCAL:
@@ -271,9 +284,13 @@ def _outcome(future: Any, path: Path, assignment: Assignment, suite: Any, starte
 
     from grader.grading.grade import GRADER_ERROR, not_graded
 
-    error = future.exception()
-    if error is None:
-        return dataclasses.replace(GradeReport.from_dict(future.result()), submission=str(path))
+    try:
+        error = future.exception()
+        if error is None:
+            return dataclasses.replace(GradeReport.from_dict(future.result()), submission=str(path))
+    except CancelledError as cancelled:  # the client lost the scheduler: nothing more will come
+        raise GraderError(f"the grading on the Dask cluster stopped ({str(cancelled).splitlines()[0]}); the reports "
+                          "written so far stand: grade the others again") from None
     if isinstance(error, SandboxRefused):
         raise GraderError(f"{error}; nothing was graded without a sandbox (the reports written so far stand)")
     if isinstance(error, KilledWorker):
