@@ -76,7 +76,7 @@ def course_bundle(assignment: Assignment) -> CourseBundle:
 # --- on each Dask worker process ------------------------------------------------------------------------------------
 
 _folders: dict[str, Path] = {}  # suite version → private folder holding solutions/<name> and course.key
-_helpers: dict[tuple[str, int], _Helper] = {}  # (suite version, Dask thread) → its grading helper
+_helpers: dict[tuple[str, str, int], _Helper] = {}  # (suite version, suite, Dask thread) → its grading helper
 _lock = threading.Lock()
 
 
@@ -167,7 +167,7 @@ def _has_fileno(stream: Any) -> bool:
 
 
 def _helper_for(name: str, version: str, suite: str) -> _Helper:
-    key = (version, threading.get_ident())
+    key = (version, suite, threading.get_ident())
     with _lock:
         helper = _helpers.get(key)
         folder = _folders.get(version)
@@ -177,7 +177,7 @@ def _helper_for(name: str, version: str, suite: str) -> _Helper:
         raise RuntimeError(f"this worker has no instructor files for suite version {version[:12]} (its course plugin "
                            "did not run)")
     with _lock:  # a thread grades one suite version at a time: the sandbox of an older one is not kept
-        older = [k for k in _helpers if k[1] == key[1]]
+        older = [k for k in _helpers if k[2] == key[2]]
         stale = [_helpers.pop(k) for k in older]
     for old in stale:
         old.close()
@@ -194,7 +194,7 @@ def grade_task(name: str, version: str, suite: str, file_name: str, data: bytes)
         return helper.grade(file_name, data)
     except (EOFError, OSError):
         with _lock:
-            _helpers.pop((version, threading.get_ident()), None)
+            _helpers.pop((version, suite, threading.get_ident()), None)
         helper.close()
         raise
 
