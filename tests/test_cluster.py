@@ -4,6 +4,7 @@ bubblewrap, a scheduler that is not there, ``--cluster local``, and student code
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -385,3 +386,19 @@ def test_a_lost_scheduler_stops_the_batch_with_a_clear_error(tmp_path: Path, sol
         started.close()
     assert grading.returncode == 1, stderr
     assert stderr.startswith("error: the grading on the Dask cluster stopped") and "Traceback" not in stderr, stderr
+
+
+def test_a_worker_with_another_grader_or_other_instructor_files_refuses(cluster: Cluster) -> None:
+    """The suite version the client sends must be what the worker computes from the files it received and its own
+    grader: here the client claims another one, as a client with another grader would."""
+    from grader.config import load_assignment
+    from grader.running.cluster import CoursePlugin, SandboxRefused, course_bundle, grade_task
+
+    bundle = course_bundle(load_assignment("cnn_step_by_step", ROOT))
+    claimed = dataclasses.replace(bundle, version="0" * 64)
+    with cluster.client() as client:
+        client.register_plugin(CoursePlugin(claimed), name="grader-course-test-claimed")
+        future = client.submit(grade_task, bundle.name, claimed.version, "all", "alice.ipynb",
+                               (EXAMPLES / "alice_full_marks.ipynb").read_bytes(), pure=False)
+        with pytest.raises(SandboxRefused, match="another version of the grader"):
+            future.result(timeout=120)
