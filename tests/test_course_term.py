@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -198,7 +199,7 @@ def test_grading_grades_each_collected_attempt_and_then_only_the_new_one(term: d
     assert "4 attempt(s) to grade" in ok(term["grade"])
     out = ok(term["grade_late"])
     assert "2 attempt(s) to grade" in out and "4 already graded" in out
-    assert "carol attempt 5: 10/10" in out
+    assert re.search(r"carol, attempt received 20\d\d-\d\d-\d\dT\d\d:\d\d[+-]\d\d:\d\d: 10/10", out)
 
 
 def status_rows(text: str) -> dict[str, list[str]]:
@@ -216,7 +217,7 @@ def test_status_shows_the_late_resubmission_the_extension_and_who_is_missing(ter
     assert rows["dave"][3:] == ["0", "missing", "-"]
     assert "missing: dave" in out
     assert rows["alice"][3:] == ["2", "on", "time", "10/10"]
-    assert "the LMS marked late, but on time by the received time: alice (attempt 6)" in out
+    assert re.search(r"the LMS marked late, but on time by the received time: alice \(attempt received 20\d\d-", out)
 
 
 def test_the_feedback_and_summary_of_the_course_are_written(term: dict) -> None:
@@ -394,7 +395,7 @@ def test_a_course_moved_elsewhere_keeps_its_files(tmp_path: Path) -> None:
     ok(grader("roster", "import", course / "roster.csv", course=course))
     ok(grader("collect", "toy", course / "in", course=course))
     out = ok(grader("grade", "toy", "--sandbox", sandbox_mode(), course=course))  # the real sandbox, annotated
-    assert "ann attempt 1: 10/10" in out
+    assert "ann, attempt received " in out and ": 10/10" in out
     ((report_dir,),) = db_rows(course, "SELECT report_dir FROM gradings")
     assert report_dir.startswith("feedback/toy/ann/attempt-1-") and (course / report_dir / "feedback.ipynb").is_file()
     moved = course.rename(tmp_path / "there")

@@ -217,7 +217,8 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
             gradebook.record_grading(row.id, suite, report, folder)
             graded.append((row, report))
             left = len(rows) - len(graded)
-            log(clean_line(f"[{len(graded)}/{len(rows)}, {left} left] {row.student} attempt {row.id}: "
+            log(clean_line(f"[{len(graded)}/{len(rows)}, {left} left] {row.student}, attempt received "
+                           f"{row.received_at.isoformat(timespec='minutes')}: "
                            f"{report.score:g}/{report.max_score:g}" + (f" ({report.error})" if report.error else ""),
                            400))
         return GradeRun(graded, already, suite)

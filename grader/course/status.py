@@ -66,13 +66,14 @@ def status_text(assignment: Assignment, standings: list[Standing], pending: int,
              + (f", at most {policy.max_attempts} attempts" if policy.max_attempts else "") + ")",
              f"{len(submitted)} of {len(standings)} students submitted, {len(late)} late, {len(missing)} missing; "
              f"{pending} attempt(s) not graded with the current tests", ""]
-    header = ["student", "name", "attempts", "counting", "late", "score", "extension"]
+    header = ["student", "name", "attempts", "counting attempt", "late", "score", "extension"]
     rows = [header, *(_row(s) for s in standings)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     if missing:
         lines += ["", "missing: " + ", ".join(s.student.id for s in missing)]
-    disputed = [f"{s.student.id} (attempt {j.attempt.id})" for s in standings for j in s.judged
+    disputed = [f"{s.student.id} (attempt received {j.attempt.received_at.isoformat(timespec='minutes')})"
+                for s in standings for j in s.judged
                 if j.attempt.id in lms_late and not j.late and s.extension is None]
     if disputed:
         lines += ["", "the LMS marked late, but on time by the received time: " + ", ".join(disputed)
