@@ -402,3 +402,31 @@ def test_a_worker_with_another_grader_or_other_instructor_files_refuses(cluster:
                                (EXAMPLES / "alice_full_marks.ipynb").read_bytes(), pure=False)
         with pytest.raises(SandboxRefused, match="another version of the grader"):
             future.result(timeout=120)
+
+
+def test_a_course_graded_on_the_cluster_is_recorded_and_resumed(tmp_path: Path) -> None:
+    """`grader grade ASSIGNMENT --cluster` without files grades the collected attempts into the course gradebook; run
+    again (as after a client that died), it grades nothing already graded and reaches no cluster."""
+    from tests.test_course_term import DOUBLE_BUG, RIGHT, ROSTER, db_rows, make_course, notebook_bytes, write_zip
+
+    course = make_course(tmp_path)
+    (course / "roster.csv").write_text(ROSTER)
+    canvas = write_zip(course / "canvas.zip", [
+        ("archeralice_101_9001_toy.ipynb", notebook_bytes(*RIGHT), (2026, 10, 1, 20, 0, 0)),
+        ("bakerbob_102_9002_toy.ipynb", notebook_bytes(DOUBLE_BUG, RIGHT[1]), (2026, 10, 1, 21, 0, 0))])
+    for step in (("roster", "import", course / "roster.csv"), ("collect", "toy", canvas)):
+        run_cli(*step, cwd=course, check=True)
+    first = run_cli("grade", "toy", "--no-annotate", "--cluster", "local", cwd=course)
+    assert first.returncode == 0, first.stderr
+    local = make_course(tmp_path / "local")
+    (local / "roster.csv").write_text(ROSTER)
+    for step in (("roster", "import", local / "roster.csv"), ("collect", "toy", canvas),
+                 ("grade", "toy", "--no-annotate", "--sandbox", "bwrap")):
+        run_cli(*step, cwd=local, check=True)
+    query = "SELECT attempt, suite, score FROM gradings ORDER BY attempt"
+    assert db_rows(course, query) == db_rows(local, query)
+    assert sorted(score for _, _, score in db_rows(course, query)) == [4.0, 10.0]  # bob's double fails a hidden case
+    again = run_cli("grade", "toy", "--no-annotate", "--cluster", "tcp://127.0.0.1:9", cwd=course)
+    assert again.returncode == 0, again.stderr
+    assert "0 attempt(s) graded now, 2 graded before" in again.stdout
+    assert len(db_rows(course, query)) == 2

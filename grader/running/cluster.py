@@ -310,6 +310,8 @@ def grade_on_cluster(assignment: Assignment, paths: Sequence[Path], address: str
     from grader.grading.suite import load_suite
     from grader.notebooks import MAX_NOTEBOOK_BYTES, read_regular_file
 
+    if not paths:  # nothing new to grade (a course resumed): no cluster to reach or start
+        return
     loaded = load_suite(assignment, suite)  # a broken suite or a missing key fails here, before anything is sent
     bundle = course_bundle(assignment)
     client, cluster = connect(address, jobs)
