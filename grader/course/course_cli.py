@@ -117,6 +117,9 @@ def cmd_regrade(args: argparse.Namespace) -> int:
         print(clean_line(line, 300))
         for check in c.checks:
             print(clean_line(f"    {check}", 300))
+    if not changes:
+        print("every counting attempt is already graded with the current tests: nothing to regrade")
+        return 0
     print(f"\n{len(changes)} counting attempt(s) regraded, {len(changed)} changed"
           + (" (dry run: nothing recorded)" if args.dry_run else ""))
     if not args.dry_run and changes:
