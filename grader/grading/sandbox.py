@@ -74,6 +74,27 @@ def _bwrap_works() -> bool:
     return probe.returncode == 0
 
 
+def worker_user() -> tuple[int, int] | None:
+    """(uid, gid) the unisolated worker runs as: ``GRADER_WORKER_USER`` names it, for ``--sandbox none`` as root
+    (Gradescope's container, where bubblewrap usually cannot run). As another user, student code cannot write the
+    grader's code, its results or anything else root owns, nor read what only root may (the bundled hidden tests,
+    the course key). Refused rather than ignored when it cannot be honoured."""
+    name = os.environ.get("GRADER_WORKER_USER", "")
+    if not name:
+        return None
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise UsageError(f"GRADER_WORKER_USER={name!r}: no such user") from None
+    if entry.pw_uid == 0:
+        raise UsageError(f"GRADER_WORKER_USER={name!r} is root: name an unprivileged user such as nobody")
+    if os.geteuid() != 0:
+        raise UsageError(f"GRADER_WORKER_USER={name!r} needs the grader to run as root, to switch to that user")
+    return entry.pw_uid, entry.pw_gid
+
+
 def _python_roots() -> list[str]:
     """Folders the worker's interpreter and NumPy live in: the only ones bound into the sandbox."""
     roots = {sys.base_prefix, sys.prefix, str(Path(np.__file__).resolve().parent.parent)}
@@ -202,6 +223,7 @@ class Worker:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         data_fds = (to_child_r, from_child_w)
+        switch: dict[str, Any] = {}
         if self.mode == "bwrap":
             command, env, cwd = bwrap_command(data_fds, self.files, self.environment), dict(QUIET_ENV), None
             self.course_dir = COURSE_DIR if self.files else ""
@@ -213,8 +235,14 @@ class Worker:
             home.mkdir()
             env, cwd = {**QUIET_ENV, "HOME": str(home), "GRADER_SANDBOX": "none"}, str(home)
             self.course_dir = self._copy_files(Path(self.scratch.name) / "course") if self.files else ""
+            user = worker_user()
+            if user is not None:  # the worker owns its folder (it wipes home/ after each submission), nothing else
+                for folder, _, names in os.walk(self.scratch.name):
+                    for path in (folder, *(os.path.join(folder, name) for name in names)):
+                        os.chown(path, *user)
+                switch = {"user": user[0], "group": user[1], "extra_groups": []}
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        env=env, cwd=cwd, start_new_session=True, pass_fds=data_fds)
+                                        env=env, cwd=cwd, start_new_session=True, pass_fds=data_fds, **switch)
         os.close(to_child_r)
         os.close(from_child_w)
         assert self.process.stdin and self.process.stdout

@@ -1,0 +1,136 @@
+"""``--sandbox none`` as root with GRADER_WORKER_USER (Gradescope's container): student code runs as that user.
+
+It then cannot write what root owns (the grader's code, the results) nor read what only root may (the bundled hidden
+tests, the course key). The worker needs an interpreter that user can run: this machine's own Python lies under
+/root, so a virtual environment of /usr/bin/python3 with NumPy is built once for the module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader.config import Limits
+from grader.errors import UsageError
+from grader.grading.sandbox import Worker, worker_user
+from grader.model import Chunk, Submission
+from grader.running.environments import Environment, EnvironmentSpec
+
+NOBODY = 65534
+LIMITS = Limits(call_seconds=10, cpu_seconds=30, memory_mb=512, output_kb=4)
+PROBE = """
+import os
+
+def probe(secret, owned):
+    found = {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups()}
+    try:
+        with open(secret) as f:
+            found["secret"] = f.read()
+    except OSError as error:
+        found["secret"] = type(error).__name__
+    try:
+        with open(owned, "a") as f:
+            f.write("changed by the student")
+        found["owned"] = "written"
+    except OSError as error:
+        found["owned"] = type(error).__name__
+    return found
+"""
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").is_file(),
+                                reason="switching user needs root and a Python outside /root (CI has both)")
+
+
+@pytest.fixture(scope="module")
+def reachable() -> Iterator[tuple[Environment, Path]]:
+    """A NumPy environment every user can run, and a root-only folder beside it for the 'hidden' files."""
+    top = Path(tempfile.mkdtemp(prefix="grader-worker-user-"))
+    top.chmod(0o755)
+    venv = top / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True)
+    subprocess.run([venv / "bin" / "pip", "install", "--quiet", "numpy"], check=True)
+    environment = Environment(venv, EnvironmentSpec(("numpy",)), "3", "/usr", (), ())
+    secrets = top / "course"
+    secrets.mkdir(mode=0o755)
+    yield environment, secrets
+    shutil.rmtree(top)
+
+
+def probe_as(environment: Environment, secrets: Path, monkeypatch: pytest.MonkeyPatch, user: str) -> dict:
+    secret = secrets / "hidden_tests.py"
+    secret.write_text("EXPECTED = 42\n")
+    secret.chmod(0o600)
+    owned = secrets / "results.json"
+    owned.write_text("{}")
+    owned.chmod(0o644)
+    if user:
+        monkeypatch.setenv("GRADER_WORKER_USER", user)
+    else:
+        monkeypatch.delenv("GRADER_WORKER_USER", raising=False)
+    worker = Worker("none", LIMITS, environment=environment)
+    try:
+        submission = Submission("x.ipynb", (Chunk(1, 1, "def", ("probe",), PROBE),))
+        loaded = worker.load(submission, ["probe"])
+        assert loaded.defined == ("probe",), loaded
+        outcome = worker.call("probe", (str(secret), str(owned)), {})
+        assert outcome.status == "returned", outcome
+        return {**outcome.value, "owned_after": owned.read_text()}
+    finally:
+        worker.close()
+
+
+def test_student_code_runs_as_the_named_user_and_cannot_touch_roots_files(
+        reachable: tuple[Environment, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    found = probe_as(*reachable, monkeypatch, "nobody")
+    assert (found["uid"], found["gid"], found["groups"]) == (NOBODY, NOBODY, [])
+    assert found["secret"] == "PermissionError"
+    assert found["owned"] == "PermissionError" and found["owned_after"] == "{}"
+
+
+def test_without_the_switch_the_same_code_reads_and_writes_them(
+        reachable: tuple[Environment, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the switch prevents: as root (the guarantee broken) the probe reads the secret and writes the file."""
+    found = probe_as(*reachable, monkeypatch, "")
+    assert found["uid"] == 0 and found["secret"] == "EXPECTED = 42\n"
+    assert found["owned"] == "written" and found["owned_after"].endswith("changed by the student")
+
+
+def test_course_files_stay_readable_to_the_switched_worker(reachable: tuple[Environment, Path], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    environment, _ = reachable
+    helper = tmp_path / "helper.py"  # tmp_path is root's own (0700): the worker gets a copy it owns
+    helper.write_text("VALUE = 41\n")
+    monkeypatch.setenv("GRADER_WORKER_USER", "nobody")
+    worker = Worker("none", LIMITS, (helper,), environment=environment)
+    try:
+        for _ in range(2):  # the worker wipes its home after each submission: it must own it to do so
+            code = "import helper\n\ndef f():\n    return helper.VALUE + 1\n"
+            loaded = worker.load(Submission("x.ipynb", (Chunk(1, 1, "def", ("f",), code),)), ["f"])
+            assert (loaded.failure, loaded.defined) == ("", ("f",))
+            assert worker.call("f", (), {}).value == 42
+            worker.end()
+        assert worker.scratch is not None
+        assert os.stat(worker.scratch.name).st_uid == NOBODY
+        assert stat.S_IMODE(os.stat(worker.scratch.name).st_mode) == 0o700
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize(("user", "euid", "says"), [
+    ("no-such-user-here", 0, "no such user"),
+    ("root", 0, "is root"),
+    ("nobody", 1000, "needs the grader to run as root"),
+])
+def test_a_switch_that_cannot_be_honoured_is_refused(monkeypatch: pytest.MonkeyPatch, user: str, euid: int,
+                                                     says: str) -> None:
+    monkeypatch.setenv("GRADER_WORKER_USER", user)
+    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    with pytest.raises(UsageError, match=says):
+        worker_user()
