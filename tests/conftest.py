@@ -7,7 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -107,3 +108,17 @@ def sandbox_mode() -> str:
     if os.environ.get("GRADER_REQUIRE_BWRAP"):
         pytest.fail("GRADER_REQUIRE_BWRAP is set but bubblewrap is not installed")
     return "none"
+
+
+@pytest.fixture(scope="session")
+def python_for_anyone() -> Iterator[Path]:
+    """A Python with NumPy that an unprivileged user can run (this machine's own lies under /root, 0700): a virtual
+    environment of /usr/bin/python3, built once, in a folder everyone may enter. For the tests of GRADER_WORKER_USER."""
+    if os.geteuid() != 0 or not Path("/usr/bin/python3").is_file():
+        pytest.skip("switching user needs root and a Python outside /root (CI has both)")
+    top = Path(tempfile.mkdtemp(prefix="grader-python-for-anyone-"))
+    top.chmod(0o755)
+    subprocess.run(["/usr/bin/python3", "-m", "venv", top / "venv"], check=True)
+    subprocess.run([top / "venv" / "bin" / "pip", "install", "--quiet", "numpy"], check=True)
+    yield top / "venv" / "bin" / "python"
+    shutil.rmtree(top)

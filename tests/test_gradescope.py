@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,12 @@ def _run(root: Path, cache: Path, sandbox: str = "auto") -> tuple[subprocess.Com
     done = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True, timeout=300)
     results = root / "results" / "results.json"
     return done, (json.loads(results.read_text(encoding="utf-8")) if results.exists() else {})
+
+
+def telling_line(path: Path) -> str:
+    """A line of the file that JSON writes as it is (no quote or backslash), so `in json.dumps(...)` can find it."""
+    return next(line for line in path.read_text(encoding="utf-8").splitlines()
+                if len(line) > 30 and '"' not in line and "\\" not in line)
 
 
 def test_the_zip_has_what_gradescope_needs_at_its_root(autograder_zip: Path) -> None:
@@ -111,7 +119,7 @@ def test_hostile_submissions_see_nothing_of_the_bundle(autograder_zip: Path, cac
         pytest.skip("needs bubblewrap")
     root = _layout(autograder_zip, tmp_path / "reader")
     hidden = root / "source" / "course" / "solutions" / "cnn_step_by_step" / "hidden_tests.py"
-    secret = hidden.read_text(encoding="utf-8").splitlines()[0]
+    secret = telling_line(hidden)
     write_notebook(root / "submission" / "cnn_step_by_step.ipynb",
                    f"def zero_pad(X, pad):\n    raise RuntimeError(open({str(hidden)!r}).read())\n")
     done, results = _run(root, cache, "bwrap")
@@ -192,3 +200,42 @@ def test_a_folder_as_destination_gets_autograder_zip_inside(assignment: Assignme
     assert written == tmp_path / "export" / "cnn_step_by_step" / "autograder.zip"
     assert zipfile.ZipFile(written).read("run_autograder").startswith(b"#!/usr/bin/env bash")
     assert build_autograder(assignment, written.parent) == written  # an existing folder too
+
+
+def test_as_root_without_bubblewrap_student_code_runs_as_nobody_and_cannot_reach_the_bundle(
+        autograder_zip: Path, python_for_anyone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradescope's container as root, no bubblewrap: setup makes the bundled course root's alone and finds that a
+    worker can run as nobody; the run then starts student code as nobody. A notebook that reads the hidden tests and
+    writes the results and the grader's own code gets PermissionError for each, and 0. In process, with the worker's
+    interpreter one nobody can run (this machine's lies under /root); the layout in a folder anyone may enter."""
+    from grader.course import gradescope
+
+    top = Path(tempfile.mkdtemp(prefix="grader-gradescope-"))
+    try:
+        top.chmod(0o755)
+        root = _layout(autograder_zip, top / "autograder")
+        hidden = root / "source" / "course" / "solutions" / "cnn_step_by_step" / "hidden_tests.py"
+        secret = telling_line(hidden)
+        code_file = root / "source" / "lib" / "grader" / "__init__.py"
+        before = code_file.read_text(encoding="utf-8")
+        write_notebook(root / "submission" / "cnn_step_by_step.ipynb",
+                       "def zero_pad(X, pad):\n"
+                       f"    raise RuntimeError(open({str(hidden)!r}).read())\n",
+                       "def conv_single_step(a_slice_prev, W, b):\n"
+                       f"    open({str(root / 'results' / 'results.json')!r}, 'w').write('{{\"score\": 100}}')\n",
+                       "def pool_forward(A_prev, hparameters, mode='max'):\n"
+                       f"    open({str(code_file)!r}, 'a').write('SCORE = 100')\n")
+        monkeypatch.setattr(sys, "executable", str(python_for_anyone))
+        monkeypatch.setenv("GRADER_WORKER_USER", "")  # restored after the test: the run sets it
+        assert gradescope.setup(root, "none") == 0
+        assert (root / "source" / gradescope.WORKER_USER_FILE).read_text().strip() == "nobody"
+        assert stat.S_IMODE((root / "source" / "course").stat().st_mode) == 0o700
+        assert gradescope.run(root, "none") == 0
+        results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+        text = json.dumps(results)
+        assert results["score"] == 0 and secret not in text and "PermissionError" in text
+        assert results["extra_data"]["sandbox"]["worker_user"] == "nobody"
+        assert "unprivileged user nobody" in results["extra_data"]["sandbox"]["note"]
+        assert code_file.read_text(encoding="utf-8") == before
+    finally:
+        shutil.rmtree(top)

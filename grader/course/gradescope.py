@@ -14,7 +14,10 @@ grader's dependencies in ``/autograder/venv``, builds a pinned ``[environment]``
 Inside Gradescope the container is the sandbox. bubblewrap needs user namespaces, which Docker's default seccomp
 profile refuses, so student code there usually runs as an ordinary process with the grader's resource limits and
 its seccomp filter, as the same user as the grader: it could read the files in ``/autograder/source``, hidden tests
-and reference solutions included. results.json says which sandbox ran (``extra_data.sandbox``); set
+and reference solutions included, unless the grader runs as root (Gradescope's default): then ``setup`` makes the
+bundled course root's alone and, if a trial worker runs as ``nobody``, every run starts student code as ``nobody``
+(GRADER_WORKER_USER), which can neither read the bundle's secrets nor write the grader's files or results.
+results.json says which sandbox ran (``extra_data.sandbox``); set
 ``GRADER_GS_SANDBOX=bwrap`` in ``setup.sh``'s image (or the environment) to refuse grading without bubblewrap.
 
 Every path is overridable so a test can run ``run_autograder`` in a temporary folder laid out the same way:
@@ -61,7 +64,13 @@ SANDBOX_NOTES = {
             "code ran as an ordinary process, under the grader's resource limits and seccomp filter, as the same "
             "user as the grader, so it could have read the files in /autograder/source (hidden tests and reference "
             "solutions included). The score was still computed by the grader, outside student code.",
+    "user": "bubblewrap could not run in this container: student code ran as an ordinary process, under the "
+            "grader's resource limits and seccomp filter, as the unprivileged user {user}, who can neither read the "
+            "bundled hidden tests, reference solutions and course key nor write the grader's files or results; it "
+            "could still read the container's other world-readable files.",
 }
+WORKER_USER = "nobody"  # the user student code runs as when bubblewrap cannot, if setup found that it works
+WORKER_USER_FILE = "worker_user"  # in source/: written by setup when the switch was tried and works
 
 
 # --- building the zip (on the instructor's machine) -----------------------------------------------------------------
@@ -190,6 +199,45 @@ def _mode(requested: str) -> str:
     return resolve_mode(requested)
 
 
+def _worker_user(root: Path, mode: str) -> str:
+    """The user student code runs as without bubblewrap: the one setup tried, when the grader is root."""
+    marker = root / "source" / WORKER_USER_FILE
+    if mode != "none" or os.geteuid() != 0 or not marker.is_file():
+        return ""
+    return marker.read_text(encoding="utf-8").strip()
+
+
+def _switch_user(root: Path, assignment: Assignment) -> bool:
+    """Without bubblewrap, as root: make the bundled course root's alone and try a worker as WORKER_USER on a
+    trivial submission. Only a switch seen working is used, so a grading never fails for want of it."""
+    from grader.grading.sandbox import Worker
+    from grader.model import Chunk, Submission
+
+    (root / "source" / "course").chmod(0o700)
+    saved = os.environ.get("GRADER_WORKER_USER")
+    os.environ["GRADER_WORKER_USER"] = WORKER_USER
+    worker = Worker("none", assignment.limits)
+    try:
+        code = "import os\n\ndef whoami():\n    return os.getuid()\n"
+        worker.load(Submission("probe.ipynb", (Chunk(1, 1, "def", ("whoami",), code),)), ["whoami"])
+        works = worker.call("whoami", (), {}).value not in (None, 0)
+    except Exception as error:  # any failure: grade as the grader's own user, as the results will say
+        print(f"student code cannot run as {WORKER_USER} here ({type(error).__name__}: {error})", file=sys.stderr)
+        works = False
+    finally:
+        worker.close()
+        if saved is None:
+            del os.environ["GRADER_WORKER_USER"]
+        else:
+            os.environ["GRADER_WORKER_USER"] = saved
+    marker = root / "source" / WORKER_USER_FILE
+    if works:
+        marker.write_text(WORKER_USER + "\n", encoding="utf-8")
+    else:
+        marker.unlink(missing_ok=True)
+    return works
+
+
 def grade_submission_folder(root: Path, sandbox: str = "auto") -> dict[str, Any]:
     """Grade the notebook in ``root/submission`` with the bundled assignment: Gradescope's results as a dict."""
     from grader.grading.grade import not_graded
@@ -199,13 +247,17 @@ def grade_submission_folder(root: Path, sandbox: str = "auto") -> dict[str, Any]
 
     assignment = _bundled_assignment(root)
     mode = _mode(sandbox)
+    user = _worker_user(root, mode)
+    if user:
+        os.environ["GRADER_WORKER_USER"] = user
     notebook, problem = find_notebook(root / "submission", assignment.notebook)
     if notebook is None:
         report = not_graded(root / "submission", assignment, load_suite(assignment), problem, time.perf_counter())
     else:
         (report,) = grade_paths(assignment, [notebook], mode)
     results = gradescope_results(report)
-    results["extra_data"]["sandbox"] = {"mode": mode, "note": SANDBOX_NOTES[mode], "uid": os.getuid()}
+    note = SANDBOX_NOTES["user"].format(user=user) if user else SANDBOX_NOTES[mode]
+    results["extra_data"]["sandbox"] = {"mode": mode, "note": note, "uid": os.getuid(), "worker_user": user}
     if notebook is None:
         results["output"] = clean_line(problem, 500) + "\n" + results["output"]
     return results
@@ -227,7 +279,7 @@ def run(root: Path, sandbox: str = "auto") -> int:
     return 0
 
 
-def setup(root: Path) -> int:
+def setup(root: Path, sandbox: str = "auto") -> int:
     """``setup.sh``'s last step, when Gradescope builds the image: build a pinned environment and check the reference
     once (both cached in the image), and say which sandbox the runs will get."""
     from grader.authoring.reference_check import verify_reference
@@ -237,8 +289,11 @@ def setup(root: Path) -> int:
     course_key(assignment)
     prepare(assignment.environment)
     verify_reference(assignment)
-    mode = _mode("auto")
-    print(f"{assignment.name} {assignment.version} ready; sandbox {mode}: {SANDBOX_NOTES[mode]}")
+    mode = _mode(sandbox)
+    note = SANDBOX_NOTES[mode]
+    if mode == "none" and os.geteuid() == 0 and _switch_user(root, assignment):
+        note = SANDBOX_NOTES["user"].format(user=WORKER_USER)
+    print(f"{assignment.name} {assignment.version} ready; sandbox {mode}: {note}")
     return 0
 
 
@@ -249,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox", default=os.environ.get("GRADER_GS_SANDBOX", "auto"), choices=("auto", "bwrap", "none"))
     args = parser.parse_args(argv)
     try:
-        return run(args.root, args.sandbox) if args.step == "run" else setup(args.root)
+        return run(args.root, args.sandbox) if args.step == "run" else setup(args.root, args.sandbox)
     except GraderError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
