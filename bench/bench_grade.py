@@ -58,6 +58,7 @@ MARKERS = {"# YOUR CODE STARTS HERE": "### BEGIN SOLUTION", "# YOUR CODE ENDS HE
 def run(cmd: list[str], cwd: Path) -> None:
     """Run a command with its folder first on PATH, as in an activated venv (nbgrader runs `alembic`); exit on failure."""
     env = os.environ | {"PATH": os.pathsep.join([str(Path(cmd[0]).parent), os.environ.get("PATH", "")])}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as Python runs by default (and as an install has it)
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
