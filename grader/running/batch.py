@@ -6,13 +6,11 @@ import atexit
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +115,9 @@ def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs:
             _job[2].close()
         return
     load_suite(assignment, suite)  # a broken suite or a missing course key fails here, clearly, not in every job
+    import multiprocessing  # here: one job (grader check, one notebook) needs no process pool (~0.01 s of imports)
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_job,
                              initargs=(assignment, mode, suite)) as pool:
