@@ -174,7 +174,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--keep-env", action="store_true",
-                        help="run the commands in this environment as it is (PYTHONDONTWRITEBYTECODE included, if set)")
+                        help="run the commands in this environment as it is (PYTHONDONTWRITEBYTECODE included, if set: "
+                             "it stops Python writing bytecode, not reading what an earlier run wrote)")
     args = parser.parse_args()
     REPEATS = args.repeats
     if args.keep_env:
