@@ -147,3 +147,58 @@ nbformat.validate(result)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout) == {"compiled": 0, "tags": ["x", "ok"], "count": None, "out": None}
+
+
+def _npy(array: Any) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def test_arrays_read_through_the_short_header_path_are_those_numpy_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """np.save's own header is read without NumPy's (slow) header parser: the same arrays come out, and NumPy's
+    parser is not even called for them."""
+    import io
+
+    import numpy as np
+
+    from grader.grading import wire
+
+    arrays = [np.float64(3.0).reshape(()), np.arange(5), np.random.default_rng(0).random((3, 4)),
+              np.asfortranarray(np.arange(12.0).reshape(3, 4)), np.zeros((0, 3)), np.array([True, False]),
+              np.array([1 + 2j]), np.arange(6, dtype=">i4").reshape(2, 3), np.ones((2, 3, 4, 5), dtype=np.float32),
+              np.zeros((1,) * 20), np.arange(3, dtype=np.uint8), np.arange(12.0).reshape(3, 4)[:, ::2]]
+    blobs = [_npy(a) for a in arrays]
+    expected = [np.load(io.BytesIO(blob)) for blob in blobs]
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("NumPy's header parser was used")
+
+    monkeypatch.setattr(np.lib.format, "read_array_header_1_0", refuse)
+    for blob, want in zip(blobs, expected):
+        got = wire._array(blob)
+        assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    (b"(3, 4)", b"(9, 9)"),  # the shape lies about the size
+    (b"'<f8'", b"'<f3'"),  # no such type
+    (b"'<f8'", b"'|O8'"),  # objects: never
+    (b"(3, 4)", b"(" + b"1, " * 40 + b"3)"),  # more dimensions than any answer has
+])
+def test_a_forged_header_is_refused_on_either_path(old: bytes, new: bytes) -> None:
+    import numpy as np
+
+    from grader.grading import wire
+
+    blob = _npy(np.zeros((3, 4)))
+    length = int.from_bytes(blob[8:10], "little")
+    header = blob[10:10 + length].replace(old, new).rstrip(b" \n")
+    header += b" " * ((-(10 + len(header) + 1)) % 64) + b"\n"
+    forged = blob[:8] + len(header).to_bytes(2, "little") + header + blob[10 + length:]
+    with pytest.raises(wire.WireError):
+        wire.decode({"$array": 0}, [forged])
