@@ -66,13 +66,13 @@ MUTATIONS = (
              '_set_limits(request["limits"])\n        seccomp.lock_down()\n', 'seccomp.lock_down()\n',
              (f"{GUARDS}::test_the_resource_limits_are_applied",)),
     Mutation("arrays read with np.load and pickles allowed", "grader/grading/wire.py",
-             "flat = np.frombuffer(blob, dtype=dtype, offset=stream.tell())\n"
+             "flat = np.frombuffer(blob, dtype=dtype, offset=offset)\n"
              '    return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")',
              "return np.load(io.BytesIO(blob), allow_pickle=True)",
              (f"{GUARDS}::test_the_npy_reader_refuses_pickles_even_past_the_header_check",
               "tests/test_wire.py::test_pickled_arrays_are_never_loaded")),
     Mutation("array header not checked against the blob's size", "grader/grading/wire.py",
-             "if len(blob) - stream.tell() != int(np.prod(shape, dtype=object)) * dtype.itemsize:",
+             "if len(blob) - offset != int(np.prod(shape, dtype=object)) * dtype.itemsize:",
              "if False:",
              ("tests/test_wire.py::test_an_array_header_that_lies_about_its_size_is_refused_before_allocation",)),
     Mutation("Jinja autoescape off", "grader/reporting/report.py",
