@@ -3,8 +3,9 @@
 Two measures, on the readable example submissions of both assignments (examples/submissions/):
 
 (a) in process, per example (median of ``--repeats``): reading the notebook and placing the feedback (the
-    grader's own extraction), building the annotated notebook, rendering the page with nbconvert, and the real
-    path, ``write_annotated_bounded`` (a forked child with a deadline, both files written);
+    grader's own extraction), building the annotated notebook, rendering the page (nbconvert's lab template through
+    grader/reporting/notebook_page.py), and the real path, ``write_annotated_bounded`` (a forked child with a
+    deadline, both files written);
 (b) the whole command, wall clock: ``grader grade --jobs 2`` on a batch of copies of the CNN examples
     (``--batch``, default 30), with ``--annotate`` and with ``--no-annotate``, median of 3 runs each; the
     difference divided by the batch size is what annotation adds per notebook in a class.
@@ -57,7 +58,8 @@ def median_seconds(step: Callable[[], object], repeats: int) -> float:
 def in_process(repeats: int, mode: str, scratch: Path) -> None:
     started = time.perf_counter()
     annotate.warm_up()
-    print(f"warm-up (nbconvert imported, templates compiled, once per batch): {time.perf_counter() - started:.2f} s\n")
+    print(f"warm-up (Markdown, highlighting and allow-list imported, templates compiled, once per batch): "
+          f"{time.perf_counter() - started:.2f} s\n")
     print(f"{'submission':<22} {'cells':>5} {'place':>7} {'annotate':>9} {'render':>8} {'written':>8} "
           f"{'ipynb KB':>9} {'html KB':>8}")
     for assignment_name, names in EXAMPLES.items():
