@@ -1,0 +1,82 @@
+"""One submission end to end, beside the floor: wall and CPU seconds, repeats interleaved (issue 14).
+
+Times (a) the floor of bench_cohort.py (one plain Python process that imports NumPy and runs the eight reference
+functions through the public tests), (b) ``grader grade`` of the full-marks example, with and without
+``--no-annotate``, and ``grader check`` of it. The commands take turns (floor, grade, grade --no-annotate, check, floor,
+...), so that a change in the machine's load hits every one alike; the median of ``--repeats`` turns is shown, wall
+clock and CPU seconds (the command and its children, the sandbox included), and the wall ratio to the floor.
+
+``--against DIR`` times a second copy of the grader's source (for example ``git archive COMMIT | tar -x -C DIR``) in
+the same turns, run with this interpreter and ``PYTHONPATH=DIR``: a before/after in one run. Bytecode is cached as by
+default (PYTHONDONTWRITEBYTECODE dropped) and one untimed run of each command fills the caches first.
+
+    .venv/bin/python bench/bench_single.py [--repeats 7] [--against /tmp/base]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cohort import ASSIGNMENT, FLOOR, FULL_MARKS, FUNCTIONS, ROOT, SOLUTION
+
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, children included) of one command."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, check=False, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    return wall, after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--against", type=Path, metavar="DIR", help="a second source tree of the grader to time beside")
+    args = parser.parse_args()
+    floor_code = FLOOR.format(folder=str(SOLUTION), master=str(SOLUTION / f"{ASSIGNMENT}.ipynb"), functions=FUNCTIONS)
+    trees = {"": ENV}
+    if args.against:
+        trees["base "] = {**ENV, "PYTHONPATH": str(args.against.resolve())}
+    with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
+        out = Path(tmp) / "out"
+        grade = [sys.executable, "-m", "grader", "grade", ASSIGNMENT, str(FULL_MARKS), "--out", str(out)]
+        commands: dict[str, tuple[list[str], dict[str, str]]] = {"(a) floor": ([sys.executable, "-c", floor_code], ENV)}
+        for tag, env in trees.items():
+            commands[f"{tag}(b) grade"] = (grade, env)
+            commands[f"{tag}(b) grade --no-annotate"] = ([*grade, "--no-annotate"], env)
+            commands[f"{tag}(b) check"] = ([sys.executable, "-m", "grader", "check", str(FULL_MARKS), "--assignment",
+                                            ASSIGNMENT], env)
+        for cmd, env in commands.values():  # bytecode and Jinja's template cache
+            run(cmd, env)
+            shutil.rmtree(out, ignore_errors=True)
+        timings: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        for _ in range(args.repeats):
+            for name, (cmd, env) in commands.items():
+                timings[name].append(run(cmd, env))
+                shutil.rmtree(out, ignore_errors=True)
+    floor = statistics.median(w for w, _ in timings["(a) floor"])
+    print(f"{'':<34}{'wall s':>8}{'cpu s':>8}{'x floor':>9}")
+    for name, got in timings.items():
+        wall, cpu = statistics.median(w for w, _ in got), statistics.median(c for _, c in got)
+        print(f"{name:<34}{wall:>8.3f}{cpu:>8.3f}{wall / floor:>8.1f}x")
+    print(f"median of {args.repeats} interleaved turns; load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()
