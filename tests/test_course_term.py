@@ -199,7 +199,8 @@ def test_grading_grades_each_collected_attempt_and_then_only_the_new_one(term: d
     assert "4 attempt(s) to grade" in ok(term["grade"])
     out = ok(term["grade_late"])
     assert "2 attempt(s) to grade" in out and "4 already graded" in out
-    assert re.search(r"carol, attempt received 20\d\d-\d\d-\d\dT\d\d:\d\d[+-]\d\d:\d\d: 10/10", out)
+    # in the deadline's zone (the zip's 10:00 in the course's zone), not in UTC as stored
+    assert "carol, attempt received 2026-10-02T10:00+02:00: 10/10" in out
 
 
 def status_rows(text: str) -> dict[str, list[str]]:
@@ -227,6 +228,11 @@ def test_the_feedback_and_summary_of_the_course_are_written(term: dict) -> None:
     feedback = (course / "feedback" / "toy" / "carol").glob("attempt-*/feedback.html")
     assert {path.parent.name.split("-")[1] for path in feedback} == {"4", "5"}  # both attempts
     assert 'href="carol/attempt-5-' in summary  # the counting attempt's page is linked
+    # the page's numbers are the grades after the late penalty, as in its roster, status and the exports: carol's
+    # counting attempt scored 10 but was a day late (8); alice 10, bob 6, erin 10 (raw mean 9, median 10)
+    assert re.search(r'carol/attempt-5-\w+</code></a></td>\s*<td class="num">8 / 10<', summary)
+    assert "<strong>8.5</strong><span>mean score of 10</span>" in summary
+    assert "<strong>9</strong><span>median score of 10</span>" in summary
 
 
 def test_a_dry_run_regrade_shows_the_change_and_records_nothing(term: dict) -> None:
@@ -249,6 +255,10 @@ def test_regrade_keeps_the_old_grades_and_writes_the_changes(term: dict) -> None
     assert rows["bob"]["old_score"] == "10.0" and rows["bob"]["new_score"] == "6.0"
     assert "square hidden #2: absent → wrong" in rows["bob"]["checks_changed"]
     assert rows["alice"]["difference"] == "0.0"
+    # carol's counting attempt was late: the grade she gets is announced, with the score before the penalty
+    assert "carol            8 → 8 (late: 2 points off 10 → 10)\n" in out
+    assert (rows["carol"]["old_grade"], rows["carol"]["new_grade"], rows["carol"]["late_penalty"]) == ("8.0", "8.0", "2.0")
+    assert rows["carol"]["received_at"] == "2026-10-02T10:00+02:00"  # when, in the deadline's zone, not a row id
     after_fix = ok(term["status_after"])
     assert status_rows(after_fix)["bob"][3:] == ["1", "on", "time", "6/10"]
     assert "2 attempt(s) not graded with the current tests" in after_fix  # the two that do not count

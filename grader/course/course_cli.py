@@ -11,7 +11,6 @@ from typing import Any
 from grader.config import Assignment, load_assignment
 from grader.course.gradebook import Gradebook, gradebook_path
 from grader.errors import UsageError
-from grader.reporting.report import fmt
 from grader.text import clean_line
 
 EXPORT_FORMATS = ("canvas", "moodle", "csv", "gradescope")
@@ -98,7 +97,8 @@ def _write_course_summary(gradebook: Gradebook, course: Path, assignment: Assign
 
 def cmd_regrade(args: argparse.Namespace) -> int:
     from grader.cli import _sandbox
-    from grader.course.regrade import regrade, write_changes
+    from grader.course.course_grade import deadline_zone
+    from grader.course.regrade import change_line, regrade, write_changes
 
     course = course_root(args)
     assignment = _instructor_assignment(args.assignment, course)
@@ -112,9 +112,7 @@ def cmd_regrade(args: argparse.Namespace) -> int:
             _write_course_summary(gradebook, course, assignment, "")
     changed = [c for c in changes if c.changed]
     for c in changes:
-        old = "ungraded" if c.old_score is None else fmt(c.old_score)
-        line = f"{c.student:<16} {old} → {fmt(c.new_score)}" + ("" if c.changed else "  (unchanged)")
-        print(clean_line(line, 300))
+        print(clean_line(change_line(c), 300))
         for check in c.checks:
             print(clean_line(f"    {check}", 300))
     if not changes:
@@ -123,7 +121,7 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     print(f"\n{len(changes)} counting attempt(s) regraded, {len(changed)} changed"
           + (" (dry run: nothing recorded)" if args.dry_run else ""))
     if not args.dry_run and changes:
-        path = write_changes(changes, course / "feedback" / assignment.name)
+        path = write_changes(changes, course / "feedback" / assignment.name, zone=deadline_zone(assignment))
         print(f"wrote {path}")
     return 0
 

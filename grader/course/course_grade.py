@@ -143,6 +143,12 @@ def history(standing: Standing, zone: tzinfo | None = None) -> list[dict[str, An
             for number, j in enumerate(standing.judged, 1)]
 
 
+def deadline_zone(assignment: Assignment) -> tzinfo:
+    """The zone times are shown in: the deadline's, the one students and instructor know (UTC without a deadline)."""
+    deadline = assignment.submission.deadline
+    return deadline.tzinfo if deadline and deadline.tzinfo else timezone.utc
+
+
 def report_folder(course: Path, assignment: str, row: AttemptRow, suite: str) -> Path:
     return course / "feedback" / assignment / row.student / f"attempt-{row.id}-{suite}"
 
@@ -182,8 +188,7 @@ def history_with(gradebook: Gradebook, assignment: Assignment, suite: str, row: 
     page is then written without it, which costs only the history)."""
     try:
         found = standings(gradebook, assignment, suite, extensions, {row.id: (report.score, str(folder))}, row.student)
-        deadline = assignment.submission.deadline
-        return next(history(s, deadline.tzinfo if deadline else timezone.utc) for s in found if s.student.id == row.student)
+        return next(history(s, deadline_zone(assignment)) for s in found if s.student.id == row.student)
     except (StopIteration, ValueError, OSError):
         return None
 
@@ -209,6 +214,7 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
         graded: list[tuple[AttemptRow, GradeReport]] = []
         if not rows:
             return GradeRun(graded, already, suite)
+        zone = deadline_zone(assignment)
         for row, report in grade_attempts(assignment, rows, mode, jobs, cluster):
             folder = report_folder(course, assignment.name, row, suite)
             # Reports first, the row last: killed in between, the attempt is still pending and its folder is rewritten.
@@ -218,7 +224,7 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
             graded.append((row, report))
             left = len(rows) - len(graded)
             log(clean_line(f"[{len(graded)}/{len(rows)}, {left} left] {row.student}, attempt received "
-                           f"{row.received_at.isoformat(timespec='minutes')}: "
+                           f"{row.received_at.astimezone(zone).isoformat(timespec='minutes')}: "
                            f"{report.score:g}/{report.max_score:g}" + (f" ({report.error})" if report.error else ""),
                            400))
         return GradeRun(graded, already, suite)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from grader.config import Assignment
-from grader.course.course_grade import Standing
+from grader.course.course_grade import Standing, deadline_zone
 from grader.reporting.report import fmt
 from grader.text import clean_line
 
@@ -72,7 +72,8 @@ def status_text(assignment: Assignment, standings: list[Standing], pending: int,
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     if missing:
         lines += ["", "missing: " + ", ".join(s.student.id for s in missing)]
-    disputed = [f"{s.student.id} (attempt received {j.attempt.received_at.isoformat(timespec='minutes')})"
+    disputed = [f"{s.student.id} (attempt received "
+                f"{j.attempt.received_at.astimezone(deadline_zone(assignment)).isoformat(timespec='minutes')})"
                 for s in standings for j in s.judged
                 if j.attempt.id in lms_late and not j.late and s.extension is None]
     if disputed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -25,7 +26,9 @@ def course_rows(found: list[Standing], page_folder: Path) -> list[CourseRow]:
 
 
 def counting_reports(found: list[Standing], page_folder: Path) -> list[tuple[str, GradeReport]]:
-    """(folder relative to the page, report) of each counting attempt whose report the grader saved."""
+    """(folder relative to the page, report) of each counting attempt whose report the grader saved, its score the
+    student's grade after the late penalty, so the page's mean, median and distribution agree with its roster,
+    ``grader status`` and the exports."""
     named = []
     for s in found:
         if s.counts is None or not s.counts.attempt.feedback:
@@ -36,6 +39,8 @@ def counting_reports(found: list[Standing], page_folder: Path) -> list[tuple[str
         except (OSError, ValueError, TypeError, KeyError):
             continue
         name = folder.relative_to(page_folder).as_posix() if folder.is_relative_to(page_folder) else s.student.id
+        if s.grade.score is not None:
+            report = dataclasses.replace(report, score=s.grade.score)
         named.append((name, report))
     return named
 
