@@ -182,7 +182,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: The commands defined in this module: a command line naming one of them needs no other command's parser.
+CORE_COMMANDS = ("generate", "validate", "grade", "check", "audit")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; with ``command`` one of CORE_COMMANDS, the env and course parsers are left out, since
+    building them imports their modules (the course's gradebook, ~0.01 s of every ``grader check``)."""
     parser = _Parser(prog="grader", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} (distribution sandgrade)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -245,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"], help="as for grade")
     audit.set_defaults(run=cmd_audit)
 
+    if command in CORE_COMMANDS:
+        return parser
     from grader.running.env_cli import add_env_parser
 
     add_env_parser(commands)
@@ -256,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = build_parser(argv[0] if argv else None).parse_args(argv)
         return int(args.run(args))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -79,12 +79,13 @@ try:
     main(sys.argv[1:-1])
 except SystemExit:
     pass
-print("\\nLOADED", sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[-1].split(","))), file=sys.stderr)
+prefixes = {".".join(m.split(".")[:n]) for m in list(sys.modules) for n in range(1, m.count(".") + 2)}
+print("\\nLOADED", sorted(prefixes & set(sys.argv[-1].split(","))), file=sys.stderr)
 """
 
 
 def loaded(*args: str, watch: str) -> list[str]:
-    """The watched top-level modules a whole ``grader`` command imported."""
+    """The watched modules or packages (``numpy``, ``grader.course``) a whole ``grader`` command imported."""
     done = subprocess.run([sys.executable, "-c", GRADE, *args, watch], cwd=ROOT, capture_output=True, text=True, check=False)
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("LOADED"), done.stderr[-2000:]
@@ -102,7 +103,9 @@ def test_one_grade_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
     assert loaded("grade", "cnn_step_by_step", example, "--out", str(tmp_path / "a"), *common, watch=grade) == ["numpy"]
     assert json.loads((tmp_path / "a" / "bob_partly_right" / "results.json").read_text())["score"] > 0  # it did grade
     assert (tmp_path / "a" / "bob_partly_right" / "feedback-notebook.html").is_file()
-    assert loaded("check", example, "--assignment", "cnn_step_by_step", *common, watch=heavy + ",nbformat,numpy") == ["numpy"]
+    # a check prints text: no templates (Jinja), no gradebooks (the course's, SQLite), no summary page or JUnit
+    text_only = heavy + ",nbformat,numpy,jinja2,markupsafe,sqlite3,xml,grader.course,grader.reporting.summary"
+    assert loaded("check", example, "--assignment", "cnn_step_by_step", *common, watch=text_only) == ["numpy"]
     bare = ["--out", str(tmp_path / "b"), "--no-annotate", *common]
     assert loaded("grade", "cnn_step_by_step", example, *bare, watch=heavy + ",nbformat,mistune,numpy") == ["numpy"]
 

@@ -12,12 +12,13 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from grader.model import CheckResult, GradeReport
 from grader.text import clean_line, clean_text
+
+if TYPE_CHECKING:
+    from jinja2 import BytecodeCache, Environment
 
 # Student-made text (exception messages, printed output) is capped before any report shows it, so that one huge
 # message cannot make a huge page or results.json.
@@ -189,6 +190,8 @@ def template_dir() -> Path:
 def compiled_templates() -> BytecodeCache | None:
     """Jinja's cache of compiled templates (a private folder of this user's, keyed by each template's source):
     compiling feedback.html and summary.html took ~0.08 s of every command. None where it cannot be made."""
+    from jinja2 import FileSystemBytecodeCache
+
     try:
         return FileSystemBytecodeCache()
     except (OSError, RuntimeError):
@@ -197,6 +200,9 @@ def compiled_templates() -> BytecodeCache | None:
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
+    # Jinja here, not at the top: ``grader check`` prints text and imports this module only for ``label`` (~0.02 s)
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
     env = Environment(loader=FileSystemLoader(template_dir()), autoescape=select_autoescape(["html", "html.j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                       bytecode_cache=compiled_templates())
