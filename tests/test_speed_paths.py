@@ -205,3 +205,26 @@ def test_a_forged_header_is_refused_on_either_path(old: bytes, new: bytes) -> No
     forged = blob[:8] + len(header).to_bytes(2, "little") + header + blob[10 + length:]
     with pytest.raises(wire.WireError):
         wire.decode({"$array": 0}, [forged])
+
+
+def test_the_sandbox_starts_before_the_grader_imports_numpy() -> None:
+    """``prestart`` runs before the grading machinery is imported so that the sandbox's start-up (bubblewrap, Python and
+    NumPy inside) overlaps the grader's own imports; it is worth that only if starting it imports no NumPy here. The
+    sandbox so started then serves calls as any other."""
+    code = f"""
+import sys
+from grader.config import load_assignment
+from grader.grading import sandbox
+from grader.model import Chunk, Submission
+assignment = load_assignment("cnn_step_by_step")
+sandbox.prestart({sandbox_mode()!r}, assignment.limits, assignment.course_files)
+before = "numpy" in sys.modules
+worker = sandbox.take_started({sandbox_mode()!r}, assignment.limits, assignment.course_files, None)
+loaded = worker.load(Submission(path="s.ipynb", chunks=(Chunk(cell=1, line=1, kind="def", names=("f",), code="def f(x):\\n    return x * 2\\n"),)), ["f"])
+outcome = worker.call("f", (21,), {{}})
+worker.close()
+print(before, loaded.defined, outcome.status, outcome.value)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "('f',)", "returned", "42"]

@@ -12,6 +12,7 @@ with its whole sandbox and started again.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import signal
@@ -21,18 +22,20 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from grader.config import Limits
 from grader.errors import UsageError
-from grader.grading import wire
-from grader.grading.callbacks import ReferenceRunner
 from grader.grading.channel import Channel, ChannelClosed, Interrupted
 from grader.model import Submission
 from grader.running.environments import Environment
 from grader.text import clean_text
+
+if TYPE_CHECKING:
+    from grader.grading.callbacks import ReferenceRunner
+
+# NumPy (through wire and callbacks) is imported where a call is made, not here: ``prestart`` starts the sandbox
+# before the grader imports NumPy, so that the two imports (here and in the sandbox) overlap.
 
 HERE = Path(__file__).resolve().parent  # worker.py and wire.py, bound into the sandbox
 PACKAGE = HERE.parent  # the whole grader package: hidden in the sandbox when it lies in a bound folder
@@ -97,7 +100,10 @@ def worker_user() -> tuple[int, int] | None:
 
 def _python_roots() -> list[str]:
     """Folders the worker's interpreter and NumPy live in: the only ones bound into the sandbox."""
-    roots = {sys.base_prefix, sys.prefix, str(Path(np.__file__).resolve().parent.parent)}
+    numpy = importlib.util.find_spec("numpy")  # found, not imported: the sandbox starts before the grader imports it
+    if numpy is None or numpy.origin is None:
+        raise UsageError("NumPy is not installed in the grader's environment")
+    roots = {sys.base_prefix, sys.prefix, str(Path(numpy.origin).resolve().parent.parent)}
     roots.add(str(Path(sys.executable).resolve().parent.parent))
     ordered = sorted(r for r in roots if not r.startswith("/usr/"))
     return [r for r in ordered if not any(r != o and r.startswith(o + "/") for o in ordered)]
@@ -215,6 +221,8 @@ class Worker:
 
     def use_reference(self, reference: Any) -> None:
         """The reference functions that answer the child's calls of graded functions it may not run itself."""
+        from grader.grading.callbacks import ReferenceRunner
+
         self.runner = ReferenceRunner(reference, self.limits.memory_mb) if reference is not None else None
 
     # --- the zygote's life -------------------------------------------------------------------
@@ -390,6 +398,8 @@ class Worker:
             if reloaded.failure:
                 return CallOutcome("crash", message=f"the submission could not be loaded again: {reloaded.failure}")
         assert self.data
+        from grader.grading import wire
+
         blobs: list[bytes] = []
         request = {"op": "call", "function": function, "args": wire.encode([list(args), kwargs], blobs),
                    "stubs": sorted(stubs)}
@@ -431,6 +441,8 @@ class Worker:
         self.data.send(reply, reply_blobs, deadline)
 
     def _outcome(self, message: dict[str, Any], blobs: list[bytes]) -> CallOutcome:
+        from grader.grading import wire
+
         op = message.get("op")
         seconds = message.get("seconds")
         common: dict[str, Any] = {"output": _text(message.get("output"), self.limits.output_kb * 1024 + 100),
