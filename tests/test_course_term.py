@@ -152,6 +152,8 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> dict:
     steps["collect_disputed"] = grader("collect", "toy", disputed, course=course)
     steps["collect_again"] = grader("collect", "toy", canvas, course=course)
     steps["grade_late"] = grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course)
+    steps["carol_first_page"] = [(path.read_text(), (path.parent / "feedback.md").read_text())
+                                 for path in (course / "feedback" / "toy" / "carol").glob("attempt-4-*/feedback.html")]
     steps["status"] = grader("status", "toy", course=course)
     steps["gradings_before_fix"] = db_rows(course, "SELECT attempt, suite, score FROM gradings ORDER BY id")
     (course / "solutions" / "toy" / "hidden_tests.py").write_text(HIDDEN_FIXED)
@@ -233,6 +235,20 @@ def test_the_feedback_and_summary_of_the_course_are_written(term: dict) -> None:
     assert re.search(r'carol/attempt-5-\w+</code></a></td>\s*<td class="num">8 / 10<', summary)
     assert "<strong>8.5</strong><span>mean score of 10</span>" in summary
     assert "<strong>9</strong><span>median score of 10</span>" in summary
+
+
+def test_an_earlier_attempts_page_shows_the_history_as_it_is_now(term: dict) -> None:
+    """Carol's on-time attempt was graded before her late resubmission existed; its page then said it counted. Once
+    the resubmission is graded and counts, the earlier page says so too, and each page says which attempt it is."""
+    ((page, text),) = term["carol_first_page"]  # after `grader grade` took in her resubmission (before regrade)
+    assert re.search(r'<tr class="this"><td>1 <strong>\(this page\)</strong></td>', page)
+    assert re.search(r"<tr><td>2</td>.*?</tr>", page, re.S) and "counts</span>" in re.search(
+        r"<tr><td>2</td>.*?</tr>", page, re.S).group(0)
+    assert "your grade (attempt 2); this page shows the checks of attempt 1." in page
+    assert "- attempt 1 (this one), received" in text and re.search(r"- attempt 2, received .*\*\*counts\*\*", text)
+    latest = sorted((term["course"] / "feedback" / "toy" / "carol").glob("attempt-5-*/feedback.html"))
+    assert latest and all("your grade (attempt 2); this page shows the checks of attempt 2, the one that counts."
+                          in path.read_text() for path in latest)
 
 
 def test_a_dry_run_regrade_shows_the_change_and_records_nothing(term: dict) -> None:
@@ -382,12 +398,12 @@ def test_the_feedback_page_shows_the_attempt_history_and_which_counts(term: dict
     (graded, regraded) = sorted(folder.glob("attempt-5-*"), key=lambda p: (p / "grade-report.json").stat().st_mtime)
     page = (graded / "feedback.html").read_text()
     assert 'id="attempts"' in page
-    rows = page.split('<table class="attempts">')[1].split("</table>")[0].split("<tr>")[2:]
+    rows = page.split('<table class="attempts">')[1].split("</table>")[0].split("<tr")[2:]
     assert "2026-10-01T22:30+02:00" in rows[0] and "on time" in rows[0] and "4 / 10" in rows[0]
     assert "counts" not in rows[0]
     assert "late: −2 points" in rows[1] and "8 / 10" in rows[1] and "counts" in rows[1]
     markdown = (graded / "feedback.md").read_text()
-    assert "attempt 2, received 2026-10-02T10:00+02:00, late (−2 points): 8 / 10, **counts**" in markdown
+    assert "attempt 2 (this one), received 2026-10-02T10:00+02:00, late (−2 points): 8 / 10, **counts**" in markdown
     assert "8 / 10" in (regraded / "feedback.html").read_text()  # the regraded page has the history too
 
 

@@ -133,13 +133,13 @@ def counting_sources(gradebook: Gradebook, assignment: str, found: list[Standing
             if s.counts is not None and s.counts.attempt.id in rows}
 
 
-def history(standing: Standing, zone: tzinfo | None = None) -> list[dict[str, Any]]:
+def history(standing: Standing, zone: tzinfo | None = None, this: int | None = None) -> list[dict[str, Any]]:
     """The attempt history a feedback page shows (plain values, so it travels in GradeReport.extra), times in
-    ``zone`` (the deadline's: the one students know)."""
+    ``zone`` (the deadline's: the one students know); ``this`` is the attempt the page is about."""
     return [{"attempt": number, "received_at": j.attempt.received_at.astimezone(zone).isoformat(timespec="minutes"),
              "score": j.attempt.score, "after_penalty": j.score, "late": j.late, "penalty": j.penalty,
              "counts": standing.counts is not None and j.attempt.id == standing.counts.attempt.id,
-             "within_limit": j.within_limit}
+             "within_limit": j.within_limit, "this": j.attempt.id == this}
             for number, j in enumerate(standing.judged, 1)]
 
 
@@ -188,9 +188,44 @@ def history_with(gradebook: Gradebook, assignment: Assignment, suite: str, row: 
     page is then written without it, which costs only the history)."""
     try:
         found = standings(gradebook, assignment, suite, extensions, {row.id: (report.score, str(folder))}, row.student)
-        return next(history(s, deadline_zone(assignment)) for s in found if s.student.id == row.student)
+        return next(history(s, deadline_zone(assignment), row.id) for s in found if s.student.id == row.student)
     except (StopIteration, ValueError, OSError):
         return None
+
+
+def refresh_histories(gradebook: Gradebook, assignment: Assignment, suite: str, students: set[str],
+                      extensions: dict[tuple[str, str], datetime]) -> int:
+    """Rewrite the pages of these students' other attempts whose history changed since they were written (a later
+    attempt graded, another one counting now), so no page names as counting an attempt that no longer does.
+    Returns how many were rewritten; a page that cannot be rewritten keeps its old history and costs nothing else."""
+    from grader.running.batch import write_or_explain
+
+    rewritten = 0
+    zone = deadline_zone(assignment)
+    for standing in standings(gradebook, assignment, suite, extensions):
+        if standing.student.id not in students:
+            continue
+        for judged in standing.judged:
+            folder = Path(judged.attempt.feedback) if judged.attempt.feedback else None
+            if folder is None:
+                continue
+            attempts = history(standing, zone, judged.attempt.id)
+            try:
+                report = GradeReport.from_dict(json.loads((folder / REPORT_JSON).read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError, KeyError):
+                continue
+            if report.extra.get("attempts") == attempts:
+                continue
+            report = dataclasses.replace(report, extra={**report.extra, "attempts": attempts})
+            annotated = (folder / "feedback.ipynb").is_file() and (folder / "feedback-notebook.html").is_file()
+            if write_or_explain(report, folder, standing.student.id, annotated):
+                continue
+            try:
+                write_atomic(folder / REPORT_JSON, json.dumps(report.to_dict()) + "\n")
+            except (OSError, TypeError, ValueError):
+                continue
+            rewritten += 1
+    return rewritten
 
 
 @dataclass(frozen=True)
@@ -227,5 +262,6 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
                            f"{row.received_at.astimezone(zone).isoformat(timespec='minutes')}: "
                            f"{report.score:g}/{report.max_score:g}" + (f" ({report.error})" if report.error else ""),
                            400))
+        refresh_histories(gradebook, assignment, suite, {row.student for row, _ in graded}, extensions)
         return GradeRun(graded, already, suite)
 

@@ -15,6 +15,7 @@ from grader.course.course_grade import (
     grade_attempts,
     history_with,
     read_extensions,
+    refresh_histories,
     report_folder,
     standings,
     suite_version,
@@ -101,6 +102,8 @@ def regrade(gradebook: Gradebook, course: Path, assignment: Assignment, mode: st
             write_attempt_reports(report, row, folder, annotate,
                                   history_with(gradebook, assignment, suite, row, report, folder, extensions))
             gradebook.record_grading(row.id, suite, report, folder, purpose="regrade")
+        if not dry_run:
+            refresh_histories(gradebook, assignment, suite, {c.student for c in changes}, extensions)
     return sorted(changes, key=lambda c: c.student)
 
 
