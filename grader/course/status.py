@@ -18,6 +18,13 @@ def late_days(seconds: float) -> int:
     return math.ceil(seconds / 86400) if seconds > 0 else 0
 
 
+def is_late(standing: Standing) -> bool:
+    """The counting attempt is late; before anything is graded, every attempt is (lateness needs no grading)."""
+    if standing.counts is not None:
+        return standing.counts.late
+    return bool(standing.judged) and all(j.late for j in standing.judged)
+
+
 def _row(standing: Standing) -> list[str]:
     grade = standing.grade
     counting = standing.counts
@@ -29,7 +36,10 @@ def _row(standing: Standing) -> list[str]:
         state = "not graded"
     else:
         state = "late" if counting.late else "on time"
-    late = f"{late_days(grade.late_seconds)} d" if grade.late_seconds else ""
+    if state == "not graded" and is_late(standing):
+        state = "not graded, late"
+    seconds = grade.late_seconds or (min(j.late_seconds for j in standing.judged) if is_late(standing) else 0.0)
+    late = f"{late_days(seconds)} d" if seconds else ""
     score = f"{fmt(grade.score)}/{fmt(grade.max_score)}" if grade.score is not None else "-"
     if grade.penalty:
         score += f" (-{fmt(grade.penalty)})"
@@ -58,14 +68,15 @@ def status_text(assignment: Assignment, standings: list[Standing], pending: int,
     ``lms_late``: attempts the LMS marked late (Canvas's _LATE), named when the received time says on time."""
     policy = assignment.submission
     submitted = [s for s in standings if s.judged]
-    late = [s for s in standings if s.counts is not None and s.counts.late]
+    late = [s for s in standings if is_late(s)]
     missing = [s for s in standings if not s.judged]
     scores = [s.grade.score for s in standings if s.grade.score is not None]
     deadline = f"due {policy.deadline.isoformat(timespec='minutes')}" if policy.deadline else "no deadline"
     lines = [f"{assignment.name} ({deadline}, counting: {policy.counts}"
              + (f", at most {policy.max_attempts} attempts" if policy.max_attempts else "") + ")",
              f"{len(submitted)} of {len(standings)} students submitted, {len(late)} late, {len(missing)} missing; "
-             f"{pending} attempt(s) not graded with the current tests", ""]
+             + (f"{pending} attempt(s) not graded with the current tests: `grader grade {assignment.name}` grades them"
+                if pending else "every attempt graded with the current tests"), ""]
     header = ["student", "name", "attempts", "counting attempt", "late", "score", "extension"]
     rows = [header, *(_row(s) for s in standings)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
