@@ -428,5 +428,6 @@ def test_a_course_graded_on_the_cluster_is_recorded_and_resumed(tmp_path: Path) 
     assert sorted(score for _, _, score in db_rows(course, query)) == [4.0, 10.0]  # bob's double fails a hidden case
     again = run_cli("grade", "toy", "--no-annotate", "--cluster", "tcp://127.0.0.1:9", cwd=course)
     assert again.returncode == 0, again.stderr
-    assert "0 attempt(s) graded now, 2 graded before" in again.stdout
+    assert "nothing to grade: all 2 collected attempt(s) are graded" in again.stdout
+    assert "graded now" not in again.stdout
     assert len(db_rows(course, query)) == 2

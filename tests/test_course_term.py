@@ -329,7 +329,8 @@ def test_a_killed_batch_resumes_and_grades_every_attempt_exactly_once(tmp_path: 
     assert f"{5 - first} attempt(s) to grade" in out and f"{first} already graded" in out
     per_attempt = db_rows(course, "SELECT attempt, COUNT(*) FROM gradings GROUP BY attempt")
     assert len(per_attempt) == 5 and {count for _, count in per_attempt} == {1}
-    assert "0 attempt(s) to grade" in ok(grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course))
+    assert "nothing to grade: all 5 collected attempt(s) are graded" in ok(grader("grade", "toy", "--sandbox", "none",
+                                                                                "--no-annotate", course=course))
 
 
 def test_two_graders_of_one_course_grade_each_attempt_once(tmp_path: Path) -> None:
@@ -341,7 +342,7 @@ def test_two_graders_of_one_course_grade_each_attempt_once(tmp_path: Path) -> No
     outputs = [p.communicate(timeout=300) for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, outputs
     assert "waiting for the other grader" in outputs[1][1]
-    assert "0 attempt(s) to grade" in outputs[1][0]
+    assert "nothing to grade" in outputs[1][0]
     per_attempt = db_rows(course, "SELECT attempt, COUNT(*) FROM gradings GROUP BY attempt")
     assert len(per_attempt) == 3 and {count for _, count in per_attempt} == {1}
     assert db_rows(course, "PRAGMA integrity_check") == [("ok",)]
@@ -407,6 +408,13 @@ def test_the_feedback_page_shows_the_attempt_history_and_which_counts(term: dict
     assert "8 / 10" in (regraded / "feedback.html").read_text()  # the regraded page has the history too
 
 
+def test_grading_a_course_with_nothing_collected_says_what_to_do(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    out = ok(grader("grade", "toy", "--sandbox", "none", course=course))
+    assert "toy: nothing collected yet: take submissions in with `grader collect toy SOURCE...`" in out
+    assert "0 attempt(s)" not in out and "graded now" not in out
+
+
 def test_a_page_without_a_course_has_no_history(tmp_path: Path) -> None:
     course = make_course(tmp_path)
     path = write_notebook(course / "one.ipynb", *RIGHT)
@@ -426,6 +434,6 @@ def test_a_course_moved_elsewhere_keeps_its_files(tmp_path: Path) -> None:
     assert report_dir.startswith("feedback/toy/ann/attempt-1-") and (course / report_dir / "feedback.ipynb").is_file()
     moved = course.rename(tmp_path / "there")
     assert db_rows(moved, "SELECT stored FROM attempts")[0][0].startswith("submissions/toy/ann/")
-    assert "0 attempt(s) to grade" in ok(grader("grade", "toy", "--sandbox", "none", course=moved))
+    assert "nothing to grade" in ok(grader("grade", "toy", "--sandbox", "none", course=moved))
     summary = (moved / "feedback" / "toy" / "summary.html").read_text()
     assert 'href="ann/attempt-1-' in summary

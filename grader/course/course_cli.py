@@ -76,8 +76,9 @@ def grade_collected(args: argparse.Namespace, assignment: Assignment, mode: str,
                            cluster=cluster, log=lambda line: print(line, flush=True))
         _write_course_summary(gradebook, course, assignment, run.suite)
     broken = [row.student for row, report in run.graded if report.grader_errors]
-    print(f"\n{len(run.graded)} attempt(s) graded now, {run.already} graded before; feedback in "
-          f"{course / 'feedback' / assignment.name}/")
+    if run.graded:
+        print(f"\n{len(run.graded)} attempt(s) graded now, {run.already} graded before; feedback in "
+              f"{course / 'feedback' / assignment.name}/")
     if broken:
         print(f"the grader failed on some checks of {len(broken)} attempt(s): fix the tests or the reference, then "
               "`grader regrade`", file=sys.stderr)

@@ -245,10 +245,16 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
         rows = gradebook.pending(assignment.name, suite)
         total = len(gradebook.attempts(assignment.name))
         already = total - len(rows)
-        log(f"{assignment.name}: {len(rows)} attempt(s) to grade with suite {suite}, {already} already graded")
         graded: list[tuple[AttemptRow, GradeReport]] = []
-        if not rows:
+        if not total:
+            log(f"{assignment.name}: nothing collected yet: take submissions in with "
+                f"`grader collect {assignment.name} SOURCE...`")
             return GradeRun(graded, already, suite)
+        if not rows:
+            log(f"{assignment.name}: nothing to grade: all {total} collected attempt(s) are graded with the current "
+                f"tests (suite {suite})")
+            return GradeRun(graded, already, suite)
+        log(f"{assignment.name}: {len(rows)} attempt(s) to grade with suite {suite}, {already} already graded")
         zone = deadline_zone(assignment)
         for row, report in grade_attempts(assignment, rows, mode, jobs, cluster):
             folder = report_folder(course, assignment.name, row, suite)
