@@ -189,7 +189,8 @@ def test_a_canvas_download_is_collected_with_what_was_not_taken_listed(term: dic
 def test_a_moodle_download_is_collected_and_two_notebooks_for_one_student_are_refused(term: dict) -> None:
     out = ok(term["collect_moodle"], 1)
     assert "1 new attempt(s)" in out and "new attempt  carol" in out
-    assert "2 different notebooks for 'dave'" in out and "none taken" in out
+    assert "2 different notebooks for 'dave'" in out
+    assert "none taken; save the one to grade as dave.ipynb and collect that file (grader collect toy dave.ipynb" in out
 
 
 def test_collecting_the_same_download_again_adds_nothing(term: dict) -> None:

@@ -217,7 +217,9 @@ def collect(gradebook: Gradebook, course: Path, assignment: str, sources: list[P
         if len(distinct) > 1:
             names = ", ".join(c.source for c in distinct.values())
             result.problems.append((names, f"{len(distinct)} different notebooks for {student_id!r} in one collection: "
-                                           "none taken; keep the one that counts and collect again"))
+                                           f"none taken; save the one to grade as {student_id}.ipynb and collect "
+                                           f"that file (grader collect {assignment} {student_id}.ipynb; it is "
+                                           "received at the file's time)"))
             continue
         ((sha, candidate),) = distinct.items()
         stored = course / "submissions" / assignment / student_id / f"{sha}.ipynb"
