@@ -438,3 +438,13 @@ def test_a_course_moved_elsewhere_keeps_its_files(tmp_path: Path) -> None:
     assert "nothing to grade" in ok(grader("grade", "toy", "--sandbox", "none", course=moved))
     summary = (moved / "feedback" / "toy" / "summary.html").read_text()
     assert 'href="ann/attempt-1-' in summary
+
+
+def test_a_progress_line_carries_the_first_sentence_of_an_error() -> None:
+    from grader.course.course_grade import first_sentence
+
+    error = ("This file could not be read as a notebook: the file is not valid JSON: bad (line 4, column 5). Open "
+             "it in Jupyter, save it again.\nMore.")
+    assert first_sentence(error) == ("This file could not be read as a notebook: the file is not valid JSON: bad "
+                                     "(line 4, column 5)")
+    assert first_sentence("Timed out.") == "Timed out" and first_sentence("") == ""

@@ -228,6 +228,11 @@ def refresh_histories(gradebook: Gradebook, assignment: Assignment, suite: str, 
     return rewritten
 
 
+def first_sentence(message: str) -> str:
+    """What a progress line has room for: the page says the rest (and how to fix it)."""
+    return message.splitlines()[0].split(". ")[0].rstrip(".") if message.strip() else message
+
+
 @dataclass(frozen=True)
 class GradeRun:
     graded: list[tuple[AttemptRow, GradeReport]]
@@ -266,7 +271,7 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
             left = len(rows) - len(graded)
             log(clean_line(f"[{len(graded)}/{len(rows)}, {left} left] {row.student}, attempt received "
                            f"{row.received_at.astimezone(zone).isoformat(timespec='minutes')}: "
-                           f"{report.score:g}/{report.max_score:g}" + (f" ({report.error})" if report.error else ""),
+                           f"{report.score:g}/{report.max_score:g}" + (f" ({first_sentence(report.error)})" if report.error else ""),
                            400))
         refresh_histories(gradebook, assignment, suite, {row.student for row, _ in graded}, extensions)
         return GradeRun(graded, already, suite)
