@@ -67,5 +67,5 @@ def test_once_graded_the_counting_attempt_decides_and_nothing_pending_is_said_pl
              standing(task, "cy", (timedelta(hours=5), 70.0))]
     text = status_text(task, found, pending=0)
     assert "3 of 3 students submitted, 1 late, 0 missing; every attempt graded with the current tests" in text
-    assert " on time " in rows(text)["bo"] and "80/100" in rows(text)["bo"]
-    assert " late " in rows(text)["cy"] and "60/100" in rows(text)["cy"]
+    assert " #1 on time " in rows(text)["bo"] and "80/100" in rows(text)["bo"]  # which attempt counts
+    assert " #1 late " in rows(text)["cy"] and "60/100" in rows(text)["cy"]

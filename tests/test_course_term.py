@@ -216,11 +216,11 @@ def test_status_shows_the_late_resubmission_the_extension_and_who_is_missing(ter
     assert "4 of 5 students submitted, 1 late, 1 missing" in out
     rows = status_rows(out)
     # Carol's resubmission (10/10, one started day late, -2) beats her on-time 4/10
-    assert rows["carol"][3:] == ["2", "late", "1", "d", "8/10", "(-2)"]
-    assert rows["erin"][3:6] == ["1", "on", "time"] and "10/10" in rows["erin"]  # her extension covers it
+    assert rows["carol"][3:] == ["2", "#2", "late", "1", "d", "8/10", "(-2)"]  # the resubmission counts
+    assert rows["erin"][3:7] == ["1", "#1", "on", "time"] and "10/10" in rows["erin"]  # her extension covers it
     assert rows["dave"][3:] == ["0", "missing", "-"]
     assert "missing: dave" in out
-    assert rows["alice"][3:] == ["2", "on", "time", "10/10"]
+    assert rows["alice"][3:] == ["2", "#1", "on", "time", "10/10"]  # best: the earlier of a tie
     assert re.search(r"the LMS marked late, but on time by the received time: alice \(attempt received 20\d\d-", out)
 
 
@@ -277,7 +277,7 @@ def test_regrade_keeps_the_old_grades_and_writes_the_changes(term: dict) -> None
     assert (rows["carol"]["old_grade"], rows["carol"]["new_grade"], rows["carol"]["late_penalty"]) == ("8.0", "8.0", "2.0")
     assert rows["carol"]["received_at"] == "2026-10-02T10:00+02:00"  # when, in the deadline's zone, not a row id
     after_fix = ok(term["status_after"])
-    assert status_rows(after_fix)["bob"][3:] == ["1", "on", "time", "6/10"]
+    assert status_rows(after_fix)["bob"][3:] == ["1", "#1", "on", "time", "6/10"]
     assert "2 attempt(s) not graded with the current tests" in after_fix  # the two that do not count
 
 

@@ -32,10 +32,9 @@ def _row(standing: Standing) -> list[str]:
         state = "missing"
     elif counting is None:
         state = "not counted" if not any(j.within_limit for j in standing.judged) else "not graded"
-    elif counting.score is None:
-        state = "not graded"
-    else:
-        state = "late" if counting.late else "on time"
+    else:  # which attempt, numbered in the order received as on the student's page
+        number = next(n for n, j in enumerate(standing.judged, 1) if j.attempt.id == counting.attempt.id)
+        state = f"#{number} " + ("not graded" if counting.score is None else "late" if counting.late else "on time")
     if state == "not graded" and is_late(standing):
         state = "not graded, late"
     seconds = grade.late_seconds or (min(j.late_seconds for j in standing.judged) if is_late(standing) else 0.0)
