@@ -152,3 +152,22 @@ def test_extensions_are_read_per_student_and_assignment(tmp_path: Path) -> None:
     assert read_extensions(tmp_path) == {}
     (tmp_path / "extensions.csv").write_text("Student,Assignment,Until\nal,t,2026-10-05T23:59:00+02:00\n")
     assert read_extensions(tmp_path) == {("al", "t"): datetime.fromisoformat("2026-10-05T23:59:00+02:00")}
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("erni,t,2026-10-05T23:59:00+02:00", r"line 3: 'erni' is not on the roster"),
+    ("al,tt,2026-10-05T23:59:00+02:00", r"line 3: no assignment 'tt'"),
+])
+def test_an_extension_for_no_one_is_refused_with_the_gradebook(tmp_path: Path, row: str, message: str) -> None:
+    """A typo would give no one the extension and its student a late penalty; with the roster it is caught."""
+    from grader.course.course_grade import read_extensions
+    from grader.course.gradebook import Gradebook
+    from grader.course.records import Student
+
+    (tmp_path / "solutions" / "t").mkdir(parents=True)
+    (tmp_path / "extensions.csv").write_text(f"student,assignment,until\nal,t,2026-10-05T23:59:00+02:00\n{row}\n")
+    with Gradebook(tmp_path / "gradebook.sqlite", root=tmp_path) as gradebook:
+        gradebook.put_students([Student("al", "Al"), Student("erin", "Erin")])
+        with pytest.raises(UsageError, match=message):
+            read_extensions(tmp_path, gradebook)
+    assert len(read_extensions(tmp_path)) == 2  # without the roster (a file read alone) it is only parsed

@@ -132,8 +132,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from grader.course.status import status_text
 
     course = course_root(args)
-    extensions = read_extensions(course)
     with open_gradebook(course, args) as gradebook:
+        extensions = read_extensions(course, gradebook)
         if args.assignment:
             names = [args.assignment]
         else:
@@ -168,7 +168,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                              "address (.../assignments/ID): Canvas matches the grade column by it")
         column = export.canvas_column(assignment.title, args.canvas_id)
     with open_gradebook(course, args) as gradebook:
-        found = standings(gradebook, assignment, suite_version(assignment), read_extensions(course))
+        found = standings(gradebook, assignment, suite_version(assignment), read_extensions(course, gradebook))
         sources = counting_sources(gradebook, assignment.name, found)
     paths = export.write_export(args.to, [s.grade for s in found], out, column=column,
                                 points_possible=assignment.max_score, sources=sources)

@@ -48,8 +48,10 @@ def suite_version(assignment: Assignment) -> str:
     return digest.hexdigest()[:16]
 
 
-def read_extensions(course: Path) -> dict[tuple[str, str], datetime]:
-    """``extensions.csv`` at the course root (student, assignment, until: ISO 8601 with a time zone), if any."""
+def read_extensions(course: Path, gradebook: Gradebook | None = None) -> dict[tuple[str, str], datetime]:
+    """``extensions.csv`` at the course root (student, assignment, until: ISO 8601 with a time zone), if any. With
+    the ``gradebook``, a student not on its roster or an assignment not in ``solutions/`` refuses the file: a typo
+    there would otherwise give no one the extension and its student a late penalty, without a word."""
     path = course / EXTENSIONS
     if not path.is_file():
         return {}
@@ -61,6 +63,7 @@ def read_extensions(course: Path) -> dict[tuple[str, str], datetime]:
         raise UsageError(f"{path}, line 1: the header must name the columns student, assignment, until")
     reader.fieldnames = header
     found: dict[tuple[str, str], datetime] = {}
+    roster = {student.id for student in gradebook.students()} if gradebook is not None else None
     for row in reader:
         where = f"{path}, line {reader.line_num}"
         student, assignment, until = ((row.get(k) or "").strip() for k in ("student", "assignment", "until"))
@@ -68,6 +71,10 @@ def read_extensions(course: Path) -> dict[tuple[str, str], datetime]:
             raise UsageError(f"{where}: student, assignment and until are all needed")
         if (student, assignment) in found:
             raise UsageError(f"{where}: a second extension for {student!r} on {assignment!r}")
+        if roster is not None and student not in roster:
+            raise UsageError(f"{where}: {student!r} is not on the roster (the student column holds roster ids)")
+        if roster is not None and not (course / "solutions" / assignment).is_dir():
+            raise UsageError(f"{where}: no assignment {assignment!r} (a folder name under solutions/)")
         found[(student, assignment)] = parse_instant(until, where)
     return found
 
@@ -122,7 +129,8 @@ def standings(gradebook: Gradebook, assignment: Assignment, suite: str, extensio
 
 def final_grades(gradebook: Gradebook, course: Path, assignment: Assignment) -> list[FinalGrade]:
     """What the exports write: each roster student's counting grade after the late policy."""
-    return [s.grade for s in standings(gradebook, assignment, suite_version(assignment), read_extensions(course))]
+    return [s.grade for s in standings(gradebook, assignment, suite_version(assignment),
+                                       read_extensions(course, gradebook))]
 
 
 def counting_sources(gradebook: Gradebook, assignment: str, found: list[Standing]) -> dict[str, str]:
@@ -245,7 +253,7 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
                  log: Any = print) -> GradeRun:
     """Grade every collected attempt the current suite has not graded, recording each as it finishes."""
     suite = suite_version(assignment)
-    extensions = read_extensions(course)
+    extensions = read_extensions(course, gradebook)
     with course_lock(gradebook.path, wait=wait):
         rows = gradebook.pending(assignment.name, suite)
         total = len(gradebook.attempts(assignment.name))

@@ -73,7 +73,7 @@ def regrade(gradebook: Gradebook, course: Path, assignment: Assignment, mode: st
     """Grade each student's counting attempt with the current suite unless it already has been. With ``dry_run``
     nothing is recorded and no feedback is written."""
     suite = suite_version(assignment)
-    extensions = read_extensions(course)
+    extensions = read_extensions(course, gradebook)
     with course_lock(gradebook.path):
         targets = {}
         penalties: dict[int, float] = {}

@@ -47,6 +47,6 @@ def counting_reports(found: list[Standing], page_folder: Path) -> list[tuple[str
 
 def write_course_summary(gradebook: Gradebook, course: Path, assignment: Assignment, suite: str = "") -> Path:
     page_folder = course / "feedback" / assignment.name
-    found = standings(gradebook, assignment, suite or suite_version(assignment), read_extensions(course))
+    found = standings(gradebook, assignment, suite or suite_version(assignment), read_extensions(course, gradebook))
     write_summary(counting_reports(found, page_folder), page_folder, course_rows(found, page_folder), assignment.title)
     return page_folder / "summary.html"
