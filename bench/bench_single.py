@@ -7,10 +7,11 @@ functions through the public tests), (b) ``grader grade`` of the full-marks exam
 clock and CPU seconds (the command and its children, the sandbox included), and the wall ratio to the floor.
 
 ``--against DIR`` times a second copy of the grader's source (for example ``git archive COMMIT | tar -x -C DIR``) in
-the same turns, run with this interpreter and ``PYTHONPATH=DIR``: a before/after in one run. Bytecode is cached as by
+the same turns, run with this interpreter, ``-P`` and ``PYTHONPATH=DIR`` (without ``-P``, ``-m grader`` would put the
+current folder, this checkout, first on sys.path and time this tree twice): a before/after in one run. Bytecode is cached as by
 default (PYTHONDONTWRITEBYTECODE dropped) and one untimed run of each command fills the caches first.
 
-    .venv/bin/python bench/bench_single.py [--repeats 7] [--against /tmp/base]
+    .venv/bin/python bench/bench_single.py [--repeats 7] [--against /tmp/base ...]
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cohort import ASSIGNMENT, FLOOR, FULL_MARKS, FUNCTIONS, ROOT, SOLUTION
 
+#: Python without the current folder first on sys.path (3.11's -P), so that PYTHONPATH decides which tree runs.
+PYTHON = [sys.executable, "-P"] if sys.version_info >= (3, 11) else [sys.executable]
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
@@ -47,20 +50,28 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--against", type=Path, metavar="DIR", help="a second source tree of the grader to time beside")
+    parser.add_argument("--against", type=Path, metavar="DIR", action="append", default=[],
+                        help="another source tree of the grader to time beside this one (may be repeated)")
     args = parser.parse_args()
+    if args.against and len(PYTHON) == 1:
+        parser.error("--against needs Python 3.11 or later (-P)")
     floor_code = FLOOR.format(folder=str(SOLUTION), master=str(SOLUTION / f"{ASSIGNMENT}.ipynb"), functions=FUNCTIONS)
     trees = {"": ENV}
-    if args.against:
-        trees["base "] = {**ENV, "PYTHONPATH": str(args.against.resolve())}
+    for tree in args.against:
+        env = {**ENV, "PYTHONPATH": str(tree.resolve())}
+        found = subprocess.run([*PYTHON, "-c", "import grader; print(grader.__file__)"], cwd=ROOT, env=env,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        if not found.startswith(str(tree.resolve()) + "/"):
+            raise SystemExit(f"--against {tree}: Python imports the grader from {found}, not from that tree")
+        trees[f"{tree.name} "] = env
     with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
         out = Path(tmp) / "out"
-        grade = [sys.executable, "-m", "grader", "grade", ASSIGNMENT, str(FULL_MARKS), "--out", str(out)]
+        grade = [*PYTHON, "-m", "grader", "grade", ASSIGNMENT, str(FULL_MARKS), "--out", str(out)]
         commands: dict[str, tuple[list[str], dict[str, str]]] = {"(a) floor": ([sys.executable, "-c", floor_code], ENV)}
         for tag, env in trees.items():
             commands[f"{tag}(b) grade"] = (grade, env)
             commands[f"{tag}(b) grade --no-annotate"] = ([*grade, "--no-annotate"], env)
-            commands[f"{tag}(b) check"] = ([sys.executable, "-m", "grader", "check", str(FULL_MARKS), "--assignment",
+            commands[f"{tag}(b) check"] = ([*PYTHON, "-m", "grader", "check", str(FULL_MARKS), "--assignment",
                                             ASSIGNMENT], env)
         for cmd, env in commands.values():  # bytecode and Jinja's template cache
             run(cmd, env)

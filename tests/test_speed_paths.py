@@ -98,8 +98,8 @@ def test_one_grade_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
     example = str(ROOT / "examples" / "submissions" / "bob_partly_right.ipynb")
     heavy = "nbconvert,IPython,jsonschema,matplotlib,tqdm,nbclient,bs4"
     common = ["--sandbox", sandbox_mode()]
-    # nbformat (with jsonschema) still builds feedback.ipynb: the one heavy import left, ~0.1 s
-    grade = heavy.replace("jsonschema,", "") + ",numpy"
+    # feedback.ipynb and its page are read, built and written without nbformat (and jsonschema): ~0.1 s
+    grade = heavy + ",nbformat,numpy"
     assert loaded("grade", "cnn_step_by_step", example, "--out", str(tmp_path / "a"), *common, watch=grade) == ["numpy"]
     assert json.loads((tmp_path / "a" / "bob_partly_right" / "results.json").read_text())["score"] > 0  # it did grade
     assert (tmp_path / "a" / "bob_partly_right" / "feedback-notebook.html").is_file()
@@ -228,3 +228,92 @@ print(before, loaded.defined, outcome.status, outcome.value)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["False", "('f',)", "returned", "42"]
+
+
+BENT = v4(
+    {"cell_type": "markdown", "source": ["# t\n", "![p](attachment:p.png)"], "metadata": {"trusted": True},
+     "attachments": {"p.png": {"image/png": ["iVBORw0KGgo=\n", "AAAA"]}}},
+    {"cell_type": "code", "source": ["def zero_pad(X, pad):\n", "    return X\n"], "execution_count": 3, "metadata": {},
+     "outputs": [{"output_type": "stream", "name": "stdout", "text": ["a\n", "b\n"]},
+                 {"output_type": "display_data", "metadata": {},
+                  "data": {"text/html": ["<b>x</b>\n", "<i>y</i>"], "application/json": ["kept", "as a list"],
+                           "text/plain": ["1\n", "2"], "image/png": "iVBORw0KGgo="}},
+                 {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["\x1b[31mline\x1b[0m"]}]},
+    {"cell_type": "raw", "source": "r", "metadata": {"tags": ["x"]}})
+BENT["metadata"] = {"orig_nbformat": 3, "signature": "s", "kernelspec": {"name": "python3", "display_name": "P"}}
+EVERY_EXAMPLE = sorted((ROOT / "examples" / "submissions").rglob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", EVERY_EXAMPLE, ids=lambda p: p.stem)
+def test_notebooks_read_without_nbformat_are_those_nbformat_reads(path: Path) -> None:
+    from grader.notebooks import read_nodes
+
+    outcomes = []
+    for read in (read_notebook, read_nodes):
+        try:
+            outcomes.append(read(path))
+        except NotebookError as error:  # an unreadable example: the same refusal
+            outcomes.append(str(error))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_bent_notebooks_read_and_write_as_nbformat_does(tmp_path: Path) -> None:
+    import nbformat
+    from nbformat.v4.nbjson import JSONWriter
+
+    from grader.notebooks import Node, read_nodes, writes
+
+    path = write(tmp_path / "bent.ipynb", BENT)
+    got, expected = read_nodes(path), read_notebook(path)
+    assert got == expected and isinstance(got.cells[1].outputs[0], Node)
+    assert got.cells[1].outputs[1].data["application/json"] == ["kept", "as a list"]  # JSON types are never joined
+    assert got.metadata == {"kernelspec": {"name": "python3", "display_name": "P"}} and got.cells[0].metadata == {}
+    kept = json.dumps(got)
+    assert writes(got) == JSONWriter().writes(nbformat.from_dict(json.loads(kept)))
+    assert json.dumps(got) == kept  # writing changed nothing in the notebook written
+    for cell in ({"cell_type": "code", "source": "x", "metadata": [1]}, {"cell_type": "code", "source": "x",
+                 "attachments": []}, {"cell_type": "code", "source": "x", "outputs": [{"output_type": "stream"}], "metadata": {}}):
+        bad = write(tmp_path / "bad.ipynb", v4(cell))
+        outcomes = []
+        for read in (read_notebook, read_nodes):
+            try:
+                outcomes.append(read(bad))
+            except NotebookError as error:
+                outcomes.append(str(error))
+        assert outcomes[0] == outcomes[1], cell
+
+
+@pytest.fixture(scope="module")
+def graded_examples(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Any]]:
+    """Each example of both assignments with its report (graded once, without annotation)."""
+    from grader.config import load_assignment
+    from grader.running.batch import grade_paths
+
+    graded = []
+    for name, folder in (("cnn_step_by_step", ROOT / "examples" / "submissions"),
+                         ("optimization_methods", ROOT / "examples" / "submissions" / "optimization_methods")):
+        paths = sorted(folder.glob("*.ipynb"))
+        graded += list(zip(paths, grade_paths(load_assignment(name), paths, sandbox_mode(), jobs=2)))
+    return graded
+
+
+def test_annotated_views_are_byte_identical_with_and_without_nbformat(
+        graded_examples: list[tuple[Path, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """feedback.ipynb and feedback-notebook.html come out the same whether nbformat reads, builds and writes the
+    notebook (as before) or grader/notebooks.py does, for every example of both assignments."""
+    import nbformat
+    from nbformat.v4.nbjson import JSONWriter
+
+    from grader.reporting import annotate
+
+    for path, report in graded_examples:
+        written = annotate.write_annotated(report, path, tmp_path / "light" / path.stem)
+        with monkeypatch.context() as patched:
+            patched.setattr(annotate, "read_nodes", read_notebook)
+            patched.setattr(annotate, "nodes", nbformat.from_dict)
+            patched.setattr(annotate, "writes", JSONWriter().writes)
+            assert annotate.write_annotated(report, path, tmp_path / "nbformat" / path.stem) == written
+        for name in (annotate.NOTEBOOK_FILE, annotate.PAGE_FILE) if written else ():
+            light, full = (tmp_path / way / path.stem / name for way in ("light", "nbformat"))
+            assert light.read_bytes() == full.read_bytes(), (path.name, name)
+    assert len(list((tmp_path / "light").glob(f"*/{annotate.PAGE_FILE}"))) >= 5  # every readable example compared

@@ -19,20 +19,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grader.bounded import AnswerTooLarge, run_bounded
 from grader.errors import NotebookError
 from grader.grading.extract import read_cells
 from grader.model import FunctionScore, GradeReport
-from grader.notebooks import code_cells, read_notebook
+from grader.notebooks import Node, code_cells, nodes, read_nodes, writes
 from grader.reporting import notebook_page
 from grader.reporting.plots import IMAGE_MIME
 from grader.reporting.report import bounded, failure_groups, fence, fmt, scoring_rule, write_atomic
 from grader.text import clean_line, clean_text
-
-if TYPE_CHECKING:
-    from nbformat import NotebookNode
 
 NOTEBOOK_FILE = "feedback.ipynb"
 PAGE_FILE = "feedback-notebook.html"
@@ -103,7 +100,7 @@ class Places:
     problem: str = ""  # set when extraction refused the whole notebook
 
 
-def find_places(notebook: NotebookNode) -> Places:
+def find_places(notebook: Node) -> Places:
     """The places the grader's own extraction gives: the last definition wins; skipped cells by their notes."""
     try:
         found = read_cells(code_cells(notebook))
@@ -114,14 +111,13 @@ def find_places(notebook: NotebookNode) -> Places:
 
 
 # nbformat's own constructors (nbformat.v4.new_*) validate every cell against the JSON schema, whose first use
-# compiles it (~0.07 s of a grade); these build the same nodes, valid by construction (tests validate them).
-def _node(value: dict[str, Any]) -> NotebookNode:
-    import nbformat  # here: ``grader grade --no-annotate`` removes old views through this module, and needs no nbformat
+# compiles it (~0.07 s of a grade); these build the same nodes, valid by construction (tests validate them), without
+# importing nbformat at all (~0.06 s more, with jsonschema): grader/notebooks.py reads and writes them as it does.
+def _node(value: dict[str, Any]) -> Node:
+    return nodes(value)  # type: ignore[no-any-return]
 
-    return nbformat.from_dict(value)
 
-
-def new_output(output_type: str, **fields: Any) -> NotebookNode:
+def new_output(output_type: str, **fields: Any) -> Node:
     defaults: dict[str, dict[str, Any]] = {
         "stream": {"name": "stdout", "text": ""}, "display_data": {"data": {}, "metadata": {}},
         "execute_result": {"data": {}, "metadata": {}, "execution_count": None},
@@ -129,19 +125,19 @@ def new_output(output_type: str, **fields: Any) -> NotebookNode:
     return _node({"output_type": output_type, **defaults[output_type], **fields})
 
 
-def _new_cell(cell_type: str, source: str, **fields: Any) -> NotebookNode:
+def _new_cell(cell_type: str, source: str, **fields: Any) -> Node:
     return _node({"id": "", "cell_type": cell_type, "metadata": {}, "source": source, **fields})
 
 
-def new_code_cell(source: str, outputs: list[NotebookNode], execution_count: int | None) -> NotebookNode:
+def new_code_cell(source: str, outputs: list[Node], execution_count: int | None) -> Node:
     return _new_cell("code", source, outputs=outputs, execution_count=execution_count)
 
 
-def new_markdown_cell(source: str) -> NotebookNode:
+def new_markdown_cell(source: str) -> Node:
     return _new_cell("markdown", source)
 
 
-def new_notebook(cells: list[NotebookNode], metadata: dict[str, Any]) -> NotebookNode:
+def new_notebook(cells: list[Node], metadata: dict[str, Any]) -> Node:
     return _node({"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells})
 
 
@@ -170,7 +166,7 @@ def _removed(kinds: Iterable[str]) -> str:
     return f"[{shown} output not shown in the feedback: only text and PNG or JPEG pictures are kept]"
 
 
-def safe_output(output: Any) -> NotebookNode:
+def safe_output(output: Any) -> Node:
     """One output that cannot run anything: text, PNG/JPEG pictures and errors; the rest named, not kept."""
     kind = output.get("output_type") if isinstance(output, dict) else None
     if kind == "stream":
@@ -196,7 +192,7 @@ def safe_output(output: Any) -> NotebookNode:
     return new_output("stream", name="stdout", text=_removed([f"a {clean_line(str(kind), 40)}"]))
 
 
-def student_cell(cell: NotebookNode) -> NotebookNode:
+def student_cell(cell: Node) -> Node:
     """The student's cell with its source as it is, its outputs made safe and its metadata dropped (but tags)."""
     kind, source = cell.get("cell_type"), cell.get("source", "")
     if kind == "code":
@@ -222,7 +218,7 @@ def student_cell(cell: NotebookNode) -> NotebookNode:
 
 
 def _feedback_cell(kind: str, lines: list[str], function: str = "",
-                   pictures: dict[str, str] | None = None) -> NotebookNode:
+                   pictures: dict[str, str] | None = None) -> Node:
     cell = new_markdown_cell("\n".join(lines).strip() + "\n")
     cell.metadata[FEEDBACK_KEY] = {"kind": kind, **({"function": function} if function else {})}
     if pictures:
@@ -230,7 +226,7 @@ def _feedback_cell(kind: str, lines: list[str], function: str = "",
     return cell
 
 
-def summary_cell(report: GradeReport, places: Places) -> NotebookNode:
+def summary_cell(report: GradeReport, places: Places) -> Node:
     """The first cell: total, scoring rule, a line per function and where its feedback is."""
     percent = round(100 * report.score / report.max_score) if report.max_score else 0
     lines = [f"# Feedback: {inline(report.title)}", "",
@@ -254,7 +250,7 @@ def summary_cell(report: GradeReport, places: Places) -> NotebookNode:
     return _feedback_cell("summary", lines)
 
 
-def function_cell(report: GradeReport, function: FunctionScore) -> NotebookNode:
+def function_cell(report: GradeReport, function: FunctionScore) -> Node:
     """A function's result, failed checks (grouped), known-mistake hints and pictures."""
     result = "all checks passed" if function.passed else f"{function.passed_checks} of {function.checks} checks passed"
     optional = ", optional" if function.optional else ""
@@ -286,7 +282,7 @@ def function_cell(report: GradeReport, function: FunctionScore) -> NotebookNode:
     return _feedback_cell("function", lines, function.name, pictures)
 
 
-def skipped_cell(why: str) -> NotebookNode:
+def skipped_cell(why: str) -> Node:
     return _feedback_cell("skipped", ["**The grader could not read the cell above**, so nothing in it was graded:", "",
                                       fence(why)])
 
@@ -304,7 +300,7 @@ def _metadata(metadata: Any) -> dict[str, Any]:
     return kept
 
 
-def _unique_ids(cells: list[NotebookNode]) -> None:
+def _unique_ids(cells: list[Node]) -> None:
     """Keep each valid, unique cell id; give the others (and the grader's cells) ids of their own."""
     seen: set[str] = set()
     for index, cell in enumerate(cells):
@@ -321,15 +317,15 @@ def is_feedback(cell: Any) -> bool:
     return isinstance(cell, dict) and isinstance(cell.get("metadata"), dict) and FEEDBACK_KEY in cell["metadata"]
 
 
-def annotate(notebook: NotebookNode, report: GradeReport, places: Places) -> NotebookNode:
+def annotate(notebook: Node, report: GradeReport, places: Places) -> Node:
     """The student's notebook with the feedback in place: a summary first, a cell after each graded function's cell
     and after each cell that could not be read, the feedback of functions found nowhere at the end. Feedback cells of
     an earlier annotation are dropped, so annotating again gives the same structure."""
     report = bounded(report)
-    after: dict[int, list[NotebookNode]] = {}
+    after: dict[int, list[Node]] = {}
     for number, why in sorted(places.skipped.items()):
         after.setdefault(number, []).append(skipped_cell(why))
-    at_end: list[NotebookNode] = []
+    at_end: list[Node] = []
     for function in report.functions:
         where = places.graded.get(function.name) or places.unreadable.get(function.name)
         (after.setdefault(where, []) if where else at_end).append(function_cell(report, function))
@@ -343,7 +339,7 @@ def annotate(notebook: NotebookNode, report: GradeReport, places: Places) -> Not
     return new_notebook(cells=cells, metadata=_metadata(notebook.get("metadata")))
 
 
-def render_page(notebook: NotebookNode, title: str) -> str:
+def render_page(notebook: Node, title: str) -> str:
     """feedback-notebook.html: the annotated notebook through nbconvert's JupyterLab template, self-contained
     (rendered by grader/reporting/notebook_page.py, which gives nbconvert's page without importing nbconvert)."""
     return notebook_page.render(notebook, clean_line(title, 200), safe_html)
@@ -371,15 +367,13 @@ def write_annotated(report: GradeReport, path: Path, folder: Path) -> bool:
     """Write feedback.ipynb and feedback-notebook.html for the notebook at ``path``; False (and neither file) when it
     cannot be read as a notebook: the feedback page already says why. Runs unbounded: see ``write_annotated_bounded``."""
     try:
-        notebook = read_notebook(path)
+        notebook = read_nodes(path)
     except NotebookError:
         remove_annotated(folder)
         return False
     try:
         annotated = annotate(notebook, report, find_places(notebook))
-        from nbformat.v4.nbjson import JSONWriter  # nbformat.writes, without validating
-
-        write_atomic(folder / NOTEBOOK_FILE, JSONWriter().writes(annotated) + "\n")
+        write_atomic(folder / NOTEBOOK_FILE, writes(annotated) + "\n")
         write_atomic(folder / PAGE_FILE, render_page(annotated, f"Feedback: {report.title}"))
     except BaseException:
         remove_annotated(folder)
