@@ -266,19 +266,20 @@ def test_regrade_keeps_the_old_grades_and_writes_the_changes(term: dict) -> None
     before, after = term["gradings_before_fix"], term["gradings_after_regrade"]
     assert [row[:3] for row in after[: len(before)]] == before  # nothing overwritten
     new = after[len(before):]
-    assert len(new) == 4 and {row[3] for row in new} == {"regrade"}  # the four counting attempts
+    # under "best" every attempt that may count: alice 2, bob 1, carol 2, erin 1 (a fix can change which is best)
+    assert len(new) == 6 and {row[3] for row in new} == {"regrade"}
     (changes,) = (term["course"] / "feedback" / "toy").glob("regrade-*.csv")
     rows = {row["student"]: row for row in csv.DictReader(io.StringIO(changes.read_text()))}
-    assert rows["bob"]["old_score"] == "10.0" and rows["bob"]["new_score"] == "6.0"
+    assert rows["bob"]["old_grade"] == "10.0" and rows["bob"]["new_grade"] == "6.0"
     assert "square hidden #2: absent → wrong" in rows["bob"]["checks_changed"]
     assert rows["alice"]["difference"] == "0.0"
     # carol's counting attempt was late: the grade she gets is announced, with the score before the penalty
-    assert "carol            8 → 8 (late: 2 points off 10 → 10)\n" in out
+    assert "carol            8 → 8 (late: 2 points off 10)\n" in out and "4 student(s) regraded, 4 changed" in out
     assert (rows["carol"]["old_grade"], rows["carol"]["new_grade"], rows["carol"]["late_penalty"]) == ("8.0", "8.0", "2.0")
     assert rows["carol"]["received_at"] == "2026-10-02T10:00+02:00"  # when, in the deadline's zone, not a row id
     after_fix = ok(term["status_after"])
     assert status_rows(after_fix)["bob"][3:] == ["1", "#1", "on", "time", "6/10"]
-    assert "2 attempt(s) not graded with the current tests" in after_fix  # the two that do not count
+    assert "every attempt graded with the current tests" in after_fix
 
 
 def test_export_csv_writes_the_counting_grades(term: dict) -> None:
@@ -448,3 +449,22 @@ def test_a_progress_line_carries_the_first_sentence_of_an_error() -> None:
     assert first_sentence(error) == ("This file could not be read as a notebook: the file is not valid JSON: bad "
                                      "(line 4, column 5)")
     assert first_sentence("Timed out.") == "Timed out" and first_sentence("") == ""
+
+
+def test_regrade_announces_the_grade_of_the_attempt_that_counts_after_the_fix(tmp_path: Path) -> None:
+    """Under "best", a fix that lowers the counting attempt's score can make another attempt the best: regrade grades
+    every attempt that may count and announces the grade the student ends with, naming the attempt that counts."""
+    course = make_course(tmp_path)
+    (course / "roster.csv").write_text("id,name\nann,Ann\n")
+    ok(grader("roster", "import", course / "roster.csv", course=course))
+    deadline = datetime.fromisoformat("2026-10-01T23:59:00+02:00").timestamp()
+    for number, (cells, when) in enumerate([((RIGHT[0], SQUARE_BUG), deadline - 3600),  # on time, wrong at x = 10
+                                            (RIGHT, deadline + 3600)], 1):  # right, an hour late: 2 points off
+        path = write_notebook(course / f"in{number}" / "ann.ipynb", *cells)
+        os.utime(path, (when, when))
+        ok(grader("collect", "toy", path, course=course))
+    ok(grader("grade", "toy", "--sandbox", "none", "--no-annotate", course=course))
+    (course / "solutions" / "toy" / "hidden_tests.py").write_text(HIDDEN_FIXED)
+    out = ok(grader("regrade", "toy", "--dry-run", "--sandbox", "none", "--no-annotate", course=course))
+    assert "ann              10 → 8 (late: 2 points off 10); attempt 2 counts now, not attempt 1\n" in out
+    assert "1 student(s) regraded, 1 changed (dry run: nothing recorded)" in out

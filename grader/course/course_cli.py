@@ -119,7 +119,7 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     if not changes:
         print("every counting attempt is already graded with the current tests: nothing to regrade")
         return 0
-    print(f"\n{len(changes)} counting attempt(s) regraded, {len(changed)} changed"
+    print(f"\n{len(changes)} student(s) regraded, {len(changed)} changed"
           + (" (dry run: nothing recorded)" if args.dry_run else ""))
     if not args.dry_run and changes:
         path = write_changes(changes, course / "feedback" / assignment.name, zone=deadline_zone(assignment))
