@@ -223,9 +223,11 @@ def add_course_parsers(commands: Any) -> None:
     collect.set_defaults(run=cmd_collect)
 
     regrade = commands.add_parser("regrade", help="grade the counting attempts again after the tests changed",
-                                  description="Grade each student's counting attempt with the current tests, keep "
-                                              "the old grades, and print and write (regrade-<time>.csv) the change "
-                                              "per student: old → new, and which checks changed.")
+                                  description="Grade each student's counting attempt (under counts = \"best\", "
+                                              "every attempt that may count) with the current tests, keep the old "
+                                              "grades, and print and write (regrade-<time>.csv) the change per "
+                                              "student: old → new grade after the late penalty, which checks "
+                                              "changed, and which attempt counts when that changed.")
     regrade.add_argument("assignment", help="a folder name under solutions/")
     regrade.add_argument("--dry-run", action="store_true", help="show the changes without recording anything")
     _grading_options(regrade)
