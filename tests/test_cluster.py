@@ -431,3 +431,13 @@ def test_a_course_graded_on_the_cluster_is_recorded_and_resumed(tmp_path: Path) 
     assert "nothing to grade: all 2 collected attempt(s) are graded" in again.stdout
     assert "graded now" not in again.stdout
     assert len(db_rows(course, query)) == 2
+    # a test fix regraded on the cluster: the same change as local grading reports, recorded as a regrade
+    from tests.test_course_term import HIDDEN_FIXED
+
+    for folder in (course, local):
+        (folder / "solutions" / "toy" / "hidden_tests.py").write_text(HIDDEN_FIXED)
+    fixed = run_cli("regrade", "toy", "--no-annotate", "--cluster", "local", cwd=course)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "square hidden #2: absent → passed" in fixed.stdout and "2 student(s) regraded" in fixed.stdout
+    run_cli("regrade", "toy", "--no-annotate", "--sandbox", "bwrap", cwd=local, check=True)
+    assert db_rows(course, query) == db_rows(local, query) and len(db_rows(course, query)) == 4

@@ -4,6 +4,7 @@ ASSIGNMENT`` without files. Thin: each command opens the gradebook and calls one
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -105,10 +106,12 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     assignment = _instructor_assignment(args.assignment, course)
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    mode = _sandbox(args.sandbox)
+    cluster = args.cluster or os.environ.get("GRADER_CLUSTER") or None
+    # as for grade: on a cluster, bubblewrap is needed on the workers (each refuses without it), not here
+    mode = ("none" if args.sandbox == "none" else "bwrap") if cluster else _sandbox(args.sandbox)
     with open_gradebook(course, args) as gradebook:
         changes = regrade(gradebook, course, assignment, mode, jobs=args.jobs, dry_run=args.dry_run,
-                          annotate=args.annotate, cluster=getattr(args, "cluster", None))
+                          annotate=args.annotate, cluster=cluster)
         if not args.dry_run:
             _write_course_summary(gradebook, course, assignment, "")
     changed = [c for c in changes if c.changed]
@@ -230,6 +233,8 @@ def add_course_parsers(commands: Any) -> None:
                                               "changed, and which attempt counts when that changed.")
     regrade.add_argument("assignment", help="a folder name under solutions/")
     regrade.add_argument("--dry-run", action="store_true", help="show the changes without recording anything")
+    regrade.add_argument("--cluster", metavar="ADDRESS", help="as for grade: a Dask scheduler's address or 'local' "
+                                                              "(default: $GRADER_CLUSTER, else this machine)")
     _grading_options(regrade)
     _course_options(regrade)
     regrade.set_defaults(run=cmd_regrade)
