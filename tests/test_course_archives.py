@@ -98,7 +98,7 @@ def test_collect_lists_every_refused_entry_and_takes_the_rest(tmp_path: Path) ->
     whys = {source: why for source, why in result.problems}
     assert "zip slip" in whys[f"{download}:../bob.ipynb"]
     assert whys[f"{download}:bob/link.ipynb"] == "a symbolic link"
-    assert "not a readable zip" in whys[str(broken)]
+    assert whys[str(broken)].startswith("not a readable zip")  # the archive's name once, on the line, not twice
     assert not (tmp_path.parent / "bob.ipynb").exists()
     stored = list((tmp_path / "submissions" / "t").rglob("*.ipynb"))
     assert [p.parent.name for p in stored] == ["alice"]

@@ -69,3 +69,10 @@ def test_once_graded_the_counting_attempt_decides_and_nothing_pending_is_said_pl
     assert "3 of 3 students submitted, 1 late, 0 missing; every attempt graded with the current tests" in text
     assert " #1 on time " in rows(text)["bo"] and "80/100" in rows(text)["bo"]  # which attempt counts
     assert " #1 late " in rows(text)["cy"] and "60/100" in rows(text)["cy"]
+
+
+def test_an_assignment_with_nothing_collected_says_so(tmp_path: Path) -> None:
+    task = assignment(tmp_path)
+    text = status_text(task, [standing(task, "ann"), standing(task, "bo")], pending=0)
+    assert "0 of 2 students submitted, 0 late, 2 missing; nothing collected yet (`grader collect t SOURCE...`)" in text
+    assert "every attempt graded" not in text

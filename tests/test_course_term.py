@@ -415,6 +415,9 @@ def test_grading_a_course_with_nothing_collected_says_what_to_do(tmp_path: Path)
     out = ok(grader("grade", "toy", "--sandbox", "none", course=course))
     assert "toy: nothing collected yet: take submissions in with `grader collect toy SOURCE...`" in out
     assert "0 attempt(s)" not in out and "graded now" not in out
+    exported = grader("export", "toy", "--to", "csv", course=course)
+    ok(exported)
+    assert "no student has a grade on toy yet" in exported.stderr and "every grade in the file is empty" in exported.stderr
 
 
 def test_a_page_without_a_course_has_no_history(tmp_path: Path) -> None:

@@ -102,8 +102,8 @@ def candidates(source: Path, deadline: datetime | None, problems: list[tuple[str
         return [_from_layout(entry, str(source), "file mtime")] if entry else []
     try:
         entries, refused = read_zip(source)
-    except ArchiveError as error:
-        problems.append((str(source), str(error)))
+    except ArchiveError as error:  # its message starts with the archive's name, which the line already shows
+        problems.append((str(source), str(error).removeprefix(f"{source}: ")))
         return []
     problems += [(r.name, r.why) for r in refused]
     zone = _zone(deadline)

@@ -177,6 +177,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                                 points_possible=assignment.max_score, sources=sources)
     for path in paths:
         print(f"wrote {path}")
+    if not any(s.grade.score is not None for s in found):
+        print(f"no student has a grade on {assignment.name} yet (`grader status {assignment.name}` says why): every "
+              "grade in the file is empty", file=sys.stderr)
     return 0
 
 

@@ -75,7 +75,8 @@ def status_text(assignment: Assignment, standings: list[Standing], pending: int,
              + (f", at most {policy.max_attempts} attempts" if policy.max_attempts else "") + ")",
              f"{len(submitted)} of {len(standings)} students submitted, {len(late)} late, {len(missing)} missing; "
              + (f"{pending} attempt(s) not graded with the current tests: `grader grade {assignment.name}` grades them"
-                if pending else "every attempt graded with the current tests"), ""]
+                if pending else "every attempt graded with the current tests" if submitted
+                else f"nothing collected yet (`grader collect {assignment.name} SOURCE...`)"), ""]
     header = ["student", "name", "attempts", "counting attempt", "late", "score", "extension"]
     rows = [header, *(_row(s) for s in standings)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
