@@ -9,13 +9,14 @@
     wrong shapes, float() of an array, a function still the template, None returned, an exception), some
     with a cell that does not parse, a few unreadable files and a few that time out; both ``--jobs 2``.
 Wall clock of the whole command, median of ``--repeats`` runs, all in one run so that the ratios share the machine's
-load; beside it the CPU seconds the command and its children used (less sensitive to other people's work than the
-wall clock, though not immune). Goals (issue 14): (d) <= 1.5 x (c) per notebook, (b) <= 3 x (a). A timeout costs its
-limit by design (``call_seconds`` of wall clock, once per timed-out function): the cohort line says how much waiting
-that is, and the cohort is timed again without the notebooks that time out. Last, ``-X importtime`` totals of one
-grade and one check: the modules imported, independent of the notebooks. Python's bytecode cache is on, as it is by
-default (PYTHONDONTWRITEBYTECODE is dropped for the commands timed), and one untimed grade fills it and Jinja's
-template cache first.
+load; beside it the CPU seconds of the command and the processes it waited for (less sensitive to other people's work
+than the wall clock, though not immune; the sandboxes' own time is not in it: bubblewrap's PID namespaces are killed,
+not waited for, so the kernel adds their time to nobody's account, see bench_single.py). Goals (issue 14): (d) <= 1.5
+x (c) per notebook, (b) <= 3 x (a). A timeout costs its limit by design (``call_seconds`` of wall clock, once per
+timed-out function): the cohort line says how much waiting that is, and the cohort is timed again without the
+notebooks that time out. Last, ``-X importtime`` totals of one grade and one check: the modules imported, independent
+of the notebooks. Python's bytecode cache is on, as it is by default (PYTHONDONTWRITEBYTECODE is dropped for the
+commands timed), and one untimed grade fills it and Jinja's template cache first.
 
     .venv/bin/python bench/bench_cohort.py [--batch 50] [--seed 14] [--repeats 3]
 """
