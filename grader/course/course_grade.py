@@ -157,8 +157,12 @@ def deadline_zone(assignment: Assignment) -> tzinfo:
     return deadline.tzinfo if deadline and deadline.tzinfo else timezone.utc
 
 
-def report_folder(course: Path, assignment: str, row: AttemptRow, suite: str) -> Path:
-    return course / "feedback" / assignment / row.student / f"attempt-{row.id}-{suite}"
+def report_folder(gradebook: Gradebook, course: Path, row: AttemptRow, suite: str) -> Path:
+    """``feedback/<assignment>/<student>/attempt-<n>-<suite>``: n counts the student's attempts in the order they
+    were collected (the same as the page's order received unless an earlier one was collected later), so the
+    name stays put as attempts are added; the gradebook's row id, shared by every student, would read as
+    'attempt 6' for someone's first."""
+    return course / "feedback" / row.assignment / row.student / f"attempt-{gradebook.collected_number(row)}-{suite}"
 
 
 def grade_attempts(assignment: Assignment, rows: list[AttemptRow], mode: str, jobs: int,
@@ -270,7 +274,7 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
         log(f"{assignment.name}: {len(rows)} attempt(s) to grade with suite {suite}, {already} already graded")
         zone = deadline_zone(assignment)
         for row, report in grade_attempts(assignment, rows, mode, jobs, cluster):
-            folder = report_folder(course, assignment.name, row, suite)
+            folder = report_folder(gradebook, course, row, suite)
             # Reports first, the row last: killed in between, the attempt is still pending and its folder is rewritten.
             attempts = history_with(gradebook, assignment, suite, row, report, folder, extensions)
             write_attempt_reports(report, row, folder, annotate, attempts)

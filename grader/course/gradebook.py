@@ -186,6 +186,11 @@ class Gradebook:
                            bool(r[8]))
                 for r in rows]
 
+    def collected_number(self, row: AttemptRow) -> int:
+        """Which of its student's attempts on the assignment this is, in the order collected (1 for the first)."""
+        return int(self.db.execute("SELECT COUNT(*) FROM attempts WHERE assignment = ? AND student = ? AND id <= ?",
+                                   (row.assignment, row.student, row.id)).fetchone()[0])
+
     def pending(self, assignment: str, suite: str) -> list[AttemptRow]:
         """Attempts with no grading by ``suite`` yet: what ``grader grade ASSIGNMENT`` still has to do."""
         done = {row[0] for row in self.db.execute("SELECT attempt FROM gradings WHERE suite = ?", (suite,))}

@@ -94,7 +94,7 @@ def regrade(gradebook: Gradebook, course: Path, assignment: Assignment, mode: st
         overrides: dict[int, tuple[float, str]] = {}
         checks: dict[int, tuple[str, ...]] = {}
         for row, report in grade_attempts(assignment, list(targets.values()), mode, jobs, cluster):
-            folder = report_folder(course, assignment.name, row, suite)
+            folder = report_folder(gradebook, course, row, suite)
             overrides[row.id] = (report.score, str(folder))
             checks[row.id] = _check_changes(previous[row.id], report)
             if dry_run:
