@@ -404,6 +404,26 @@ def test_a_worker_with_another_grader_or_other_instructor_files_refuses(cluster:
             future.result(timeout=120)
 
 
+def test_a_worker_reproduces_the_suite_version_from_the_bundle_even_with_a_linked_file(tmp_path: Path) -> None:
+    """Workers check the bundle against the client's suite version; an instructor file that is a link (data shared
+    between assignments) must travel as its content, or every task is refused as 'another version'."""
+    from grader.authoring.reference_check import suite_version
+    from grader.config import load_assignment
+    from grader.running.cluster import course_bundle, unpack
+    from tests.test_course_term import make_course
+
+    course = make_course(tmp_path / "course")
+    (tmp_path / "shared.npy").write_bytes(b"shared data")
+    (course / "solutions" / "toy" / "data.npy").symlink_to(tmp_path / "shared.npy")
+    bundle = course_bundle(load_assignment("toy", course))
+    assert bundle.files["toy/data.npy"] == b"shared data"
+    solutions = unpack(bundle)
+    try:
+        assert suite_version(load_assignment(solutions / "toy")) == bundle.version
+    finally:
+        shutil.rmtree(solutions.parent)
+
+
 def test_a_course_graded_on_the_cluster_is_recorded_and_resumed(tmp_path: Path) -> None:
     """`grader grade ASSIGNMENT --cluster` without files grades the collected attempts into the course gradebook; run
     again (as after a client that died), it grades nothing already graded and reaches no cluster."""

@@ -62,12 +62,15 @@ class CourseBundle:
 
 
 def course_bundle(assignment: Assignment) -> CourseBundle:
-    """The assignment's instructor folder and the course key, read on the client (no shared file system)."""
+    """The assignment's instructor folder and the course key, read on the client (no shared file system). A link
+    travels as the file it points to: the suite version hashes what the link reads, as local grading loads it, so a
+    worker unpacking the same bytes finds the same version (leaving links out made every task refuse, blaming
+    'another version of the grader')."""
     from grader.authoring.reference_check import suite_version
 
     files = {f"{assignment.name}/{path.relative_to(assignment.source_dir).as_posix()}": path.read_bytes()
              for path in sorted(assignment.source_dir.rglob("*"))
-             if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts}
+             if path.is_file() and "__pycache__" not in path.parts}
     if key_path(assignment).is_file():
         files[KEY_FILE] = key_path(assignment).read_bytes()
     return CourseBundle(assignment.name, suite_version(assignment), files)
