@@ -368,6 +368,7 @@ def test_the_deadline_zone_reads_the_zip_times(term: dict) -> None:
 def test_export_canvas_names_the_column_and_the_feedback_files_from_the_download(term: dict) -> None:
     assert "--canvas-id" in term["export_canvas_without_id"].stderr
     out = ok(term["export_canvas"])
+    assert "no feedback file" not in term["export_canvas"].stderr  # dave has no grade: nothing to warn about
     folder = term["course"] / "export" / "toy"
     assert "canvas.csv" in out and "canvas-feedback.zip" in out
     lines = (folder / "canvas.csv").read_text().splitlines()
@@ -471,3 +472,8 @@ def test_regrade_announces_the_grade_of_the_attempt_that_counts_after_the_fix(tm
     out = ok(grader("regrade", "toy", "--dry-run", "--sandbox", "none", "--no-annotate", course=course))
     assert "ann              10 → 8 (late: 2 points off 10); attempt 2 counts now, not attempt 1\n" in out
     assert "1 student(s) regraded, 1 changed (dry run: nothing recorded)" in out
+    # collected from a folder, ann's attempt has no Canvas download name to match her feedback file by: said aloud
+    exported = grader("export", "toy", "--to", "canvas", "--canvas-id", "7", course=course)
+    ok(exported)
+    assert "1 student(s) with a grade have no feedback file in the zip: canvas-feedback-skipped.txt says why" in (
+        exported.stderr)

@@ -177,6 +177,10 @@ def cmd_export(args: argparse.Namespace) -> int:
                                 points_possible=assignment.max_score, sources=sources)
     for path in paths:
         print(f"wrote {path}")
+        missing = export.graded_but_skipped(path) if path.name.endswith("-feedback-skipped.txt") else 0
+        if missing:
+            print(f"{missing} student(s) with a grade have no feedback file in the zip: {path.name} says why",
+                  file=sys.stderr)
     if not any(s.grade.score is not None for s in found):
         print(f"no student has a grade on {assignment.name} yet (`grader status {assignment.name}` says why): every "
               "grade in the file is empty", file=sys.stderr)

@@ -248,11 +248,20 @@ def canvas_ids(download_name: str) -> tuple[str, str] | None:
     return (numbers[0], numbers[1]) if len(numbers) >= 2 else None
 
 
+NO_GRADE = "no graded submission"  # why a student has no feedback file that needs no one's attention
+
+
+def graded_but_skipped(skipped_file: Path) -> int:
+    """How many students listed in ``<lms>-feedback-skipped.txt`` have a grade: their feedback will be missing."""
+    lines = skipped_file.read_text(encoding="utf-8").splitlines() if skipped_file.is_file() else []
+    return sum(1 for line in lines if line.rsplit("\t", 1)[-1] != NO_GRADE)
+
+
 def _zip_prefix(grade: FinalGrade, lms: str, sources: Mapping[str, str]) -> tuple[str, str]:
     """(what the names of the student's files in the zip start with, "") or ("", why the student is skipped)."""
     student = grade.student
     if grade.score is None or grade.feedback is None:
-        return "", "no graded submission"
+        return "", NO_GRADE
     if lms == "moodle":
         if not student.lms_id.isdigit():
             return "", "no Moodle participant id (roster lms_id)"
