@@ -226,6 +226,7 @@ def test_as_root_without_bubblewrap_student_code_runs_as_nobody_and_cannot_reach
                        "def pool_forward(A_prev, hparameters, mode='max'):\n"
                        f"    open({str(code_file)!r}, 'a').write('SCORE = 100')\n")
         monkeypatch.setattr(sys, "executable", str(python_for_anyone))
+        monkeypatch.delenv("GRADER_COVERAGE", raising=False)  # `make coverage`: that interpreter has no coverage.py
         monkeypatch.setenv("GRADER_WORKER_USER", "")  # restored after the test: the run sets it
         assert gradescope.setup(root, "none") == 0
         assert (root / "source" / gradescope.WORKER_USER_FILE).read_text().strip() == "nobody"
