@@ -37,6 +37,18 @@ class Limits:
     output_kb: int = 4
 
 
+#: Caches and tool folders that may sit in an instructor's folder: never part of what an assignment is.
+NOT_COURSE_FILES = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+
+
+def files_below(folder: Path) -> list[Path]:
+    """The files below ``folder``, sorted, caches and tool folders left out: what suite versions hash and what
+    bundles (the cluster's, Gradescope's) carry, so that all of them agree on what the assignment is."""
+    return [path for path in sorted(folder.rglob("*"))
+            if path.is_file() and not NOT_COURSE_FILES.intersection(path.relative_to(folder).parts)
+            and path.suffix != ".pyc"]
+
+
 #: How optional functions count (``[scoring] optional`` in assignment.toml): ``ungraded`` (practice only, no points),
 #: ``extra-credit-capped`` (their points make up for required ones, the total never above the maximum) or
 #: ``extra-credit`` (their points add to the total, which may exceed the maximum).

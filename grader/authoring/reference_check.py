@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from grader.checks import CheckFailed
-from grader.config import Assignment
+from grader.config import Assignment, files_below
 from grader.errors import GraderError
 from grader.grading.seeds import derive_seed, key_path
 from grader.grading.suite import Suite, load_suite
@@ -28,10 +28,13 @@ SEEDS = 2
 def suite_version(assignment: Assignment) -> str:
     """A hash of the instructor's files (and the course key, which picks the hidden inputs) and of the grader."""
     digest = hashlib.sha256()
-    files = sorted(p for p in assignment.source_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for path in [*files, key_path(assignment), *sorted(Path(__file__).resolve().parent.parent.rglob("*.py"))]:
-        if path.is_file():
-            digest.update(str(path.name).encode() + b"\0" + path.read_bytes() + b"\0")
+    grader_root = Path(__file__).resolve().parent.parent
+    for root, files in ((assignment.source_dir, files_below(assignment.source_dir)),
+                        (key_path(assignment).parent, [key_path(assignment)]),
+                        (grader_root, sorted(grader_root.rglob("*.py")))):
+        for path in files:
+            if path.is_file():
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

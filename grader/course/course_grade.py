@@ -18,7 +18,7 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from grader.config import Assignment, parse_instant
+from grader.config import Assignment, files_below, parse_instant
 from grader.course.gradebook import AttemptRow, Gradebook, course_lock
 from grader.course.policy import Attempt, Judged, counting, judge
 from grader.course.records import FinalGrade, Student
@@ -28,7 +28,6 @@ from grader.model import GradeReport
 from grader.reporting.report import write_atomic
 from grader.text import clean_line
 
-SKIPPED = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache"})
 EXTENSIONS = "extensions.csv"
 REPORT_JSON = "grade-report.json"  # the whole GradeReport, written by the grader beside the feedback it rendered
 
@@ -39,11 +38,8 @@ def suite_version(assignment: Assignment) -> str:
     the configuration is a new version, and only that."""
     digest = hashlib.sha256()
     root = assignment.source_dir
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if SKIPPED & set(relative.parts) or not path.is_file():
-            continue
-        digest.update(relative.as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for path in files_below(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     digest.update(b"course key: " + (b"present" if key_path(assignment).is_file() else b"absent"))
     return digest.hexdigest()[:16]
 

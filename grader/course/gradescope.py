@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import grader
-from grader.config import Assignment, load_assignment
+from grader.config import NOT_COURSE_FILES, Assignment, files_below, load_assignment
 from grader.errors import GraderError, UsageError
 from grader.grading.seeds import KEY_FILE, course_key, key_path
 from grader.reporting.report import results_json, template_dir, write_atomic
@@ -53,7 +53,6 @@ else:  # pragma: no cover
 
 DISTRIBUTION = "sandgrade"
 BUNDLE_FILE = "bundle.json"
-SKIPPED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".mypy_cache", ".pytest_cache"})
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the same assignment gives the same zip
 SEARCH_DEPTH = 3  # folders below /autograder/submission searched for the notebook
 SEARCH_ENTRIES = 2000  # entries looked at, at most: a submission of a million files cannot stall the search
@@ -92,13 +91,6 @@ def requirements() -> list[str]:
     return [line for line in declared if "extra ==" not in line.replace('"', "'").replace("extra==", "extra ==")]
 
 
-def _files(folder: Path) -> Iterator[Path]:
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if path.is_file() and not SKIPPED_PARTS.intersection(relative.parts) and path.suffix != ".pyc":
-            yield path
-
-
 def _entries(assignment: Assignment) -> Iterator[tuple[str, bytes, int]]:
     """(name in the zip, bytes, mode) of everything the autograder needs."""
     scripts = template_dir() / "gradescope"
@@ -108,12 +100,12 @@ def _entries(assignment: Assignment) -> Iterator[tuple[str, bytes, int]]:
     bundle = {"assignment": assignment.name, "version": assignment.version, "grader": grader.__version__}
     yield BUNDLE_FILE, (json.dumps(bundle, indent=2) + "\n").encode(), 0o644
     package = Path(grader.__file__).resolve().parent
-    for path in _files(package):
+    for path in files_below(package):
         if path.suffix in (".py", ".typed") and "templates" not in path.relative_to(package).parts:
             yield f"lib/grader/{path.relative_to(package).as_posix()}", path.read_bytes(), 0o644
-    for path in _files(template_dir()):
+    for path in files_below(template_dir()):
         yield f"lib/grader/templates/{path.relative_to(template_dir()).as_posix()}", path.read_bytes(), 0o644
-    for path in _files(assignment.source_dir):
+    for path in files_below(assignment.source_dir):
         yield f"course/solutions/{assignment.name}/{path.relative_to(assignment.source_dir).as_posix()}", path.read_bytes(), 0o644
     yield f"course/solutions/{KEY_FILE}", key_path(assignment).read_bytes(), 0o600
 
@@ -168,7 +160,7 @@ def _candidates(submission: Path) -> list[Path]:
                 seen += 1
                 if seen > SEARCH_ENTRIES:
                     return found
-                if entry.name.startswith(("._", ".")) or entry.name in SKIPPED_PARTS or entry.name == "__MACOSX":
+                if entry.name.startswith(("._", ".")) or entry.name in NOT_COURSE_FILES or entry.name == "__MACOSX":
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     below.append(Path(entry.path))

@@ -34,7 +34,7 @@ from typing import Any
 
 from distributed import WorkerPlugin
 
-from grader.config import Assignment
+from grader.config import Assignment, files_below
 from grader.errors import GraderError, NotebookError, UsageError
 from grader.grading.seeds import KEY_FILE, key_path
 from grader.model import GradeReport
@@ -69,8 +69,7 @@ def course_bundle(assignment: Assignment) -> CourseBundle:
     from grader.authoring.reference_check import suite_version
 
     files = {f"{assignment.name}/{path.relative_to(assignment.source_dir).as_posix()}": path.read_bytes()
-             for path in sorted(assignment.source_dir.rglob("*"))
-             if path.is_file() and "__pycache__" not in path.parts}
+             for path in files_below(assignment.source_dir)}
     if key_path(assignment).is_file():
         files[KEY_FILE] = key_path(assignment).read_bytes()
     return CourseBundle(assignment.name, suite_version(assignment), files)
