@@ -107,6 +107,16 @@ MUTATIONS = (
     Mutation("hidden scalar values shown", "solutions/cnn_step_by_step/hidden_tests.py",
              'ref.conv_single_step(a, W, b), show_values=False)', 'ref.conv_single_step(a, W, b), show_values=True)',
              ("tests/test_suites.py::test_hidden_messages_do_not_reveal_the_expected_scalar",)),
+    Mutation("unisolated worker not switched to GRADER_WORKER_USER", "grader/grading/sandbox.py",
+             "pass_fds=data_fds, **switch)", "pass_fds=data_fds)",
+             ("tests/test_worker_user.py::test_student_code_runs_as_the_named_user_and_cannot_touch_roots_files",
+              "tests/test_gradescope.py::test_as_root_without_bubblewrap_student_code_runs_as_nobody_and_cannot_reach_the_bundle")),
+    Mutation("zip entries climbing out with '..' accepted", "grader/course/archives.py",
+             'if ".." in PurePosixPath(posix).parts:', "if False:",
+             ("tests/test_course_archives.py::test_a_path_that_escapes_is_refused",)),
+    Mutation("zip entries' declared sizes not checked", "grader/course/archives.py",
+             "if declared > MAX_TOTAL_BYTES:", "if False:",
+             ("tests/test_course_archives.py::test_a_declared_size_of_10_gb_refuses_the_archive_unread",)),
     Mutation("grader errors blamed on the student", "grader/grading/grade.py",
              'result = {"outcome": GRADER_ERROR, "message": grader_error_message(error, kind)}',
              'result = {"outcome": "wrong", "failure": "structure", "message": grader_error_message(error, kind)}',
@@ -170,6 +180,7 @@ def check(mutation: Mutation | None, files: list[str], tests: tuple[str, ...]) -
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grader-selftest-") as folder:
         copy = Path(folder)
+        copy.chmod(0o755)  # as the checkout is: the GRADER_WORKER_USER tests run the worker from it as nobody
         copy_tree(ROOT, files, copy)
         try:
             if mutation:
