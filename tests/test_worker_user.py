@@ -2,7 +2,7 @@
 
 It then cannot write what root owns (the grader's code, the results) nor read what only root may (the bundled hidden
 tests, the course key). The worker needs an interpreter that user can run: this machine's own Python lies under
-/root, so a virtual environment of /usr/bin/python3 with NumPy is built once for the module.
+/root, so the worker runs conftest's ``python_for_anyone`` (/usr/bin/python3 with NumPy, built once per session).
 """
 
 from __future__ import annotations
