@@ -168,3 +168,20 @@ def test_a_refused_roster_imports_nothing(tmp_path: Path) -> None:
     assert result.returncode == 2 and "already on line 2" in result.stderr
     with Gradebook(tmp_path / "gradebook.sqlite") as gradebook:
         assert gradebook.students() == []
+
+
+def test_one_students_standing_reads_only_that_students_rows(tmp_path: Path, assignment) -> None:
+    """Each grading of a course writes the student's history: reading the whole roster and every attempt there made
+    a batch quadratic in the class (about 100 s more at 10,000 attempts). A row of another student that cannot even
+    be parsed shows what is read."""
+    from grader.course.course_grade import standings
+
+    with Gradebook(tmp_path / "gradebook.sqlite") as gradebook:
+        gradebook.put_students([Student("alice", "Alice"), Student("bob", "Bob")])
+        mine, _ = gradebook.add_attempt(assignment.name, "alice", "a1", "in", tmp_path / "a.ipynb", WHEN, "file mtime")
+        gradebook.add_attempt(assignment.name, "bob", "b1", "in", tmp_path / "b.ipynb", WHEN, "file mtime")
+        gradebook.db.execute("UPDATE attempts SET received_at = 'not a time' WHERE student = 'bob'")
+        with pytest.raises(ValueError):
+            standings(gradebook, assignment, "s1", {})
+        (alice,) = standings(gradebook, assignment, "s1", {}, {mine: (7.0, "folder")}, only="alice")
+        assert alice.student.id == "alice" and alice.grade.raw_score == 7.0 and alice.grade.attempts == 1

@@ -100,12 +100,10 @@ def standings(gradebook: Gradebook, assignment: Assignment, suite: str, extensio
     """Every roster student's standing (or only student ``only``'s), in roster order, students with no attempt
     included. ``overrides`` gives attempt id → (score, report folder) of gradings not recorded yet."""
     by_student: dict[str, list[AttemptRow]] = {}
-    for row in gradebook.attempts(assignment.name):
+    for row in gradebook.attempts(assignment.name, only):
         by_student.setdefault(row.student, []).append(row)
     result = []
-    for student in gradebook.students():
-        if only is not None and student.id != only:
-            continue
+    for student in gradebook.students(only):
         attempts = [_attempt(gradebook, row, suite, assignment.max_score, overrides or {}) for row in by_student.get(student.id, [])]
         extension = extensions.get((student.id, assignment.name))
         judged = judge(assignment.submission, attempts, extension)

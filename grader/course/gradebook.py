@@ -159,8 +159,11 @@ class Gradebook:
                 updated += known is not None
         return added, updated
 
-    def students(self) -> list[Student]:
-        rows = self.db.execute("SELECT id, name, email, lms_id, section, sis_id, login FROM students ORDER BY id")
+    def students(self, only: str | None = None) -> list[Student]:
+        """The roster in id order (or only student ``only``: one indexed read when grading one attempt)."""
+        where, values = ("WHERE id = ?", (only,)) if only is not None else ("", ())
+        rows = self.db.execute(f"SELECT id, name, email, lms_id, section, sis_id, login FROM students {where} ORDER BY id",
+                               values)
         return [Student(*row) for row in rows]
 
     # Attempts.
@@ -179,9 +182,11 @@ class Gradebook:
                  stamp(now()), int(lms_late)))
             return int(cursor.lastrowid or 0), True
 
-    def attempts(self, assignment: str) -> list[AttemptRow]:
+    def attempts(self, assignment: str, student: str | None = None) -> list[AttemptRow]:
+        """The assignment's attempts in the order received (or only ``student``'s)."""
+        where, values = (" AND student = ?", (assignment, student)) if student is not None else ("", (assignment,))
         rows = self.db.execute("SELECT id, assignment, student, sha256, source, stored, received_at, received_from, "
-                               "lms_late FROM attempts WHERE assignment = ? ORDER BY received_at, id", (assignment,))
+                               f"lms_late FROM attempts WHERE assignment = ?{where} ORDER BY received_at, id", values)
         return [AttemptRow(r[0], r[1], r[2], r[3], r[4], self._absolute(r[5]), datetime.fromisoformat(r[6]), r[7],
                            bool(r[8]))
                 for r in rows]
