@@ -303,3 +303,14 @@ def test_a_well_formed_answer_round_trips() -> None:
     chunks, notes, unparsed = extract_cells([(1, "def f():\n    return 1"), (2, "def g(:")])
     submission = Submission("x", chunks, notes, unparsed)
     assert extract._typed(json.loads(json.dumps(dataclasses.asdict(submission))), Submission) == submission
+
+
+def test_a_cell_named_by_a_huge_function_name_keeps_messages_bounded() -> None:
+    """A label replaces each `File "cell N", line M` of a sandbox message (capped at 8 KB there): a 190,000-character
+    function name must not turn one message into tens of megabytes in the grader."""
+    name = "f" * 190_000
+    chunks, _, _ = extract_cells([(3, f"def {name}():\n    return 1\n")])
+    message = 'File "cell 3", line 1\n' * 370  # about 8 KB, as the sandbox caps it
+    cited = cite_cells(message, chunk_labels(chunks))
+    assert len(cited) < 10 * len(message) and "fff" in cited  # unbounded, it was about 8,600 times longer
+    assert len(extract.cell_label(f"def {name}(:\n")) < 100

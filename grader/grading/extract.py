@@ -36,10 +36,11 @@ MAX_CODE_CHARS = 2_000_000
 #: Chunks are padded with blank lines to their line in the cell; past this many characters in all, the notebook is
 #: refused (thousands of definitions in one long cell would otherwise cost memory quadratic in its length).
 MAX_LOADED_CHARS = 16_000_000
-#: Functions named per skipped cell (to explain why they are missing): a bound, whatever the cell holds.
-#: How much of a cell's first line names the cell in a message, and of the line a syntax error points at.
+#: How much of a cell's first line (or function name) names the cell in a message, and of the line a syntax error
+#: points at. A label replaces a traceback's `File "cell N", line M`, so a bounded label keeps a message bounded.
 LABEL_CHARS = 60
 SHOWN_LINE_CHARS = 100
+#: Functions named per skipped cell (to explain why they are missing): a bound, whatever the cell holds.
 MAX_UNPARSED_DEFS = 100
 #: Bounds of one notebook's extraction in ``extract_bounded``: wall clock (CPU time a second more) and memory.
 EXTRACT_SECONDS = 20.0
@@ -273,7 +274,7 @@ def cell_label(source: str, graded: Collection[str] = ()) -> str:
     defined = [match[1] for match in islice(DEF_LINE.finditer(source), MAX_UNPARSED_DEFS)]
     named = next((name for name in defined if name in graded), defined[0] if defined else "")
     if named:
-        return f"the cell that defines `{named}`"
+        return f"the cell that defines `{_quoted(named)}`"
     first = next((line.strip() for line in islice(source.splitlines(), 10_000) if line.strip()), "")
     return f"the cell starting `{_quoted(first)}`" if first else "an empty cell"
 
@@ -289,7 +290,7 @@ def chunk_labels(chunks: Iterable[Chunk], graded: Collection[str] = ()) -> dict[
         defined = [name for chunk in own if chunk.kind == "def" for name in chunk.names]
         named = next((name for name in defined if name in graded), defined[0] if defined else "")
         first = next((line.strip() for line in own[0].code.splitlines() if line.strip()), "")
-        labels[cell] = f"the cell that defines `{named}`" if named else f"the cell with `{_quoted(first)}`"
+        labels[cell] = f"the cell that defines `{_quoted(named)}`" if named else f"the cell with `{_quoted(first)}`"
     return labels
 
 
