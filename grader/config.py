@@ -125,8 +125,10 @@ def _submission_policy(table: dict[str, Any], where: str) -> SubmissionPolicy:
     if penalty_table:
         raise UsageError(f"{where}: [submission] late_penalty has unknown keys {sorted(penalty_table)} "
                          "(it takes per, points, cap, grace_minutes)")
-    if min(penalty.points, penalty.cap, penalty.grace_minutes) < 0:
-        raise UsageError(f"{where}: [submission] late_penalty values cannot be negative")
+    if not (math.isfinite(penalty.points) and math.isfinite(penalty.grace_minutes)) or math.isnan(penalty.cap) \
+            or min(penalty.points, penalty.cap, penalty.grace_minutes) < 0:
+        raise UsageError(f"{where}: [submission] late_penalty values cannot be negative or nan (points and "
+                         "grace_minutes finite; cap may be inf)")
     counts = table.pop("counts", "best")
     if counts not in COUNTING_RULES:
         raise UsageError(f"{where}: [submission] counts must be one of {', '.join(COUNTING_RULES)}, not {counts!r}")

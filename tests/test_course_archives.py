@@ -141,3 +141,11 @@ def test_one_notebook_named_for_its_student_can_be_collected(tmp_path: Path) -> 
         gradebook.put_students([Student("alice", "Alice")])
         result = collect(gradebook, tmp_path, "t", [tmp_path / "alice.ipynb"])
     assert result.added == [("alice", str(tmp_path / "alice.ipynb"))] and result.problems == []
+
+
+def test_a_nested_zip_takes_the_lms_time_not_the_times_the_student_wrote_in_it() -> None:
+    """Lateness is judged on the received time: entries of a zip the student made carry whatever times they chose."""
+    backdated = zipfile.ZipInfo("alice.ipynb", date_time=(2020, 1, 1, 0, 0, 0))
+    outer = zipfile.ZipInfo("alice_101_1_upload.zip", date_time=(2026, 10, 3, 12, 0, 0))
+    (entry,), _ = read_zip(make_zip([(outer, make_zip([(backdated, b"{}")]))]))
+    assert entry.modified is not None and entry.modified.year == 2026

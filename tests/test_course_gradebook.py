@@ -185,3 +185,22 @@ def test_one_students_standing_reads_only_that_students_rows(tmp_path: Path, ass
             standings(gradebook, assignment, "s1", {})
         (alice,) = standings(gradebook, assignment, "s1", {}, {mine: (7.0, "folder")}, only="alice")
         assert alice.student.id == "alice" and alice.grade.raw_score == 7.0 and alice.grade.attempts == 1
+
+
+def test_a_grading_the_grader_failed_is_not_recorded_and_stays_pending(tmp_path: Path, assignment,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grader error (a broken test, reference or machine) is not the student's grade: recorded, its 0 would count in
+    status and exports, and regrade would never see it again while the tests stay the same."""
+    from grader.course import course_grade
+    from grader.course.course_grade import grade_course, suite_version
+
+    broken = GradeReport(assignment.name, assignment.title, "a.ipynb", 0.0, assignment.max_score,
+                         (FunctionScore("zero_pad", 10.0, False, 0.0, 1, 0),),
+                         (CheckResult("zero_pad", "zero_pad_test", "public", "grader-error", "the test raised"),))
+    monkeypatch.setattr(course_grade, "grade_attempts", lambda assignment, rows, *a, **k: [(row, broken) for row in rows])
+    with Gradebook(tmp_path / "gradebook.sqlite") as gradebook:
+        gradebook.put_students([Student("alice", "Alice")])
+        gradebook.add_attempt(assignment.name, "alice", "a1", "in", tmp_path / "a.ipynb", WHEN, "file mtime")
+        run = grade_course(gradebook, tmp_path, assignment, "none", annotate=False, log=lambda line: None)
+        assert [report.grader_errors for _, report in run.graded] == [1]
+        assert [row.student for row in gradebook.pending(assignment.name, suite_version(assignment))] == ["alice"]

@@ -57,6 +57,7 @@ def test_a_deadline_without_a_time_zone_is_refused(tmp_path: Path, deadline: str
     ('deadline = "2026-10-01T23:59:00Z"\nlate_penalty = {per = "week", points = 1}', "per must be"),
     ('late_penalty = {points = 1}', "no deadline"),
     ('deadline = "2026-10-01T23:59:00Z"\ndue = 1', "unknown keys"),
+    ('deadline = "2026-10-01T23:59:00Z"\nlate_penalty = {per = "day", points = nan}', "nan"),
 ])
 def test_a_bad_policy_is_a_clear_error(tmp_path: Path, table: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):

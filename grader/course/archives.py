@@ -11,7 +11,6 @@ import io
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -130,20 +129,9 @@ def _entries(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], label: str,
             except ArchiveError as error:
                 refused.append(Refused(f"{label}:{name}", str(error)))
                 continue
-            entries += [Entry(f"{clean}/{e.name}", e.data, e.modified or modified) for e in inner]
+            # the LMS's time of the outer entry: the times inside a zip the student made are the student's to set
+            entries += [Entry(f"{clean}/{e.name}", e.data, modified) for e in inner]
             refused += inner_refused
             continue
         entries.append(Entry(clean, data, modified))
     return entries, refused
-
-
-def is_zip(path: Path) -> bool:
-    try:
-        return path.is_file() and zipfile.is_zipfile(path)
-    except OSError:
-        return False
-
-
-def walk_entries(entries: list[Entry]) -> Iterator[tuple[PurePosixPath, Entry]]:
-    for entry in entries:
-        yield PurePosixPath(entry.name), entry

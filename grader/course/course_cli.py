@@ -81,8 +81,9 @@ def grade_collected(args: argparse.Namespace, assignment: Assignment, mode: str,
         print(f"\n{len(run.graded)} attempt(s) graded now, {run.already} graded before; feedback in "
               f"{course / 'feedback' / assignment.name}/")
     if broken:
-        print(f"the grader failed on some checks of {len(broken)} attempt(s): fix the tests or the reference, then "
-              "`grader regrade`", file=sys.stderr)
+        print(f"the grader failed on some checks of {len(broken)} attempt(s) ({', '.join(sorted(set(broken))[:5])}): "
+              "they are not recorded and stay to be graded; fix the tests, the reference or the machine, then run "
+              f"`grader grade {assignment.name}` again", file=sys.stderr)
         return 3
     return 0
 

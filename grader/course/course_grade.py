@@ -121,12 +121,6 @@ def standings(gradebook: Gradebook, assignment: Assignment, suite: str, extensio
     return result
 
 
-def final_grades(gradebook: Gradebook, course: Path, assignment: Assignment) -> list[FinalGrade]:
-    """What the exports write: each roster student's counting grade after the late policy."""
-    return [s.grade for s in standings(gradebook, assignment, suite_version(assignment),
-                                       read_extensions(course, gradebook))]
-
-
 def counting_sources(gradebook: Gradebook, assignment: str, found: list[Standing]) -> dict[str, str]:
     """Student id → where their counting attempt came from (the LMS download's entry name, which Canvas's feedback
     upload needs)."""
@@ -272,7 +266,8 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
             # Reports first, the row last: killed in between, the attempt is still pending and its folder is rewritten.
             attempts = history_with(gradebook, assignment, suite, row, report, folder, extensions)
             write_attempt_reports(report, row, folder, annotate, attempts)
-            gradebook.record_grading(row.id, suite, report, folder)
+            if not report.grader_errors:  # the grader's failure is not the student's grade: left pending, graded again
+                gradebook.record_grading(row.id, suite, report, folder)
             graded.append((row, report))
             left = len(rows) - len(graded)
             log(clean_line(f"[{len(graded)}/{len(rows)}, {left} left] {row.student}, attempt received "

@@ -300,6 +300,7 @@ def feedback_zip(grades: Sequence[FinalGrade], lms: str, dest: Path, sources: Ma
         else:
             skipped.append((grade.student.id, why))
     if not entries:
+        dest.unlink(missing_ok=True)  # an earlier export's zip must not be uploaded as this one's
         return FeedbackZip(None, (), tuple(skipped))
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
