@@ -93,23 +93,27 @@ def test_without_the_switch_the_same_code_reads_and_writes_them(
     assert found["owned"] == "written" and found["owned_after"].endswith("changed by the student")
 
 
-def test_course_files_stay_readable_to_the_switched_worker(reachable: tuple[Environment, Path], tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_course_files_stay_readable_to_the_switched_worker_and_no_submission_can_change_them(
+        reachable: tuple[Environment, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     environment, _ = reachable
-    helper = tmp_path / "helper.py"  # tmp_path is root's own (0700): the worker gets a copy it owns
+    helper = tmp_path / "helper.py"  # tmp_path is root's own (0700): the worker gets a copy, which stays root's
     helper.write_text("VALUE = 41\n")
     monkeypatch.setenv("GRADER_WORKER_USER", "nobody")
     worker = Worker("none", LIMITS, (helper,), environment=environment)
+    code = ("import helper, os\n\ndef f():\n    try:\n        open(helper.__file__, 'a').write('VALUE = 0')\n"
+            "    except OSError as error:\n        return helper.VALUE + 1, type(error).__name__\n"
+            "    return helper.VALUE + 1, 'written'\n")
     try:
         for _ in range(2):  # the worker wipes its home after each submission: it must own it to do so
-            code = "import helper\n\ndef f():\n    return helper.VALUE + 1\n"
             loaded = worker.load(Submission("x.ipynb", (Chunk(1, 1, "def", ("f",), code),)), ["f"])
             assert (loaded.failure, loaded.defined) == ("", ("f",))
-            assert worker.call("f", (), {}).value == 42
+            assert tuple(worker.call("f", (), {}).value) == (42, "PermissionError")
             worker.end()
         assert worker.scratch is not None
-        assert os.stat(worker.scratch.name).st_uid == NOBODY
-        assert stat.S_IMODE(os.stat(worker.scratch.name).st_mode) == 0o700
+        scratch = Path(worker.scratch.name)
+        assert os.stat(scratch / "home").st_uid == NOBODY
+        assert os.stat(scratch / "course").st_uid == 0 and os.stat(scratch / "course" / "helper.py").st_uid == 0
+        assert stat.S_IMODE(os.stat(scratch).st_mode) == 0o711
     finally:
         worker.close()
 

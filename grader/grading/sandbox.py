@@ -244,10 +244,9 @@ class Worker:
             env, cwd = {**QUIET_ENV, "HOME": str(home), "GRADER_SANDBOX": "none"}, str(home)
             self.course_dir = self._copy_files(Path(self.scratch.name) / "course") if self.files else ""
             user = worker_user()
-            if user is not None:  # the worker owns its folder (it wipes home/ after each submission), nothing else
-                for folder, _, names in os.walk(self.scratch.name):
-                    for path in (folder, *(os.path.join(folder, name) for name in names)):
-                        os.chown(path, *user)
+            if user is not None:  # the worker owns home/ (it wipes it after each submission), nothing else: the course
+                os.chown(home, *user)  # files stay root's, so no submission can change what the next one imports
+                os.chmod(self.scratch.name, 0o711)
                 switch = {"user": user[0], "group": user[1], "extra_groups": []}
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         env=env, cwd=cwd, start_new_session=True, pass_fds=data_fds, **switch)

@@ -119,8 +119,12 @@ def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs:
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_job,
                              initargs=(assignment, mode, suite)) as pool:
         futures = {pool.submit(_grade_one, path): index for index, path in enumerate(paths)}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:  # a caller that stops early (an error, Ctrl-C) must not wait for the rest to be graded
+            for future in futures:
+                future.cancel()
 
 
 def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
