@@ -139,3 +139,12 @@ def test_a_missing_template_folder_is_a_clear_error(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(notebook_page.sys, "prefix", "/nonexistent")
     with pytest.raises(notebook_page.TemplatesMissing, match="nbconvert's templates"):
         notebook_page.nbconvert_templates()
+
+
+def test_a_picture_whose_attachment_is_missing_costs_only_the_picture() -> None:
+    """A GIF attachment (dropped: only PNG and JPEG are kept) or a link to none made the renderer raise, and the
+    student lost both annotated views."""
+    notebook = new_notebook(cells=[new_markdown_cell("Look: ![my <b>plot</b>](attachment:plot.gif)"),
+                                   new_markdown_cell("![gone](attachment:nothing.png)")])
+    page = notebook_page.render(notebook, "t", annotate.safe_html)
+    assert "[picture not shown: my &lt;b&gt;plot&lt;/b&gt;]" in page and "[picture not shown: gone]" in page

@@ -133,8 +133,8 @@ def _markdown() -> tuple[Any, Any]:
         def image(self, text: str, url: str, title: str | None = None) -> str:
             if url.startswith("attachment:"):
                 bundle = self.attachments.get(url[len("attachment:"):])
-                if not isinstance(bundle, Mapping) or not bundle:
-                    raise ValueError(f"missing attachment: {url[len('attachment:'):]}")
+                if not isinstance(bundle, Mapping) or not bundle:  # dropped (not PNG or JPEG) or never there:
+                    return html.escape(f"[picture not shown: {text}]", quote=False)  # nbconvert raised, losing the page
                 mime = next((m for m in ("image/svg+xml", "image/png", "image/jpeg") if m in bundle), next(iter(bundle)))
                 url = f"data:{mime};base64,{bundle[mime]}"
             return str(super().image(text, url, title))
