@@ -182,12 +182,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-#: The commands defined in this module: a command line naming one of them needs no other command's parser.
-CORE_COMMANDS = ("generate", "validate", "grade", "check", "audit")
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """Every command's parser; with ``command`` one of CORE_COMMANDS, the env and course parsers are left out, since
+    """Every command's parser; with ``command`` one of this module's own, the env and course parsers are left out, since
     building them imports their modules (the course's gradebook, ~0.01 s of every ``grader check``)."""
     parser = _Parser(prog="grader", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} (distribution sandgrade)")
@@ -251,7 +247,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     audit.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"], help="as for grade")
     audit.set_defaults(run=cmd_audit)
 
-    if command in CORE_COMMANDS:
+    if command in commands.choices:  # defined above: the env and course parsers are not needed
         return parser
     from grader.running.env_cli import add_env_parser
 

@@ -93,7 +93,8 @@ def verify_reference_in(assignment: Assignment, environment: Environment, mode: 
     from grader.grading.grade import grade_submission
     from grader.grading.sandbox import Worker
 
-    marker = _cache_marker(assignment).with_name(f"{_cache_marker(assignment).name}-{environment.path.name}")
+    marker = _cache_marker(assignment)  # one hash of every instructor and grader file, not two
+    marker = marker.with_name(f"{marker.name}-{environment.path.name}")
     if not assignment.instructor or marker.exists():
         return
     worker = Worker(mode, assignment.limits, assignment.course_files, environment)

@@ -202,9 +202,8 @@ def refresh_histories(gradebook: Gradebook, assignment: Assignment, suite: str, 
 
     rewritten = 0
     zone = deadline_zone(assignment)
-    for standing in standings(gradebook, assignment, suite, extensions):
-        if standing.student.id not in students:
-            continue
+    found = (s for student in sorted(students) for s in standings(gradebook, assignment, suite, extensions, only=student))
+    for standing in found:  # only these students' rows are read (see standings)
         for judged in standing.judged:
             folder = Path(judged.attempt.feedback) if judged.attempt.feedback else None
             if folder is None:

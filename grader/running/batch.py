@@ -128,11 +128,11 @@ def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs:
 
 
 def grade_paths(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
-                suite: str = "all", cluster: str | None = None) -> Iterator[GradeReport]:
+                suite: str = "all") -> Iterator[GradeReport]:
     """Reports in the order of ``paths`` (see grade_stream)."""
     waiting: dict[int, GradeReport] = {}
     next_index = 0
-    for index, report in grade_stream(assignment, paths, mode, jobs, suite, cluster):
+    for index, report in grade_stream(assignment, paths, mode, jobs, suite):
         waiting[index] = report
         while next_index in waiting:
             yield waiting.pop(next_index)
