@@ -73,9 +73,15 @@ def _safe_attribute(tag: str, name: str, value: str) -> bool:
 def safe_html(html: str) -> str:
     """HTML rendered from Markdown, with every tag and attribute outside the allow-list escaped or dropped: a raw
     ``<script>``, an event handler, an ``<iframe>`` or a picture from anywhere but a ``data:`` URI cannot get through."""
+    return str(_cleaner().clean(html))
+
+
+@lru_cache(maxsize=1)
+def _cleaner() -> Any:
+    """One cleaner for every cell: ``bleach.clean`` builds a new one (its HTML parser and serialiser) per call."""
     import bleach  # imported here: the annotated views are optional, and bleach is slow to import
 
-    return bleach.clean(html, tags=SAFE_TAGS, attributes=_safe_attribute, protocols={"http", "https", "mailto", "data"})
+    return bleach.Cleaner(tags=SAFE_TAGS, attributes=_safe_attribute, protocols={"http", "https", "mailto", "data"})
 
 
 #: ASCII punctuation that starts nothing in the middle of a line of Markdown (Jupyter's or nbconvert's): kept as is.
