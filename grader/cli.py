@@ -43,7 +43,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for run in (validate_master, validate_student):
         result = run(assignment)
         print(f"{'ok  ' if result.ok else 'FAIL'} {result.notebook}")
-        for problem in result.problems:
+        for problem in (*result.notes, *result.problems):
             print(f"     {problem}")
         failed |= not result.ok
     return 1 if failed else 0

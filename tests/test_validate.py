@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from grader.authoring.validate import limits_check, slowest_calls
+from grader.config import Assignment, load_assignment
+from grader.grading.suite import load_suite
+from tests.conftest import ROOT, run_cli, write_notebook
 
 pytestmark = pytest.mark.kernel
 
@@ -34,3 +39,90 @@ def test_a_broken_master_is_reported_with_its_cell(tmp_path: Path) -> None:
     assert "raised CheckFailed: zero_pad(x, 3) has shape (4, 9, 10, 2), expected (4, 9, 9, 2)." in result.stdout
     test_cell = next(n for n, c in enumerate(notebook.cells, 1) if c.source.strip() == "zero_pad_test(zero_pad)")
     assert test_cell > number and f"cell {test_cell} raised" in result.stdout
+
+
+def test_validate_prints_how_much_room_call_seconds_leaves_the_reference() -> None:
+    result = run_cli("validate", "cnn_step_by_step")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^     limits: the reference's slowest call is [\d.]+ (µs|ms) \(\w+, (public test|hidden #\d+)\); "
+                     r"call_seconds = [\d.]+ s leaves \d+x$", result.stdout, re.MULTILINE), result.stdout
+
+
+TOY_TOML = """title = "Toy"
+version = "1"
+notebook = "toy.ipynb"
+release_files = ["public_tests.py"]
+[limits]
+call_seconds = {call_seconds}
+[[functions]]
+name = "inc"
+points = 1
+"""
+TOY_PUBLIC = """
+from grader.checks import CheckFailed, passed
+
+def inc_test(target):
+    if target(1) != 2:
+        raise CheckFailed("values", "inc(1) should be 2")
+    passed()
+"""
+TOY_HIDDEN = """
+from grader.checks import Case, CheckFailed
+
+def cases(ref, seed):
+    def run(target):
+        if target(5) != ref.inc(5):
+            raise CheckFailed("values", "inc differs")
+    return [Case("inc", "inc hidden #1", "x = 5", run)]
+"""
+
+
+def toy_course(folder: Path, sleep: float, call_seconds: float) -> Assignment:
+    """A one-function assignment whose reference sleeps ``sleep`` seconds per call."""
+    source = folder / "solutions" / "toy"
+    source.mkdir(parents=True)
+    (source / "assignment.toml").write_text(TOY_TOML.format(call_seconds=call_seconds))
+    (source / "public_tests.py").write_text(TOY_PUBLIC)
+    (source / "hidden_tests.py").write_text(TOY_HIDDEN)
+    (folder / "solutions" / "course.key").write_text("toy-course-key-for-validate-limits-0123456789\n")
+    write_notebook(source / "toy.ipynb",
+                   "import time\n\nfrom public_tests import inc_test",
+                   f"def inc(x):\n    # YOUR CODE STARTS HERE\n    time.sleep({sleep})\n    return x + 1\n    # YOUR CODE ENDS HERE",
+                   "inc_test(inc)")
+    return load_assignment("toy", folder)
+
+
+def test_a_call_limit_too_small_for_the_reference_fails_validation(tmp_path: Path) -> None:
+    # the reference sleeps 0.2 s per call: whatever the machine, 1 s is less than 20x that
+    toy_course(tmp_path, sleep=0.2, call_seconds=1)
+    run_cli("generate", "toy", cwd=tmp_path, check=True)
+    result = run_cli("validate", "toy", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    master = tmp_path / "solutions" / "toy" / "toy.ipynb"
+    assert f"FAIL {master}" in result.stdout
+    assert f"ok   {tmp_path / 'assignments' / 'toy' / 'toy.ipynb'}" in result.stdout  # only the limit is wrong
+    assert re.search(r"limits: the reference's slowest call is 2\d\d ms \(inc, (public test|hidden #1)\); "
+                     r"call_seconds = 1 s leaves [\d.]+x", result.stdout), result.stdout
+    assert re.search(r"call_seconds = 1 s is less than 20x the reference's slowest call .*: a correct but slower "
+                     r"student solution could time out .* set \[limits\] call_seconds = \d+ or more", result.stdout), result.stdout
+
+
+def test_the_limit_check_in_process(tmp_path: Path) -> None:
+    """Without a kernel: a reference far faster than the limit passes, a slow one fails, and the repeats are bounded."""
+    fast = toy_course(tmp_path / "fast", sleep=0, call_seconds=1)
+    line, problems = limits_check(fast, load_suite(fast))
+    assert line.startswith("limits: the reference's slowest call is ") and problems == []
+    slow = toy_course(tmp_path / "slow", sleep=0.3, call_seconds=4)  # 4 s < 20 x 0.3 s
+    line, problems = limits_check(slow, load_suite(slow))
+    assert "(inc, " in line and len(problems) == 1 and "less than 20x" in problems[0]
+    runs: list[int] = []
+
+    def sleepy(x: int) -> int:
+        runs.append(x)
+        time.sleep(0.3)
+        return x + 1
+
+    (public, hidden) = slowest_calls(load_suite(slow), {"inc": sleepy})
+    assert (public.kind, hidden.kind, public.error, hidden.error) == ("public", "hidden", "", "")
+    assert public.seconds >= 0.3 and public.calls == 1
+    assert len(runs) <= 4  # 0.3 s a run: each check stops repeating after its second run (budget 0.5 s)

@@ -1,17 +1,25 @@
 """Run the master and the student notebooks in a real Jupyter kernel (nbclient).
 
 The master must pass every public test; the student notebook must run to its end while every
-public test fails, which shows the solutions are really gone.
+public test fails, which shows the solutions are really gone. The reference is also timed on every
+check, in process: ``call_seconds`` must leave a correct but slower solution room to finish.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import math
 import re
 import shutil
+import statistics
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
@@ -22,17 +30,25 @@ from nbformat import NotebookNode
 from grader.authoring.generate import CHECKS_MODULE
 from grader.authoring.reference_check import reference_failures
 from grader.config import Assignment
-from grader.grading.suite import load_suite
+from grader.grading.suite import Suite, load_suite
 from grader.notebooks import read_notebook
 from grader.running.environments import prepare
 
 PASSED = "All tests passed"
+#: call_seconds must be at least this many times the reference's slowest call: a student's loops are often tens
+#: of times slower than vectorised NumPy, and a sandboxed call adds the transfer of its arguments and answer
+MARGIN = 20
+#: each check is run up to REPEATS times and its slowest call taken as the median, so that one pause of a busy
+#: machine cannot fail validation; a check stops repeating once its runs took REPEAT_BUDGET seconds in all
+REPEATS = 3
+REPEAT_BUDGET = 0.5
 
 
 @dataclass(frozen=True)
 class Validation:
     notebook: Path
     problems: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # figures worth showing the instructor, whatever the outcome
 
     @property
     def ok(self) -> bool:
@@ -93,6 +109,106 @@ def _execute(notebook: NotebookNode, files: dict[str, Path], allow_errors: bool,
     return None
 
 
+@dataclass(frozen=True)
+class SlowestCall:
+    """The slowest single call of ``function`` in one check (the median over the check's repeats)."""
+
+    function: str
+    check: str
+    kind: str
+    params: str
+    seconds: float
+    calls: int  # calls of the function in one run of the check
+    error: str = ""  # how the check failed ("" when it passed)
+
+
+def _timed(function: Callable[..., Any], durations: list[float]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            durations.append(time.perf_counter() - started)
+
+    return call
+
+
+def _failure(error: Exception) -> str:
+    return f"{getattr(error, 'kind', type(error).__name__)}: {getattr(error, 'message', error)}"
+
+
+def slowest_calls(suite: Suite, functions: dict[str, Callable[..., Any]], repeats: int = REPEATS,
+                  budget: float = REPEAT_BUDGET) -> list[SlowestCall]:
+    """Every public and hidden check of each of ``functions`` (name → callable, run in this process), with the
+    slowest single call of the function it made: only the function's own time, not the check's comparisons or
+    the expected values it computes. Trusted code only: nothing here is sandboxed."""
+    found = []
+    for name, function in functions.items():
+        for check, kind, params, run in suite.checks_for(name):
+            slowest: list[float] = []
+            spent, error, calls = 0.0, "", 0
+            while len(slowest) < repeats and (not slowest or spent < budget):
+                durations: list[float] = []
+                started = time.perf_counter()
+                try:
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        run(_timed(function, durations))
+                except Exception as failed:
+                    error = error or _failure(failed)
+                spent += time.perf_counter() - started
+                calls = len(durations)
+                if not durations:
+                    break
+                slowest.append(max(durations))
+            if slowest:
+                found.append(SlowestCall(name, check, kind, params, statistics.median(slowest), calls, error))
+            elif error:
+                found.append(SlowestCall(name, check, kind, params, 0.0, 0, error))
+    return found
+
+
+def duration(seconds: float) -> str:
+    """``0.0000547`` → "54.7 µs", ``0.0123`` → "12.3 ms", ``2`` → "2 s"."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.3g} µs"
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def margin(ratio: float) -> str:
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+
+
+def where(call: SlowestCall) -> str:
+    """Where a call was made, as an instructor finds it: "conv_backward, hidden #3" or "zero_pad, public test"."""
+    if call.kind == "public":
+        return f"{call.function}, public test"
+    return f"{call.function}, {call.check.removeprefix(call.function).strip()}"
+
+
+def limits_check(assignment: Assignment, suite: Suite) -> tuple[str, list[str]]:
+    """A line on how much room ``call_seconds`` leaves the reference's slowest call, and the problem when it is
+    less than MARGIN times that call: a correct student solution a little slower than the reference would time
+    out and earn nothing for the function."""
+    if suite.reference is None:
+        return "", []
+    functions = {f.name: getattr(suite.reference, f.name) for f in assignment.functions}
+    calls = [c for c in slowest_calls(suite, functions) if c.calls]
+    if not calls:
+        return "limits: no check called a reference function, so nothing was timed", []
+    slowest = max(calls, key=lambda c: c.seconds)
+    limit = assignment.limits.call_seconds
+    ratio = limit / slowest.seconds if slowest.seconds > 0 else math.inf
+    line = (f"limits: the reference's slowest call is {duration(slowest.seconds)} ({where(slowest)}); "
+            f"call_seconds = {limit:g} s leaves {margin(ratio)}")
+    if ratio >= MARGIN:
+        return line, []
+    needed = math.ceil(MARGIN * slowest.seconds)
+    return line, [f"call_seconds = {limit:g} s is less than {MARGIN}x the reference's slowest call "
+                  f"({duration(slowest.seconds)}, {where(slowest)}): a correct but slower student solution could time "
+                  f"out and earn nothing; set [limits] call_seconds = {needed} or more in assignment.toml, or make "
+                  f"that check's inputs smaller"]
+
+
 def validate_master(assignment: Assignment, timeout: int = 300) -> Validation:
     notebook = read_notebook(assignment.master_notebook)
     files = {name: assignment.source_dir / name for name in assignment.release_files}
@@ -104,10 +220,11 @@ def validate_master(assignment: Assignment, timeout: int = 300) -> Validation:
     tests = _test_cells(notebook, assignment)
     if not tests:
         problems.append("no public test cell (e.g. zero_pad_test(zero_pad)) was found")
-    problems += [f"the reference fails its own check {failure}" for failure in
-                 reference_failures(assignment, load_suite(assignment))]
+    suite = load_suite(assignment)
+    problems += [f"the reference fails its own check {failure}" for failure in reference_failures(assignment, suite)]
     problems += [f"cell {n}: the public test did not pass" for n, cell in tests if not stopped and PASSED not in _text(cell)]
-    return Validation(assignment.master_notebook, tuple(problems))
+    limits, too_tight = limits_check(assignment, suite)
+    return Validation(assignment.master_notebook, tuple(problems + too_tight), (limits,) if limits else ())
 
 
 def validate_student(assignment: Assignment, release_dir: Path | None = None, timeout: int = 300) -> Validation:
