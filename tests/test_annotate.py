@@ -295,7 +295,7 @@ def test_cli_no_annotate_removes_the_views_and_the_links(graded: Path, tmp_path:
 
 
 def test_a_renderer_that_cannot_start_costs_the_views_not_the_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken() -> None:
+    def broken(release: Path | None = None) -> None:
         raise ValueError("No template sub-directory with name 'lab' found")
 
     monkeypatch.setattr(annotate, "warm_up", broken)

@@ -148,3 +148,28 @@ def test_a_picture_whose_attachment_is_missing_costs_only_the_picture() -> None:
                                    new_markdown_cell("![gone](attachment:nothing.png)")])
     page = notebook_page.render(notebook, "t", annotate.safe_html)
     assert "[picture not shown: my &lt;b&gt;plot&lt;/b&gt;]" in page and "[picture not shown: gone]" in page
+
+
+def test_a_page_rendered_after_the_release_is_the_page_rendered_cold() -> None:
+    """The batch renders the release's cells once (annotate.warm_up) and each page reuses them: same bytes, and the
+    reuse really happens (the release's code cells are in the memo)."""
+    from grader.config import load_assignment
+    from grader.notebooks import read_nodes
+
+    release = load_assignment("cnn_step_by_step").student_notebook
+    student = read_nodes(ROOT / "examples" / "submissions" / "bob_partly_right.ipynb")
+    notebook = new_notebook(cells=[annotate.student_cell(cell) for cell in student.cells])
+    notebook_page._memo_table.clear()
+    cold = notebook_page.render(notebook, "t", annotate.safe_html)
+    notebook_page._memo_table.clear()
+    annotate.warm_up.cache_clear()
+    annotate.warm_up(release)
+    release_code = [cell.source for cell in read_nodes(release).cells if cell.cell_type == "code"]
+    assert all(("code:ipython3", source or " ") in notebook_page._memo_table for source in release_code)
+    assert notebook_page.render(notebook, "t", annotate.safe_html) == cold
+
+
+def test_what_one_allow_list_cleaned_is_not_served_to_another() -> None:
+    notebook = new_notebook(cells=[new_markdown_cell("<script>alert(1)</script> hello")])
+    assert "<script>" in notebook_page.render(notebook, "t", lambda html: html)
+    assert "<script>" not in notebook_page.render(notebook, "t", annotate.safe_html)

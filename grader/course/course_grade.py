@@ -164,13 +164,14 @@ def grade_attempts(assignment: Assignment, rows: list[AttemptRow], mode: str, jo
 
 
 def write_attempt_reports(report: GradeReport, row: AttemptRow, folder: Path, annotate: bool,
-                          attempts: list[dict[str, Any]] | None = None) -> GradeReport:
-    """The attempt's feedback files, with the student's attempt history on the page when known."""
+                          attempts: list[dict[str, Any]] | None = None, release: Path | None = None) -> GradeReport:
+    """The attempt's feedback files, with the student's attempt history on the page when known (``release``: the
+    assignment's student notebook, see ``annotate_or_explain``)."""
     from grader.running.batch import annotate_or_explain, write_or_explain
 
     if attempts is not None:
         report = dataclasses.replace(report, extra={**report.extra, "attempts": attempts})
-    annotated, not_annotated = annotate_or_explain(report, row.stored, folder, annotate)
+    annotated, not_annotated = annotate_or_explain(report, row.stored, folder, annotate, release)
     problem = write_or_explain(report, folder, row.student, annotated)
     try:
         write_atomic(folder / REPORT_JSON, json.dumps(report.to_dict()) + "\n")
@@ -264,7 +265,7 @@ def grade_course(gradebook: Gradebook, course: Path, assignment: Assignment, mod
             folder = report_folder(gradebook, course, row, suite)
             # Reports first, the row last: killed in between, the attempt is still pending and its folder is rewritten.
             attempts = history_with(gradebook, assignment, suite, row, report, folder, extensions)
-            write_attempt_reports(report, row, folder, annotate, attempts)
+            write_attempt_reports(report, row, folder, annotate, attempts, assignment.student_notebook)
             if not report.grader_errors:  # the grader's failure is not the student's grade: left pending, graded again
                 gradebook.record_grading(row.id, suite, report, folder)
             graded.append((row, report))

@@ -100,7 +100,8 @@ def regrade(gradebook: Gradebook, course: Path, assignment: Assignment, mode: st
             if dry_run:
                 continue
             write_attempt_reports(report, row, folder, annotate,
-                                  history_with(gradebook, assignment, suite, row, report, folder, extensions))
+                                  history_with(gradebook, assignment, suite, row, report, folder, extensions),
+                                  assignment.student_notebook)
             gradebook.record_grading(row.id, suite, report, folder, purpose="regrade")
         touched = {targets[attempt].student for attempt in overrides}
         after = {s.student.id: s for s in standings(gradebook, assignment, suite, extensions, overrides)

@@ -351,12 +351,16 @@ def render_page(notebook: Node, title: str) -> str:
     return notebook_page.render(notebook, clean_line(title, 200), safe_html)
 
 
-@lru_cache(maxsize=1)
-def warm_up() -> None:
-    """Compile the templates and import what rendering needs once, before children are forked from this process."""
-    notebook = new_notebook(cells=[new_markdown_cell("# a\n\n`b` | c\n--- | ---\n1 | 2"), new_code_cell("x = 1", [], None)],
-                            metadata={"language_info": {"name": "python"}})
-    render_page(notebook, "warm-up")
+@lru_cache(maxsize=4)
+def warm_up(release: Path | None = None) -> None:
+    """Compile the templates and import what rendering needs once, before children are forked from this process; with
+    the assignment's ``release`` notebook (the instructor's), render its cells too: most cells of a submission are
+    still the release's, and each child then finds them rendered (grader/reporting/notebook_page.py's memo)."""
+    cells = [new_markdown_cell("# a\n\n`b` | c\n--- | ---\n1 | 2"), new_code_cell("x = 1", [], None)]
+    if release is not None:
+        with contextlib.suppress(NotebookError):
+            cells += [student_cell(cell) for cell in read_nodes(release).cells if not is_feedback(cell)]
+    render_page(new_notebook(cells=cells, metadata={"language_info": {"name": "python"}}), "warm-up")
 
 
 def remove_annotated(folder: Path) -> None:
@@ -388,11 +392,11 @@ def write_annotated(report: GradeReport, path: Path, folder: Path) -> bool:
 
 
 def write_annotated_bounded(report: GradeReport, path: Path, folder: Path, seconds: float = ANNOTATE_SECONDS,
-                            memory_mb: int = ANNOTATE_MEMORY_MB) -> tuple[bool, str]:
+                            memory_mb: int = ANNOTATE_MEMORY_MB, release: Path | None = None) -> tuple[bool, str]:
     """``write_annotated`` in a forked child with a deadline, a CPU limit and a memory limit. Returns whether the
-    views were written and, if writing failed, why (then neither file is left)."""
+    views were written and, if writing failed, why (then neither file is left). ``release``: see ``warm_up``."""
     try:
-        warm_up()
+        warm_up(release)
     except Exception as error:  # nbconvert missing or broken here: no annotated views, never a stopped batch
         remove_annotated(folder)
         return False, clean_line(f"nbconvert cannot render here ({type(error).__name__}: {error})", 600)

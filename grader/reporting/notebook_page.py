@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import itertools
 import json
 import re
 import sys
@@ -39,6 +40,27 @@ _FILES_URL = re.compile(r"(src|href)\=([\'\"]?)/?files/")
 _FILES_MARKDOWN = re.compile(r"(!?)\[(?P<caption>.*?)\]\(/?files/(?P<location>.*?)\)")
 #: Lines that only IPython's lexer reads right (magics, shell escapes, help): only then is IPython imported.
 _IPYTHON_SYNTAX = re.compile(r"^\s*(%|!|\?)|\?\s*$", re.MULTILINE)
+
+
+#: Characters of cell sources and their HTML kept by ``_memo``: a notebook's cells are mostly the release's, and those
+#: the batch renders once (``remember``), before each submission's page is rendered in a child forked from it.
+MEMO_CHARS = 4_000_000
+_memo_table: dict[tuple[str, str], str] = {}
+_memo_size = 0
+_cleaners = itertools.count()
+
+
+def _memo(kind: str, text: str, make: Callable[[], str]) -> str:
+    """``make()``, or what it gave before for the same ``kind`` and ``text`` (each filter is a pure function of them)."""
+    global _memo_size
+    key = (kind, text)
+    found = _memo_table.get(key)
+    if found is None:
+        found = make()
+        if _memo_size + len(text) + len(found) <= MEMO_CHARS:
+            _memo_table[key] = found
+            _memo_size += len(text) + len(found)
+    return found
 
 
 class TemplatesMissing(RuntimeError):
@@ -86,7 +108,8 @@ def highlight_code(source: str, language: str = "ipython3", metadata: Any = None
 
     source = source or " "
     lexer = _lexer("ipython3" if _IPYTHON_SYNTAX.search(source) else "python")
-    return str(highlight(source, lexer, _formatter(html.escape(f" highlight hl-{language}"))))
+    return _memo(f"code:{language}", source,
+                 lambda: str(highlight(source, lexer, _formatter(html.escape(f" highlight hl-{language}")))))
 
 
 @lru_cache(maxsize=2)
@@ -207,7 +230,10 @@ def _math(md: Any) -> None:
 def markdown2html(context: Context, source: str) -> str:
     cell = context.get("cell") or {}
     markdown, renderer = _markdown()
-    renderer.attachments = cell.get("attachments") or {}
+    attachments = cell.get("attachments") or {}
+    if not attachments:
+        return _memo("markdown", source, lambda: str(markdown(source)))
+    renderer.attachments = attachments
     try:
         return str(markdown(source))
     finally:
@@ -222,12 +248,14 @@ def _environment(safe_html: Callable[[str], str]) -> Environment:
     env = Environment(loader=ChoiceLoader([loader]), extensions=["jinja2.ext.loopcontrols"],
                       bytecode_cache=compiled_templates())
     env.globals["uuid4"] = uuid.uuid4
+    kind = f"safe:{next(_cleaners)}"  # what one allow-list made is never taken for another's
+    cleaned = lambda text: _memo(kind, text, lambda: safe_html(text))
     env.filters.update({
-        "markdown2html": markdown2html, "safe_html": safe_html, "highlight_code": highlight_code, "ansi2html": ansi2html,
+        "markdown2html": markdown2html, "safe_html": cleaned, "highlight_code": highlight_code, "ansi2html": ansi2html,
         "strip_files_prefix": strip_files_prefix, "get_metadata": get_metadata, "filter_data_type": filter_data_type,
         "escape_html": lambda s: html.escape(str(s)), "escape_html_keep_quotes": lambda s: html.escape(str(s), quote=False),
         "escape_html_script": lambda s: s.replace("/", "\\/"), "json_dumps": json.dumps,
-        "posix_path": lambda s: str(s).replace("\\", "/"), "clean_html": safe_html,
+        "posix_path": lambda s: str(s).replace("\\", "/"), "clean_html": cleaned,
         "text_base64": lambda s: __import__("base64").b64encode(str(s).encode()).decode(),
     })
     return env

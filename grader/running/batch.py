@@ -162,14 +162,16 @@ def write_or_explain(report: GradeReport, folder: Path, name: str, annotated: bo
     return problem
 
 
-def annotate_or_explain(report: GradeReport, path: Path, folder: Path, annotate: bool) -> tuple[bool, str]:
-    """The annotated views (feedback.ipynb, feedback-notebook.html) if asked and the notebook can be read; else none."""
+def annotate_or_explain(report: GradeReport, path: Path, folder: Path, annotate: bool,
+                        release: Path | None = None) -> tuple[bool, str]:
+    """The annotated views (feedback.ipynb, feedback-notebook.html) if asked and the notebook can be read; else none.
+    ``release``: the assignment's student notebook, whose cells are rendered once for the whole batch."""
     from grader.reporting.annotate import remove_annotated, write_annotated_bounded  # only when asked: nbconvert is slow to load
 
     if not annotate:
         remove_annotated(folder)
         return False, ""
-    written, problem = write_annotated_bounded(report, path, folder)
+    written, problem = write_annotated_bounded(report, path, folder, release=release)
     return written, f"the annotated notebook could not be written ({problem}); the other reports stand." if problem else ""
 
 
@@ -204,7 +206,8 @@ def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode
     bar = _progress(len(paths), progress)
     for index, report in grade_stream(assignment, paths, mode, jobs, cluster=cluster):
         name = names[index]
-        annotated, not_annotated = annotate_or_explain(report, Path(paths[index]), out_dir / name, annotate)
+        annotated, not_annotated = annotate_or_explain(report, Path(paths[index]), out_dir / name, annotate,
+                                                       assignment.student_notebook)
         problem = write_or_explain(report, out_dir / name, name, annotated)
         reports[index] = report
         bar.update()
