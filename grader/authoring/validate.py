@@ -120,6 +120,8 @@ class SlowestCall:
     seconds: float
     calls: int  # calls of the function in one run of the check
     error: str = ""  # how the check failed ("" when it passed)
+    total: float = 0.0  # all its calls in one run of the check (median): what the check costs a submission
+    worst: float = 0.0  # the slowest call of any repeat, pauses of the machine included
 
 
 def _timed(function: Callable[..., Any], durations: list[float]) -> Callable[..., Any]:
@@ -146,6 +148,7 @@ def slowest_calls(suite: Suite, functions: dict[str, Callable[..., Any]], repeat
     for name, function in functions.items():
         for check, kind, params, run in suite.checks_for(name):
             slowest: list[float] = []
+            totals: list[float] = []
             spent, error, calls = 0.0, "", 0
             while len(slowest) < repeats and (not slowest or spent < budget):
                 durations: list[float] = []
@@ -160,8 +163,10 @@ def slowest_calls(suite: Suite, functions: dict[str, Callable[..., Any]], repeat
                 if not durations:
                     break
                 slowest.append(max(durations))
+                totals.append(sum(durations))
             if slowest:
-                found.append(SlowestCall(name, check, kind, params, statistics.median(slowest), calls, error))
+                found.append(SlowestCall(name, check, kind, params, statistics.median(slowest), calls, error,
+                                         statistics.median(totals), max(slowest)))
             elif error:
                 found.append(SlowestCall(name, check, kind, params, 0.0, 0, error))
     return found

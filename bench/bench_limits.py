@@ -1,0 +1,317 @@
+"""How much room ``[limits] call_seconds`` leaves a correct solution: the evidence for choosing it.
+
+For each graded function of an assignment, the slowest single call over every public and hidden check
+(``grader.grading.suite.load_suite``, run as ``grader validate`` times the reference) of
+
+(a) the reference from the master notebook, and
+(b) for cnn_step_by_step, the slowest reasonable correct style: pure-Python scalar loops, no vectorisation at all
+    (conv_single_step a triple loop summing products; zero_pad, conv_forward, pool_forward, conv_backward and
+    pool_backward looping over every index down to single elements). These functions are checked first: they
+    must pass every public and hidden check under three seeds, else the bench says which fail.
+
+Times are taken in this process, without the sandbox, median of ``--repeats`` runs of each check. A graded call
+also carries its arguments and answer across the sandbox's channel (and, when the function leans on a graded
+function the student got wrong, one round trip per call of that reference), so the slowest call is also timed
+as grading makes it (column "sandboxed"): the slow style written into a notebook, loaded into a sandbox worker
+(bubblewrap where installed) and called through the grader's Proxy, wall clock of the whole call as the
+call_seconds deadline sees it (plus the grader's copy of the arguments). Per function: the slowest reference
+call, the slowest slow-style call, call_seconds and the margin (call_seconds / slow-style time, in process),
+and the margin at 2 s in process and sandboxed; then the smallest margin if call_seconds were 2 s, and the whole
+submission's time of calls (every check once, as one grading runs them) beside ``cpu_seconds``, the CPU limit
+of one submission's worker. ``--load`` runs a busy-loop process beside the measurement, as in a batch with
+``--jobs 2`` on two cores. Prints figures, asserts nothing.
+
+    .venv/bin/python bench/bench_limits.py [--assignment cnn_step_by_step] [--repeats 5] [--load] [--no-sandbox]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import multiprocessing
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+
+from grader.authoring.validate import SlowestCall, duration, margin, slowest_calls, where
+from grader.config import Assignment, load_assignment
+from grader.grading.suite import Suite, load_suite
+
+PROPOSED_SECONDS = 2.0
+#: seeds the slow style is checked under, besides the suite's own: any of them picks other random inputs
+CHECK_SEEDS = (1, 2)
+
+
+# The slowest reasonable correct style for cnn_step_by_step: every value touched one at a time.
+
+def zero_pad(X: Any, pad: int) -> Any:
+    m, n_H, n_W, n_C = X.shape
+    X_pad = np.zeros((m, n_H + 2 * pad, n_W + 2 * pad, n_C), dtype=X.dtype)
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    X_pad[i, h + pad, w + pad, c] = X[i, h, w, c]
+    return X_pad
+
+
+def conv_single_step(a_slice_prev: Any, W: Any, b: Any) -> Any:
+    f_H, f_W, n_C = a_slice_prev.shape
+    Z = 0.0
+    for h in range(f_H):
+        for w in range(f_W):
+            for c in range(n_C):
+                Z = Z + a_slice_prev[h, w, c] * W[h, w, c]
+    return Z + b[0, 0, 0]
+
+
+def conv_forward(A_prev: Any, W: Any, b: Any, hparameters: dict) -> tuple:
+    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
+    f, f, n_C_prev, n_C = W.shape
+    stride, pad = hparameters["stride"], hparameters["pad"]
+    n_H = (n_H_prev + 2 * pad - f) // stride + 1
+    n_W = (n_W_prev + 2 * pad - f) // stride + 1
+    A_prev_pad = zero_pad(A_prev, pad)
+    Z = np.zeros((m, n_H, n_W, n_C))
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    total = 0.0
+                    for dh in range(f):
+                        for dw in range(f):
+                            for k in range(n_C_prev):
+                                total = total + A_prev_pad[i, h * stride + dh, w * stride + dw, k] * W[dh, dw, k, c]
+                    Z[i, h, w, c] = total + b[0, 0, 0, c]
+    return Z, (A_prev, W, b, hparameters)
+
+
+def pool_forward(A_prev: Any, hparameters: dict, mode: str = "max") -> tuple:
+    m, n_H_prev, n_W_prev, n_C = A_prev.shape
+    f, stride = hparameters["f"], hparameters["stride"]
+    n_H = (n_H_prev - f) // stride + 1
+    n_W = (n_W_prev - f) // stride + 1
+    A = np.zeros((m, n_H, n_W, n_C))
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    best = A_prev[i, h * stride, w * stride, c]
+                    total = 0.0
+                    for dh in range(f):
+                        for dw in range(f):
+                            value = A_prev[i, h * stride + dh, w * stride + dw, c]
+                            if value > best:
+                                best = value
+                            total = total + value
+                    A[i, h, w, c] = best if mode == "max" else total / (f * f)
+    return A, (A_prev, hparameters)
+
+
+def conv_backward(dZ: Any, cache: tuple) -> tuple:
+    A_prev, W, _b, hparameters = cache
+    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
+    f, f, n_C_prev, n_C = W.shape
+    stride, pad = hparameters["stride"], hparameters["pad"]
+    m, n_H, n_W, n_C = dZ.shape
+    A_prev_pad = zero_pad(A_prev, pad)
+    dA_prev_pad = np.zeros(A_prev_pad.shape)
+    dW = np.zeros((f, f, n_C_prev, n_C))
+    db = np.zeros((1, 1, 1, n_C))
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    dz = dZ[i, h, w, c]
+                    db[0, 0, 0, c] += dz
+                    for dh in range(f):
+                        for dw in range(f):
+                            for k in range(n_C_prev):
+                                row, col = h * stride + dh, w * stride + dw
+                                dA_prev_pad[i, row, col, k] += W[dh, dw, k, c] * dz
+                                dW[dh, dw, k, c] += A_prev_pad[i, row, col, k] * dz
+    dA_prev = np.zeros(A_prev.shape)
+    for i in range(m):
+        for h in range(n_H_prev):
+            for w in range(n_W_prev):
+                for k in range(n_C_prev):
+                    dA_prev[i, h, w, k] = dA_prev_pad[i, h + pad, w + pad, k]
+    return dA_prev, dW, db
+
+
+def create_mask_from_window(x: Any) -> Any:
+    n_H, n_W = x.shape
+    best = x[0, 0]
+    for h in range(n_H):
+        for w in range(n_W):
+            if x[h, w] > best:
+                best = x[h, w]
+    mask = np.zeros((n_H, n_W), dtype=bool)
+    for h in range(n_H):
+        for w in range(n_W):
+            mask[h, w] = x[h, w] == best
+    return mask
+
+
+def distribute_value(dz: Any, shape: tuple) -> Any:
+    n_H, n_W = shape
+    average = dz / (n_H * n_W)
+    a = np.zeros((n_H, n_W))
+    for h in range(n_H):
+        for w in range(n_W):
+            a[h, w] = average
+    return a
+
+
+def pool_backward(dA: Any, cache: tuple, mode: str = "max") -> Any:
+    A_prev, hparameters = cache
+    f, stride = hparameters["f"], hparameters["stride"]
+    m, n_H, n_W, n_C = dA.shape
+    dA_prev = np.zeros(A_prev.shape)
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    top, left = h * stride, w * stride
+                    if mode == "max":
+                        share = create_mask_from_window(A_prev[i, top:top + f, left:left + f, c]) * dA[i, h, w, c]
+                    else:
+                        share = distribute_value(dA[i, h, w, c], (f, f))
+                    for dh in range(f):
+                        for dw in range(f):
+                            dA_prev[i, top + dh, left + dw, c] += share[dh, dw]
+    return dA_prev
+
+
+SLOW_STYLES: dict[str, dict[str, Callable[..., Any]]] = {
+    "cnn_step_by_step": {f.__name__: f for f in (zero_pad, conv_single_step, conv_forward, pool_forward, conv_backward,
+                                                  create_mask_from_window, distribute_value, pool_backward)},
+}
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def _slowest(calls: list[SlowestCall]) -> dict[str, SlowestCall]:
+    found: dict[str, SlowestCall] = {}
+    for call in calls:
+        if call.calls and (call.function not in found or call.seconds > found[call.function].seconds):
+            found[call.function] = call
+    return found
+
+
+def _failures(suite: Suite, functions: dict[str, Callable[..., Any]]) -> tuple[int, list[str]]:
+    """Every check the slow style fails, under the suite's hidden inputs and those of CHECK_SEEDS."""
+    suites = [suite] + ([Suite(suite.public, suite.build_hidden(seed), suite.reference) for seed in CHECK_SEEDS]
+                        if suite.build_hidden is not None else [])
+    runs = [c for s in suites for c in slowest_calls(s, functions, repeats=1)]
+    return len(runs), sorted({f"{c.function}: {c.check}: {c.error}" for c in runs if c.error})
+
+
+def slow_style_notebook(functions: dict[str, Callable[..., Any]], folder: Path) -> Path:
+    """The slow style as a student's notebook: an import cell, then one cell per function."""
+    notebook = nbformat.v4.new_notebook()
+    sources = ["import numpy as np\nfrom typing import Any"] + [inspect.getsource(f) for f in functions.values()]
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(notebook, folder / "slow_style.ipynb")
+    return folder / "slow_style.ipynb"
+
+
+def sandboxed_calls(assignment: Assignment, suite: Suite, notebook: Path, names: list[str],
+                    repeats: int) -> tuple[str, list[SlowestCall]]:
+    """The slowest call of each check with ``notebook``'s functions graded as a student's: loaded into a sandbox
+    worker (bubblewrap where installed), called through grading's Proxy (no stubs: every function is its own)."""
+    from grader.grading.extract import allowed_chunks, extract_submission
+    from grader.grading.grade import Proxy
+    from grader.grading.sandbox import Worker, resolve_mode
+
+    mode = resolve_mode("auto")
+    worker = Worker(mode, assignment.limits, assignment.course_files)
+    try:
+        loaded = worker.load(allowed_chunks(extract_submission(notebook), assignment), names)
+        if loaded.failure or loaded.errors:
+            raise SystemExit(f"{notebook.name} did not load in the sandbox: {loaded.failure or loaded.errors}")
+        proxies = {name: Proxy(worker, name, {}) for name in names}
+        return mode, slowest_calls(suite, proxies, repeats, budget=float("inf"))  # type: ignore[arg-type]
+    finally:
+        worker.end()
+        worker.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assignment", default="cnn_step_by_step")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each check; the median of its slowest call")
+    parser.add_argument("--load", action="store_true", help="keep the other core busy with a busy-loop process")
+    parser.add_argument("--no-sandbox", action="store_true", help="skip the sandboxed timing of the slow style")
+    args = parser.parse_args()
+    assignment = load_assignment(args.assignment)
+    suite = load_suite(assignment)
+    assert suite.reference is not None, "the bench needs the instructor's solutions/ folder"
+    names = [f.name for f in assignment.functions]
+    slow = SLOW_STYLES.get(assignment.name, {})
+    if slow:
+        checked, failing = _failures(suite, slow)
+        print(f"slow style: {checked - len(failing)} of {checked} check runs passed (3 seeds)"
+              + "".join(f"\n  FAILS {line}" for line in failing))
+    spinner = multiprocessing.Process(target=_spin, daemon=True) if args.load else None
+    if spinner:
+        spinner.start()
+        time.sleep(0.2)
+    try:
+        reference = slowest_calls(suite, {n: getattr(suite.reference, n) for n in names}, args.repeats, budget=float("inf"))
+        slowest_calls(suite, slow, repeats=1)  # warm-up: first calls pay for NumPy's lazy set-ups
+        slow_calls = slowest_calls(suite, slow, args.repeats, budget=float("inf"))
+        mode, boxed = "", []
+        if not args.no_sandbox:
+            with tempfile.TemporaryDirectory(prefix="bench-limits-") as folder:
+                notebook = slow_style_notebook(slow, Path(folder)) if slow else assignment.master_notebook
+                mode, boxed = sandboxed_calls(assignment, suite, notebook, names, args.repeats)
+    finally:
+        if spinner:
+            spinner.terminate()
+            spinner.join()
+    limit = assignment.limits.call_seconds
+    by_reference, by_slow, by_boxed = _slowest(reference), _slowest(slow_calls), _slowest(boxed)
+    boxed_style = "slow style" if slow else "reference"
+    print(f"\n{assignment.name}, {'other core busy (--load)' if args.load else 'idle'}, median of {args.repeats}; "
+          f"call_seconds = {limit:g} s; sandboxed: " + (f"the {boxed_style} in a {mode} worker" if boxed else "not measured"))
+    width = max(len(name) for name in names)
+    header = (f"{'function':<{width}} {'reference':>10} {'slow style':>10} {'sandboxed':>10}  {'slowest slow-style call':<36} "
+              f"{'margin':>8} {'at 2 s':>8} {'sandboxed at 2 s':>16}")
+    print(header + "\n" + "-" * len(header))
+    margins: list[tuple[float, str, SlowestCall]] = []
+    for name in names:
+        ref, slowest, box = by_reference.get(name), by_slow.get(name), by_boxed.get(name)
+        timed = slowest or ref
+        if timed is None:
+            print(f"{name:<{width}} not called by any check")
+            continue
+        margins.append((PROPOSED_SECONDS / timed.seconds, f"{'slow style' if slowest else 'reference'}, in process", timed))
+        if box:
+            margins.append((PROPOSED_SECONDS / box.seconds, f"{boxed_style}, sandboxed", box))
+        print(f"{name:<{width}} {duration(ref.seconds) if ref else '-':>10} "
+              f"{duration(slowest.seconds) if slowest else '-':>10} {duration(box.seconds) if box else '-':>10}  "
+              f"{where(slowest) if slowest else '-':<36} {margin(limit / timed.seconds):>8} "
+              f"{margin(PROPOSED_SECONDS / timed.seconds):>8} {margin(PROPOSED_SECONDS / box.seconds) if box else '-':>16}")
+    if margins:
+        smallest, how, timed = min(margins, key=lambda m: m[0])
+        print(f"\nsmallest margin if call_seconds were {PROPOSED_SECONDS:g} s: {margin(smallest)} "
+              f"({how}: {where(timed)}, {duration(timed.seconds)})")
+    for label, calls in (("reference", reference), ("slow style", slow_calls), (f"{boxed_style}, sandboxed", boxed)):
+        if calls:
+            worst = max(calls, key=lambda c: c.worst)
+            print(f"{label}: every check once, as one grading runs them: {duration(sum(c.total for c in calls))} of "
+                  f"calls (cpu_seconds = {assignment.limits.cpu_seconds} s for the whole submission); its slowest "
+                  f"single call in any of the {args.repeats} runs: {duration(worst.worst)} ({where(worst)})")
+
+
+if __name__ == "__main__":
+    main()
