@@ -4,10 +4,12 @@ For each graded function of an assignment, the slowest single call over every pu
 (``grader.grading.suite.load_suite``, run as ``grader validate`` times the reference) of
 
 (a) the reference from the master notebook, and
-(b) for cnn_step_by_step, the slowest reasonable correct style: pure-Python scalar loops, no vectorisation at all
-    (conv_single_step a triple loop summing products; zero_pad, conv_forward, pool_forward, conv_backward and
-    pool_backward looping over every index down to single elements). These functions are checked first: they
-    must pass every public and hidden check under three seeds, else the bench says which fail.
+(b) the slowest reasonable correct style: pure-Python scalar loops, no vectorisation at all. For cnn_step_by_step,
+    conv_single_step a triple loop summing products; zero_pad, conv_forward, pool_forward, conv_backward and
+    pool_backward looping over every index down to single elements. For optimization_methods, every entry of
+    every weight and bias updated on its own, mini-batches copied element by element (update_lr and
+    schedule_lr_decay are one line of arithmetic either way). These functions are checked first: they must
+    pass every public and hidden check under three seeds, else the bench says which fail.
 
 Times are taken in this process, without the sandbox, median of ``--repeats`` runs of each check. A graded call
 also carries its arguments and answer across the sandbox's channel (and, when the function leans on a graded
@@ -188,10 +190,121 @@ def pool_backward(dA: Any, cache: tuple, mode: str = "max") -> Any:
     return dA_prev
 
 
+# The same for optimization_methods: every entry of every array updated on its own.
+
+def _each(shape: tuple) -> list[tuple]:
+    """Every index of an array of ``shape`` (2-D here: weights and biases), row by row."""
+    return [(r, c) for r in range(shape[0]) for c in range(shape[1])]
+
+
+def update_parameters_with_gd(parameters: dict, grads: dict, learning_rate: float) -> dict:
+    new_parameters = {}
+    for layer in range(1, len(parameters) // 2 + 1):
+        for name in ("W", "b"):
+            P, G = parameters[name + str(layer)], grads["d" + name + str(layer)]
+            out = np.zeros(P.shape, dtype=np.result_type(P, G))
+            for r, c in _each(P.shape):
+                out[r, c] = P[r, c] - learning_rate * G[r, c]
+            new_parameters[name + str(layer)] = out
+    return new_parameters
+
+
+def random_mini_batches(X: Any, Y: Any, mini_batch_size: int = 64, seed: int = 0) -> list:
+    m = X.shape[1]
+    permutation = np.random.default_rng(seed).permutation(m)
+    mini_batches = []
+    for start in range(0, m, mini_batch_size):
+        columns = [int(permutation[k]) for k in range(start, min(start + mini_batch_size, m))]
+        batch_X = np.zeros((X.shape[0], len(columns)), dtype=X.dtype)
+        batch_Y = np.zeros((Y.shape[0], len(columns)), dtype=Y.dtype)
+        for j, column in enumerate(columns):
+            for r in range(X.shape[0]):
+                batch_X[r, j] = X[r, column]
+            for r in range(Y.shape[0]):
+                batch_Y[r, j] = Y[r, column]
+        mini_batches.append((batch_X, batch_Y))
+    return mini_batches
+
+
+def _zeros_like(P: Any) -> Any:
+    out = np.empty(P.shape, dtype=P.dtype)
+    for r, c in _each(P.shape):
+        out[r, c] = 0.0
+    return out
+
+
+def initialize_velocity(parameters: dict) -> dict:
+    v = {}
+    for layer in range(1, len(parameters) // 2 + 1):
+        for name in ("W", "b"):
+            v["d" + name + str(layer)] = _zeros_like(parameters[name + str(layer)])
+    return v
+
+
+def update_parameters_with_momentum(parameters: dict, grads: dict, v: dict, beta: float, learning_rate: float) -> tuple:
+    new_parameters, new_v = {}, {}
+    for layer in range(1, len(parameters) // 2 + 1):
+        for name in ("W", "b"):
+            key, P = "d" + name + str(layer), parameters[name + str(layer)]
+            velocity = np.zeros(P.shape, dtype=np.result_type(v[key], grads[key]))
+            out = np.zeros(P.shape, dtype=np.result_type(P, velocity))
+            for r, c in _each(P.shape):
+                velocity[r, c] = beta * v[key][r, c] + (1 - beta) * grads[key][r, c]
+                out[r, c] = P[r, c] - learning_rate * velocity[r, c]
+            new_v[key], new_parameters[name + str(layer)] = velocity, out
+    return new_parameters, new_v
+
+
+def initialize_adam(parameters: dict) -> tuple:
+    v, s = {}, {}
+    for layer in range(1, len(parameters) // 2 + 1):
+        for name in ("W", "b"):
+            v["d" + name + str(layer)] = _zeros_like(parameters[name + str(layer)])
+            s["d" + name + str(layer)] = _zeros_like(parameters[name + str(layer)])
+    return v, s
+
+
+def update_parameters_with_adam(parameters: dict, grads: dict, v: dict, s: dict, t: int, learning_rate: float = 0.01,
+                                beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8) -> tuple:
+    new_parameters: dict = {}
+    new_v: dict = {}
+    new_s: dict = {}
+    v_corrected: dict = {}
+    s_corrected: dict = {}
+    for layer in range(1, len(parameters) // 2 + 1):
+        for name in ("W", "b"):
+            key, P, G = "d" + name + str(layer), parameters[name + str(layer)], grads["d" + name + str(layer)]
+            kind = np.result_type(v[key], s[key], G)
+            for table in (new_v, new_s, v_corrected, s_corrected):
+                table[key] = np.zeros(P.shape, dtype=kind)
+            out = np.zeros(P.shape, dtype=np.result_type(P, kind))
+            for r, c in _each(P.shape):
+                new_v[key][r, c] = beta1 * v[key][r, c] + (1 - beta1) * G[r, c]
+                v_corrected[key][r, c] = new_v[key][r, c] / (1 - beta1 ** t)
+                new_s[key][r, c] = beta2 * s[key][r, c] + (1 - beta2) * G[r, c] ** 2
+                s_corrected[key][r, c] = new_s[key][r, c] / (1 - beta2 ** t)
+                out[r, c] = P[r, c] - learning_rate * v_corrected[key][r, c] / (s_corrected[key][r, c] ** 0.5 + epsilon)
+            new_parameters[name + str(layer)] = out
+    return new_parameters, new_v, new_s, v_corrected, s_corrected
+
+
+def update_lr(learning_rate0: float, epoch_num: int, decay_rate: float) -> float:
+    return learning_rate0 / (1 + decay_rate * epoch_num)
+
+
+def schedule_lr_decay(learning_rate0: float, epoch_num: int, decay_rate: float, time_interval: int = 1000) -> float:
+    return learning_rate0 / (1 + decay_rate * (epoch_num // time_interval))
+
+
 SLOW_STYLES: dict[str, dict[str, Callable[..., Any]]] = {
     "cnn_step_by_step": {f.__name__: f for f in (zero_pad, conv_single_step, conv_forward, pool_forward, conv_backward,
                                                   create_mask_from_window, distribute_value, pool_backward)},
+    "optimization_methods": {f.__name__: f for f in (
+        update_parameters_with_gd, random_mini_batches, initialize_velocity, update_parameters_with_momentum,
+        initialize_adam, update_parameters_with_adam, update_lr, schedule_lr_decay)},
 }
+#: helpers the slow style calls, written into its notebook before the graded functions
+SLOW_HELPERS: dict[str, tuple[Callable[..., Any], ...]] = {"optimization_methods": (_each, _zeros_like)}
 
 
 def _spin() -> None:
@@ -215,10 +328,10 @@ def _failures(suite: Suite, functions: dict[str, Callable[..., Any]]) -> tuple[i
     return len(runs), sorted({f"{c.function}: {c.check}: {c.error}" for c in runs if c.error})
 
 
-def slow_style_notebook(functions: dict[str, Callable[..., Any]], folder: Path) -> Path:
+def slow_style_notebook(functions: list[Callable[..., Any]], folder: Path) -> Path:
     """The slow style as a student's notebook: an import cell, then one cell per function."""
     notebook = nbformat.v4.new_notebook()
-    sources = ["import numpy as np\nfrom typing import Any"] + [inspect.getsource(f) for f in functions.values()]
+    sources = ["import numpy as np\nfrom typing import Any"] + [inspect.getsource(f) for f in functions]
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
     nbformat.write(notebook, folder / "slow_style.ipynb")
     return folder / "slow_style.ipynb"
@@ -272,7 +385,8 @@ def main() -> None:
         mode, boxed = "", []
         if not args.no_sandbox:
             with tempfile.TemporaryDirectory(prefix="bench-limits-") as folder:
-                notebook = slow_style_notebook(slow, Path(folder)) if slow else assignment.master_notebook
+                notebook = slow_style_notebook([*SLOW_HELPERS.get(assignment.name, ()), *slow.values()],
+                                                               Path(folder)) if slow else assignment.master_notebook
                 mode, boxed = sandboxed_calls(assignment, suite, notebook, names, args.repeats)
     finally:
         if spinner:
@@ -284,7 +398,8 @@ def main() -> None:
     print(f"\n{assignment.name}, {'other core busy (--load)' if args.load else 'idle'}, median of {args.repeats}; "
           f"call_seconds = {limit:g} s; sandboxed: " + (f"the {boxed_style} in a {mode} worker" if boxed else "not measured"))
     width = max(len(name) for name in names)
-    header = (f"{'function':<{width}} {'reference':>10} {'slow style':>10} {'sandboxed':>10}  {'slowest slow-style call':<36} "
+    spot = max([len("slowest slow-style call"), *(len(where(c)) for c in by_slow.values())])
+    header = (f"{'function':<{width}} {'reference':>10} {'slow style':>10} {'sandboxed':>10}  {'slowest slow-style call':<{spot}} "
               f"{'margin':>8} {'at 2 s':>8} {'sandboxed at 2 s':>16}")
     print(header + "\n" + "-" * len(header))
     margins: list[tuple[float, str, SlowestCall]] = []
@@ -299,7 +414,7 @@ def main() -> None:
             margins.append((PROPOSED_SECONDS / box.seconds, f"{boxed_style}, sandboxed", box))
         print(f"{name:<{width}} {duration(ref.seconds) if ref else '-':>10} "
               f"{duration(slowest.seconds) if slowest else '-':>10} {duration(box.seconds) if box else '-':>10}  "
-              f"{where(slowest) if slowest else '-':<36} {margin(limit / timed.seconds):>8} "
+              f"{where(slowest) if slowest else '-':<{spot}} {margin(limit / timed.seconds):>8} "
               f"{margin(PROPOSED_SECONDS / timed.seconds):>8} {margin(PROPOSED_SECONDS / box.seconds) if box else '-':>16}")
     if margins:
         smallest, how, timed = min(margins, key=lambda m: m[0])
