@@ -14,13 +14,16 @@ For each graded function of an assignment, the slowest single call over every pu
 Times are taken in this process, without the sandbox, median of ``--repeats`` runs of each check. A graded call
 also carries its arguments and answer across the sandbox's channel (and, when the function leans on a graded
 function the student got wrong, one round trip per call of that reference), so the slowest call is also timed
-as grading makes it (column "sandboxed"): the slow style written into a notebook, loaded into a sandbox worker
-(bubblewrap where installed) and called through the grader's Proxy, wall clock of the whole call as the
-call_seconds deadline sees it (plus the grader's copy of the arguments). Per function: the slowest reference
-call, the slowest slow-style call, call_seconds and the margin (call_seconds / slow-style time, in process),
-and the margin at 2 s in process and sandboxed; then the smallest margin if call_seconds were 2 s, and the whole
-submission's time of calls (every check once, as one grading runs them) beside ``cpu_seconds``, the CPU limit
-of one submission's worker. ``--load`` runs a busy-loop process beside the measurement, as in a batch with
+as grading makes it (column "sandboxed"): the slow style (without one, the master notebook) loaded into a
+sandbox worker (bubblewrap where installed) and called through the grader's Proxy, wall clock of the whole call
+as the call_seconds deadline sees it (plus the grader's copy of the arguments). Column "callbacks": the same
+for functions whose reference calls other graded functions (conv_forward, conv_backward, pool_backward), as if
+the student got all of those wrong, so that isolation answers each of their calls with the reference through
+a round trip out of the sandbox. Per function: the slowest reference call, the slowest slow-style call,
+call_seconds and the margin (call_seconds / slow-style time, in process), and the margins at 2 s in process and
+sandboxed (the slower of the two sandboxed columns); then the smallest margin if call_seconds were 2 s, and the
+whole submission's time of calls (every check once, as one grading runs them) beside ``cpu_seconds``, the CPU
+limit of one submission's worker. ``--load`` runs a busy-loop process beside the measurement, as in a batch with
 ``--jobs 2`` on two cores. Prints figures, asserts nothing.
 
     .venv/bin/python bench/bench_limits.py [--assignment cnn_step_by_step] [--repeats 5] [--load] [--no-sandbox]
@@ -73,8 +76,8 @@ def conv_single_step(a_slice_prev: Any, W: Any, b: Any) -> Any:
 
 
 def conv_forward(A_prev: Any, W: Any, b: Any, hparameters: dict) -> tuple:
-    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
-    f, f, n_C_prev, n_C = W.shape
+    m, n_H_prev, n_W_prev, _ = A_prev.shape
+    f, f, _, n_C = W.shape
     stride, pad = hparameters["stride"], hparameters["pad"]
     n_H = (n_H_prev + 2 * pad - f) // stride + 1
     n_W = (n_W_prev + 2 * pad - f) // stride + 1
@@ -84,12 +87,9 @@ def conv_forward(A_prev: Any, W: Any, b: Any, hparameters: dict) -> tuple:
         for h in range(n_H):
             for w in range(n_W):
                 for c in range(n_C):
-                    total = 0.0
-                    for dh in range(f):
-                        for dw in range(f):
-                            for k in range(n_C_prev):
-                                total = total + A_prev_pad[i, h * stride + dh, w * stride + dw, k] * W[dh, dw, k, c]
-                    Z[i, h, w, c] = total + b[0, 0, 0, c]
+                    top, left = h * stride, w * stride
+                    window = A_prev_pad[i, top:top + f, left:left + f, :]
+                    Z[i, h, w, c] = conv_single_step(window, W[:, :, :, c], b[:, :, :, c])
     return Z, (A_prev, W, b, hparameters)
 
 
@@ -337,10 +337,12 @@ def slow_style_notebook(functions: list[Callable[..., Any]], folder: Path) -> Pa
     return folder / "slow_style.ipynb"
 
 
-def sandboxed_calls(assignment: Assignment, suite: Suite, notebook: Path, names: list[str],
-                    repeats: int) -> tuple[str, list[SlowestCall]]:
+def sandboxed_calls(assignment: Assignment, suite: Suite, notebook: Path, names: list[str], repeats: int,
+                    stubbed: bool = False) -> tuple[str, list[SlowestCall]]:
     """The slowest call of each check with ``notebook``'s functions graded as a student's: loaded into a sandbox
-    worker (bubblewrap where installed), called through grading's Proxy (no stubs: every function is its own)."""
+    worker (bubblewrap where installed), called through grading's Proxy. ``stubbed``: only the functions whose
+    reference calls other graded functions, each as if the student got all of those wrong, so that every call
+    of one is answered by the reference through a round trip out of the sandbox (isolation's callbacks)."""
     from grader.grading.extract import allowed_chunks, extract_submission
     from grader.grading.grade import Proxy
     from grader.grading.sandbox import Worker, resolve_mode
@@ -351,7 +353,10 @@ def sandboxed_calls(assignment: Assignment, suite: Suite, notebook: Path, names:
         loaded = worker.load(allowed_chunks(extract_submission(notebook), assignment), names)
         if loaded.failure or loaded.errors:
             raise SystemExit(f"{notebook.name} did not load in the sandbox: {loaded.failure or loaded.errors}")
-        proxies = {name: Proxy(worker, name, {}) for name in names}
+        if stubbed:
+            worker.use_reference(suite.reference)
+        proxies = {name: Proxy(worker, name, suite.stubs_for(name, set(names)) if stubbed else {}) for name in names
+                   if not stubbed or suite.depends.get(name)}
         return mode, slowest_calls(suite, proxies, repeats, budget=float("inf"))  # type: ignore[arg-type]
     finally:
         worker.end()
@@ -382,49 +387,55 @@ def main() -> None:
         reference = slowest_calls(suite, {n: getattr(suite.reference, n) for n in names}, args.repeats, budget=float("inf"))
         slowest_calls(suite, slow, repeats=1)  # warm-up: first calls pay for NumPy's lazy set-ups
         slow_calls = slowest_calls(suite, slow, args.repeats, budget=float("inf"))
-        mode, boxed = "", []
+        mode, boxed, stubbed = "", [], []
         if not args.no_sandbox:
             with tempfile.TemporaryDirectory(prefix="bench-limits-") as folder:
                 notebook = slow_style_notebook([*SLOW_HELPERS.get(assignment.name, ()), *slow.values()],
                                                                Path(folder)) if slow else assignment.master_notebook
                 mode, boxed = sandboxed_calls(assignment, suite, notebook, names, args.repeats)
+                if assignment.isolate:
+                    _, stubbed = sandboxed_calls(assignment, suite, notebook, names, args.repeats, stubbed=True)
     finally:
         if spinner:
             spinner.terminate()
             spinner.join()
     limit = assignment.limits.call_seconds
-    by_reference, by_slow, by_boxed = _slowest(reference), _slowest(slow_calls), _slowest(boxed)
+    by_reference, by_slow = _slowest(reference), _slowest(slow_calls)
+    by_boxed, by_stubbed = _slowest(boxed), _slowest(stubbed)
     boxed_style = "slow style" if slow else "reference"
     print(f"\n{assignment.name}, {'other core busy (--load)' if args.load else 'idle'}, median of {args.repeats}; "
           f"call_seconds = {limit:g} s; sandboxed: " + (f"the {boxed_style} in a {mode} worker" if boxed else "not measured"))
     width = max(len(name) for name in names)
     spot = max([len("slowest slow-style call"), *(len(where(c)) for c in by_slow.values())])
-    header = (f"{'function':<{width}} {'reference':>10} {'slow style':>10} {'sandboxed':>10}  {'slowest slow-style call':<{spot}} "
-              f"{'margin':>8} {'at 2 s':>8} {'sandboxed at 2 s':>16}")
+    header = (f"{'function':<{width}} {'reference':>10} {'slow style':>10} {'sandboxed':>10} {'callbacks':>10}  "
+              f"{'slowest slow-style call':<{spot}} {'margin':>8} {'at 2 s':>8} {'sandboxed at 2 s':>16}")
     print(header + "\n" + "-" * len(header))
     margins: list[tuple[float, str, SlowestCall]] = []
     for name in names:
-        ref, slowest, box = by_reference.get(name), by_slow.get(name), by_boxed.get(name)
+        ref, slowest, box, stub = by_reference.get(name), by_slow.get(name), by_boxed.get(name), by_stubbed.get(name)
         timed = slowest or ref
         if timed is None:
             print(f"{name:<{width}} not called by any check")
             continue
         margins.append((PROPOSED_SECONDS / timed.seconds, f"{'slow style' if slowest else 'reference'}, in process", timed))
-        if box:
-            margins.append((PROPOSED_SECONDS / box.seconds, f"{boxed_style}, sandboxed", box))
+        margins += [(PROPOSED_SECONDS / c.seconds, f"{boxed_style}, sandboxed{how}", c)
+                    for c, how in ((box, ""), (stub, ", every graded function it calls by callback")) if c]
+        boxed_worst = max((c.seconds for c in (box, stub) if c), default=0.0)
         print(f"{name:<{width}} {duration(ref.seconds) if ref else '-':>10} "
-              f"{duration(slowest.seconds) if slowest else '-':>10} {duration(box.seconds) if box else '-':>10}  "
-              f"{where(slowest) if slowest else '-':<{spot}} {margin(limit / timed.seconds):>8} "
-              f"{margin(PROPOSED_SECONDS / timed.seconds):>8} {margin(PROPOSED_SECONDS / box.seconds) if box else '-':>16}")
+              f"{duration(slowest.seconds) if slowest else '-':>10} {duration(box.seconds) if box else '-':>10} "
+              f"{duration(stub.seconds) if stub else '-':>10}  {where(slowest) if slowest else '-':<{spot}} "
+              f"{margin(limit / timed.seconds):>8} {margin(PROPOSED_SECONDS / timed.seconds):>8} "
+              f"{margin(PROPOSED_SECONDS / boxed_worst) if boxed_worst else '-':>16}")
     if margins:
         smallest, how, timed = min(margins, key=lambda m: m[0])
         print(f"\nsmallest margin if call_seconds were {PROPOSED_SECONDS:g} s: {margin(smallest)} "
               f"({how}: {where(timed)}, {duration(timed.seconds)})")
-    for label, calls in (("reference", reference), ("slow style", slow_calls), (f"{boxed_style}, sandboxed", boxed)):
+    for label, calls in (("reference", reference), ("slow style", slow_calls), (f"{boxed_style}, sandboxed", boxed),
+                         (f"{boxed_style}, sandboxed with callbacks", stubbed)):
         if calls:
             worst = max(calls, key=lambda c: c.worst)
-            print(f"{label}: every check once, as one grading runs them: {duration(sum(c.total for c in calls))} of "
-                  f"calls (cpu_seconds = {assignment.limits.cpu_seconds} s for the whole submission); its slowest "
+            print(f"{label}: every check once: {duration(sum(c.total for c in calls))} of calls "
+                  f"(cpu_seconds = {assignment.limits.cpu_seconds} s for the whole submission); its slowest "
                   f"single call in any of the {args.repeats} runs: {duration(worst.worst)} ({where(worst)})")
 
 
