@@ -4,6 +4,7 @@ memory. The child answers in bytes (JSON, never pickle) that the caller checks; 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import resource
@@ -46,6 +47,76 @@ def run_bounded(work: Callable[[], bytes], seconds: float, memory_mb: int, max_b
         os.close(read_end)
         status = _reap(pid)
     return raw, status
+
+
+class Ahead:
+    """A child forked before its work is known: it runs ``prepare`` (the caller's own set-up: imports, templates)
+    while the caller goes on, then waits for one job (bytes from the caller, never from a submission) and answers
+    ``serve(job)`` under the same deadline and limits as ``run_bounded``, counted from when the job is sent. A
+    ``prepare`` that raises is left for ``serve`` to meet again (and answer for)."""
+
+    def __init__(self, prepare: Callable[[], None], serve: Callable[[bytes], bytes], seconds: float, memory_mb: int) -> None:
+        self.seconds = seconds
+        job_read, self._job = os.pipe()
+        self._answer, answer_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self._job)
+            os.close(self._answer)
+            _ahead(prepare, serve, job_read, answer_write, seconds, memory_mb)
+        os.close(job_read)
+        os.close(answer_write)
+
+    def run(self, job: bytes, max_bytes: int) -> tuple[bytes | None, int]:
+        """As ``run_bounded``: the answer (None past the deadline) and the child's wait status."""
+        deadline = time.monotonic() + self.seconds
+        try:
+            try:
+                sent = _write_until(self._job, job, deadline)
+            finally:
+                os.close(self._job)  # the end of the job: the child reads until here
+            raw = _read_until(self._answer, deadline, max_bytes) if sent else None
+        finally:
+            os.close(self._answer)
+            status = _reap(self.pid)
+        return raw, status
+
+    def cancel(self) -> None:
+        """Never used: the child is stopped and collected."""
+        os.close(self._job)
+        os.close(self._answer)
+        _reap(self.pid)
+
+
+def _write_until(fd: int, data: bytes, deadline: float) -> bool:
+    """Write all of ``data`` before the deadline (True), or give up (False): a child still preparing reads nothing,
+    and a job larger than the pipe would otherwise block here without end."""
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_WRITE)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                return False
+            try:
+                view = view[os.write(fd, view):]
+            except BrokenPipeError:  # it died while preparing: its answer (none) says so
+                break
+    return True
+
+
+def _ahead(prepare: Callable[[], None], serve: Callable[[bytes], bytes], job_fd: int, answer_fd: int, seconds: float,
+           memory_mb: int) -> None:
+    try:
+        with contextlib.suppress(Exception):
+            prepare()
+        with os.fdopen(job_fd, "rb") as pipe:
+            job = pipe.read()
+        if job:  # nothing sent: the caller went without
+            _child(lambda: serve(job), answer_fd, seconds, memory_mb)
+    finally:
+        os._exit(1)  # never back into the parent's code
 
 
 def _child(work: Callable[[], bytes], fd: int, seconds: float, memory_mb: int) -> None:

@@ -114,6 +114,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         _prestart(assignment, mode, len(args.submissions), args.jobs)
     from grader.running.batch import grade_all
 
+    if not cluster and args.annotate and len(args.submissions) == 1:
+        from grader.reporting.annotate import annotate_ahead
+
+        annotate_ahead(assignment.student_notebook)
     named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit, annotate=args.annotate,
                       cluster=cluster)
     _print_table(named)

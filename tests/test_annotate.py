@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -305,3 +306,26 @@ def test_a_renderer_that_cannot_start_costs_the_views_not_the_batch(tmp_path: Pa
     written, problem = write_annotated_bounded(report(), path, tmp_path / "out")
     assert not written and "nbconvert cannot render here (ValueError: No template" in problem
     assert list((tmp_path / "out").iterdir()) == []
+    annotate.annotate_ahead(None)  # the child forked ahead meets the same failure, and says so the same way
+    (tmp_path / "out" / annotate.NOTEBOOK_FILE).write_text("stale")
+    assert write_annotated_bounded(report(), path, tmp_path / "out") == (written, problem)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+RELEASE = ROOT / "assignments" / "cnn_step_by_step" / "cnn_step_by_step.ipynb"
+
+
+@pytest.mark.parametrize("ahead_for", [RELEASE, None], ids=["same release", "another release"])
+def test_views_written_by_the_child_forked_ahead_are_the_views_written_after(tmp_path: Path, ahead_for: Path | None) -> None:
+    """One `grader grade` forks the writer before grading (annotate_ahead); what it writes is what the writer forked
+    after grading writes, and a writer forked for another release is stopped, not used."""
+    path = ROOT / "examples" / "submissions" / "bob_partly_right.ipynb"
+    assert write_annotated_bounded(report(), path, tmp_path / "after", release=RELEASE) == (True, "")
+    annotate.annotate_ahead(ahead_for)
+    child = annotate._ahead[1].pid if annotate._ahead else 0
+    assert write_annotated_bounded(report(), path, tmp_path / "ahead", release=RELEASE) == (True, "")
+    assert annotate._ahead is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # collected, whether it wrote the views or not
+    for name in (annotate.NOTEBOOK_FILE, annotate.PAGE_FILE):
+        assert (tmp_path / "ahead" / name).read_bytes() == (tmp_path / "after" / name).read_bytes()

@@ -11,8 +11,10 @@ notebook built to stall a parser costs at most that.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
+import pickle
 import re
 import string
 from collections.abc import Iterable
@@ -21,12 +23,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from grader.bounded import AnswerTooLarge, run_bounded
+from grader.bounded import Ahead, AnswerTooLarge, run_bounded
 from grader.errors import NotebookError
 from grader.grading.extract import read_cells
 from grader.model import FunctionScore, GradeReport
 from grader.notebooks import Node, code_cells, nodes, read_nodes, writes
-from grader.reporting import notebook_page
 from grader.reporting.plots import IMAGE_MIME
 from grader.reporting.report import bounded, failure_groups, fence, fmt, scoring_rule, write_atomic
 from grader.text import clean_line, clean_text
@@ -348,6 +349,8 @@ def annotate(notebook: Node, report: GradeReport, places: Places) -> Node:
 def render_page(notebook: Node, title: str) -> str:
     """feedback-notebook.html: the annotated notebook through nbconvert's JupyterLab template, self-contained
     (rendered by grader/reporting/notebook_page.py, which gives nbconvert's page without importing nbconvert)."""
+    from grader.reporting import notebook_page  # Jinja, Pygments, Markdown: only when a page is rendered
+
     return notebook_page.render(notebook, clean_line(title, 200), safe_html)
 
 
@@ -391,17 +394,59 @@ def write_annotated(report: GradeReport, path: Path, folder: Path) -> bool:
     return True
 
 
-def write_annotated_bounded(report: GradeReport, path: Path, folder: Path, seconds: float = ANNOTATE_SECONDS,
-                            memory_mb: int = ANNOTATE_MEMORY_MB, release: Path | None = None) -> tuple[bool, str]:
-    """``write_annotated`` in a forked child with a deadline, a CPU limit and a memory limit. Returns whether the
-    views were written and, if writing failed, why (then neither file is left). ``release``: see ``warm_up``."""
+_ahead: tuple[Path | None, Ahead] | None = None
+
+
+def annotate_ahead(release: Path | None) -> None:
+    """Fork now the child that will write the next submission's views, and let it warm up (``warm_up``: imports,
+    templates, the release's cells) while that submission is graded, on the core the grader leaves idle while it
+    waits for the sandbox: for one submission the warm-up then adds no time of its own. Never taken: stopped at exit."""
+    global _ahead
+    if _ahead is None:
+        _ahead = (release, Ahead(lambda: warm_up(release), _serve, ANNOTATE_SECONDS, ANNOTATE_MEMORY_MB))
+        atexit.register(_cancel_ahead)
+
+
+def _cancel_ahead() -> None:
+    global _ahead
+    if _ahead is not None:
+        _ahead[1].cancel()
+        _ahead = None
+
+
+def _serve(job: bytes) -> bytes:
+    """In the child forked ahead: the job is the grader's own (never a submission's bytes), as ``_annotated`` takes it."""
+    report, path, folder, release = pickle.loads(job)  # from the trusted parent, through a private pipe
     try:
         warm_up(release)
-    except Exception as error:  # nbconvert missing or broken here: no annotated views, never a stopped batch
-        remove_annotated(folder)
-        return False, clean_line(f"nbconvert cannot render here ({type(error).__name__}: {error})", 600)
+    except Exception as error:
+        return json.dumps({"written": False, "problem": _cannot_render(error)}).encode()
+    return _annotated(report, path, folder, ANNOTATE_MEMORY_MB)
+
+
+def _cannot_render(error: Exception) -> str:
+    return clean_line(f"nbconvert cannot render here ({type(error).__name__}: {error})", 600)
+
+
+def write_annotated_bounded(report: GradeReport, path: Path, folder: Path, seconds: float = ANNOTATE_SECONDS,
+                            memory_mb: int = ANNOTATE_MEMORY_MB, release: Path | None = None) -> tuple[bool, str]:
+    """``write_annotated`` in a forked child with a deadline, a CPU limit and a memory limit (the child forked ahead
+    for this ``release``, if there is one). Returns whether the views were written and, if writing failed, why (then
+    neither file is left). ``release``: see ``warm_up``."""
+    global _ahead
+    ahead, _ahead = _ahead, None
     try:
-        raw, _ = run_bounded(lambda: _annotated(report, path, folder, memory_mb), seconds, memory_mb, MAX_ANSWER_BYTES)
+        if ahead is not None and ahead[0] == release and (seconds, memory_mb) == (ANNOTATE_SECONDS, ANNOTATE_MEMORY_MB):
+            raw, _ = ahead[1].run(pickle.dumps((report, path, folder, release)), MAX_ANSWER_BYTES)
+        else:
+            if ahead is not None:
+                ahead[1].cancel()
+            try:
+                warm_up(release)
+            except Exception as error:  # nbconvert missing or broken here: no annotated views, never a stopped batch
+                remove_annotated(folder)
+                return False, _cannot_render(error)
+            raw, _ = run_bounded(lambda: _annotated(report, path, folder, memory_mb), seconds, memory_mb, MAX_ANSWER_BYTES)
     except AnswerTooLarge:
         raw = b""
     answer = _answer(raw, seconds, memory_mb)
