@@ -43,7 +43,7 @@ from typing import Any
 import nbformat
 import numpy as np
 
-from grader.authoring.validate import SlowestCall, duration, margin, slowest_calls, where
+from grader.authoring.validate import CALLBACK_SECONDS, SlowestCall, duration, margin, slowest_calls, where
 from grader.config import Assignment, load_assignment
 from grader.grading.suite import Suite, load_suite
 
@@ -384,7 +384,8 @@ def main() -> None:
         spinner.start()
         time.sleep(0.2)
     try:
-        reference = slowest_calls(suite, {n: getattr(suite.reference, n) for n in names}, args.repeats, budget=float("inf"))
+        reference = slowest_calls(suite, {n: getattr(suite.reference, n) for n in names}, args.repeats, budget=float("inf"),
+                                  counted=suite.depends)
         slowest_calls(suite, slow, repeats=1)  # warm-up: first calls pay for NumPy's lazy set-ups
         slow_calls = slowest_calls(suite, slow, args.repeats, budget=float("inf"))
         mode, boxed, stubbed = "", [], []
@@ -430,6 +431,15 @@ def main() -> None:
         smallest, how, timed = min(margins, key=lambda m: m[0])
         print(f"\nsmallest margin if call_seconds were {PROPOSED_SECONDS:g} s: {margin(smallest)} "
               f"({how}: {where(timed)}, {duration(timed.seconds)})")
+    own = {(c.function, c.check): c.seconds for c in boxed}
+    round_trips = [(stub.seconds - own[stub.function, stub.check]) / c.graded_calls for c in reference for stub in stubbed
+                   if (stub.function, stub.check) == (c.function, c.check) and c.graded_calls >= 20
+                   and (c.function, c.check) in own]
+    if round_trips:
+        print(f"one round trip to the reference out of the sandbox (a check's slowest call with callbacks less without, "
+              f"per call of another graded function, over the {len(round_trips)} checks with 20 or more): "
+              f"{duration(min(round_trips))} to {duration(max(round_trips))}; grader validate counts "
+              f"{duration(CALLBACK_SECONDS)}")
     for label, calls in (("reference", reference), ("slow style", slow_calls), (f"{boxed_style}, sandboxed", boxed),
                          (f"{boxed_style}, sandboxed with callbacks", stubbed)):
         if calls:

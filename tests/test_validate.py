@@ -46,6 +46,9 @@ def test_validate_prints_how_much_room_call_seconds_leaves_the_reference() -> No
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^     limits: the reference's slowest call is [\d.]+ (µs|ms) \(\w+, (public test|hidden #\d+)\); "
                      r"call_seconds = [\d.]+ s leaves \d+x$", result.stdout, re.MULTILINE), result.stdout
+    # conv_forward calls conv_single_step once per output value: 3 * 6 * 5 * 3 of them in hidden #3, and zero_pad once
+    assert re.search(r"^     limits: conv_forward, hidden #3 calls other graded functions 271 times; .* about [\d.]+ ms, "
+                     r"and call_seconds leaves \d+x$", result.stdout, re.MULTILINE), result.stdout
 
 
 TOY_TOML = """title = "Toy"
@@ -110,11 +113,11 @@ def test_a_call_limit_too_small_for_the_reference_fails_validation(tmp_path: Pat
 def test_the_limit_check_in_process(tmp_path: Path) -> None:
     """Without a kernel: a reference far faster than the limit passes, a slow one fails, and the repeats are bounded."""
     fast = toy_course(tmp_path / "fast", sleep=0, call_seconds=1)
-    line, problems = limits_check(fast, load_suite(fast))
-    assert line.startswith("limits: the reference's slowest call is ") and problems == []
+    lines, problems = limits_check(fast, load_suite(fast))
+    assert len(lines) == 1 and lines[0].startswith("limits: the reference's slowest call is ") and problems == []
     slow = toy_course(tmp_path / "slow", sleep=0.3, call_seconds=4)  # 4 s < 20 x 0.3 s
-    line, problems = limits_check(slow, load_suite(slow))
-    assert "(inc, " in line and len(problems) == 1 and "less than 20x" in problems[0]
+    lines, problems = limits_check(slow, load_suite(slow))
+    assert "(inc, " in lines[0] and len(problems) == 1 and "less than 20x" in problems[0]
     runs: list[int] = []
 
     def sleepy(x: int) -> int:
@@ -126,3 +129,54 @@ def test_the_limit_check_in_process(tmp_path: Path) -> None:
     assert (public.kind, hidden.kind, public.error, hidden.error) == ("public", "hidden", "", "")
     assert public.seconds >= 0.3 and public.calls == 1
     assert len(runs) <= 4  # 0.3 s a run: each check stops repeating after its second run (budget 0.5 s)
+
+
+CALLER_TOML = """title = "Caller"
+version = "1"
+notebook = "caller.ipynb"
+isolate = {isolate}
+[limits]
+call_seconds = {call_seconds}
+[[functions]]
+name = "inc"
+points = 1
+[[functions]]
+name = "add_300"
+points = 1
+"""
+CALLER_PUBLIC = """
+def inc_test(target):
+    assert target(1) == 2
+
+def add_300_test(target):
+    assert target(1) == 301
+"""
+
+
+def caller_course(folder: Path, call_seconds: float, isolate: bool = True) -> Assignment:
+    """add_300 calls the graded inc 300 times: for a student whose inc is wrong, 300 round trips to the reference."""
+    source = folder / "solutions" / "caller"
+    source.mkdir(parents=True)
+    (source / "assignment.toml").write_text(CALLER_TOML.format(call_seconds=call_seconds, isolate=str(isolate).lower()))
+    (source / "public_tests.py").write_text(CALLER_PUBLIC)
+    write_notebook(source / "caller.ipynb", "def inc(x):\n    return x + 1",
+                   "def add_300(x):\n    for _ in range(300):\n        x = inc(x)\n    return x")
+    return load_assignment("caller", folder)
+
+
+def test_calls_of_other_graded_functions_count_as_round_trips_out_of_the_sandbox(tmp_path: Path) -> None:
+    # counted, not timed: 300 calls at 1 ms are 0.3 s, and 1 s is less than 5x that whatever the machine
+    tight = caller_course(tmp_path / "tight", call_seconds=1)
+    suite = load_suite(tight)
+    lines, problems = limits_check(tight, suite)
+    assert re.fullmatch(r"limits: add_300, public test calls other graded functions 300 times; .* about 30\d ms, "
+                        r"and call_seconds leaves 3.\dx", lines[1]), lines
+    assert len(problems) == 1 and re.search(r"less than 5x the slowest call estimated with round trips .* 300 calls of "
+                                            r"other graded functions.* set \[limits\] call_seconds = 2 or more", problems[0])
+    assert suite.reference.add_300.__globals__["inc"] is suite.reference.inc  # the reference's namespace is restored
+    roomy = caller_course(tmp_path / "roomy", call_seconds=2)
+    lines, problems = limits_check(roomy, load_suite(roomy))
+    assert len(lines) == 2 and problems == []
+    unisolated = caller_course(tmp_path / "unisolated", call_seconds=1, isolate=False)  # no round trips then
+    lines, problems = limits_check(unisolated, load_suite(unisolated))
+    assert len(lines) == 1 and problems == []
