@@ -21,8 +21,9 @@ for functions whose reference calls other graded functions (conv_forward, conv_b
 the student got all of those wrong, so that isolation answers each of their calls with the reference through
 a round trip out of the sandbox. Per function: the slowest reference call, the slowest slow-style call,
 call_seconds and the margin (call_seconds / slow-style time, in process), and the margins at 2 s in process and
-sandboxed (the slower of the two sandboxed columns); then the smallest margin if call_seconds were 2 s, and the
-whole submission's time of calls (every check once, as one grading runs them) beside ``cpu_seconds``, the CPU
+sandboxed (the slower of the two sandboxed columns); then the smallest margin if call_seconds were 2 s, what one
+round trip to the reference costs (beside the 1 ms ``grader validate`` counts for it), and the whole submission's
+time of calls (every check once, as one grading runs them) beside ``cpu_seconds``, the CPU
 limit of one submission's worker. ``--load`` runs a busy-loop process beside the measurement, as in a batch with
 ``--jobs 2`` on two cores. Prints figures, asserts nothing.
 
