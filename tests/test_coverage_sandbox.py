@@ -307,3 +307,44 @@ def test_a_child_that_leaves_the_protocol_costs_one_call(real: Worker) -> None:
     assert outcome.status == "crash" and "exit code 0" in outcome.message, outcome
     assert real.call("f", (1,), {}).value == 2
     real.end()
+
+
+# --- call_seconds is the student's own time -----------------------------------------------------------------------
+
+CALLS_THE_REFERENCE = Submission("x.ipynb", (Chunk(1, 1, "def", ("slow", "f", "g"), textwrap.dedent("""\
+    def slow(x):
+        return x
+    def f(x):
+        for _ in range(5):
+            x = slow(x)
+        return x
+    def g(x):
+        while True:
+            slow(x)
+    """)),))
+
+
+@pytest.fixture(scope="module")
+def isolated() -> Iterator[Worker]:
+    worker = Worker(sandbox_mode(), Limits(call_seconds=1, cpu_seconds=30, memory_mb=256, output_kb=1))
+    worker.use_reference(SimpleNamespace(slow=lambda x: time.sleep(0.3) or x + 1))
+    yield worker
+    worker.close()
+
+
+def test_the_time_the_reference_takes_answering_is_not_the_students(isolated: Worker) -> None:
+    """Isolation answers a wrong helper's calls with the reference, out of the sandbox: five answers of 0.3 s each
+    are the grader's 1.5 s, not the student's, whose own time is well within call_seconds = 1."""
+    isolated.load(CALLS_THE_REFERENCE, ["f", "g"])
+    outcome = isolated.call("f", (0,), {}, frozenset({"slow"}))
+    assert (outcome.status, outcome.value) == ("returned", 5), outcome
+    isolated.end()
+
+
+def test_a_call_that_keeps_the_reference_busy_still_ends(isolated: Worker) -> None:
+    isolated.load(CALLS_THE_REFERENCE, ["f", "g"])
+    outcome = isolated.call("g", (0,), {}, frozenset({"slow"}))
+    assert outcome.status == "timeout" and "not counting" in outcome.message, outcome
+    ceiling = (1 + grader.grading.sandbox.CALLBACK_ALLOWANCE) * 1
+    assert ceiling - 0.5 < outcome.seconds < ceiling + 2, outcome.seconds
+    isolated.end()

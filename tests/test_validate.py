@@ -48,7 +48,7 @@ def test_validate_prints_how_much_room_call_seconds_leaves_the_reference() -> No
                      r"call_seconds = [\d.]+ s leaves \d+x$", result.stdout, re.MULTILINE), result.stdout
     # conv_forward calls conv_single_step once per output value: 3 * 6 * 5 * 3 of them in hidden #3, and zero_pad once
     assert re.search(r"^     limits: conv_forward, hidden #3 calls other graded functions 271 times; .* about [\d.]+ ms, "
-                     r"and call_seconds leaves \d+x$", result.stdout, re.MULTILINE), result.stdout
+                     r"and call_seconds leaves at least [\d.]+x$", result.stdout, re.MULTILINE), result.stdout
 
 
 TOY_TOML = """title = "Toy"
@@ -170,7 +170,7 @@ def test_calls_of_other_graded_functions_count_as_round_trips_out_of_the_sandbox
     suite = load_suite(tight)
     lines, problems = limits_check(tight, suite)
     assert re.fullmatch(r"limits: add_300, public test calls other graded functions 300 times; .* about 30\d ms, "
-                        r"and call_seconds leaves 3.\dx", lines[1]), lines
+                        r"and call_seconds leaves at least 3.\dx", lines[1]), lines
     assert len(problems) == 1 and re.search(r"less than 5x the slowest call estimated with round trips .* 300 calls of "
                                             r"other graded functions.* set \[limits\] call_seconds = 2 or more", problems[0])
     assert suite.reference.add_300.__globals__["inc"] is suite.reference.inc  # the reference's namespace is restored

@@ -44,6 +44,9 @@ START_SECONDS = 30.0
 END_SECONDS = 5.0  # for the zygote to kill a child and clean up after it
 TMPFS_MB = 64  # the private /tmp (and 16 MB for /dev/shm): files are memory, so they are capped too
 MESSAGE_CHARS = 8192  # an exception message or load error as shown to anyone
+#: ``call_seconds`` is the student's own time: what the grader spends answering its calls of the reference (isolation)
+#: is given back, up to this many times ``call_seconds`` more, so a call always ends.
+CALLBACK_ALLOWANCE = 4
 QUIET_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "PYTHONHASHSEED": "0",
@@ -404,17 +407,23 @@ class Worker:
                    "stubs": sorted(stubs)}
         started = time.monotonic()
         deadline = started + self.limits.call_seconds
+        ceiling = deadline + CALLBACK_ALLOWANCE * self.limits.call_seconds
+        answering = 0.0
         try:
             self.data.send(request, blobs, deadline)
             while True:
                 message, reply_blobs = self.data.receive(deadline)
                 if message.get("op") != "callback":
                     break
-                self._answer_callback(message, reply_blobs, stubs, deadline)
+                before = time.monotonic()
+                self._answer_callback(message, reply_blobs, stubs, ceiling)
+                answering += time.monotonic() - before
+                deadline = min(started + self.limits.call_seconds + answering, ceiling)
         except TimeoutError:
             self._end_child()
-            return CallOutcome("timeout", message=f"{function} did not finish within {self.limits.call_seconds:g} s "
-                                                  "(an infinite loop, or waiting for input?)",
+            answered = f", not counting {answering:.1f} s the grader spent answering its calls" if answering >= 0.05 else ""
+            return CallOutcome("timeout", message=f"{function} did not finish within {self.limits.call_seconds:g} s"
+                                                  f"{answered} (an infinite loop, or waiting for input?)",
                                seconds=time.monotonic() - started)
         except Interrupted:
             try:
