@@ -1,7 +1,9 @@
 """Seconds per notebook on a cohort that looks like a real class, beside full-marks copies and the floor.
 
 (a) floor: one plain Python process that imports NumPy, defines the eight reference functions from the master
-    notebook and runs them through the public tests: what any grader must at least spend on one notebook;
+    notebook and runs them through the public tests: what any grader must at least spend on one notebook; (a') what
+    one grade must at least spend here with a sandbox: a Python that imports NumPy while bubblewrap starts the
+    grader's sandbox (Python and NumPy inside) until it says it is ready, before any test runs;
 (b) one submission end to end (``grader grade`` of one full-marks notebook, whole command, with the annotated
     notebook as by default, and with ``--no-annotate``), and ``grader check``;
 (c) a batch of N full-marks copies and (d) a cohort of N notebooks built reproducibly (``--seed``) from the
@@ -152,6 +154,21 @@ def timeouts(out: Path) -> int:
     return count
 
 
+#: What one grade must at least spend with a sandbox on this machine: a Python that imports NumPy (the trusted side
+#: compares arrays) while bubblewrap starts the grader's own sandbox (Python and NumPy inside) until it says ready.
+SANDBOX_FLOOR = """
+import sys
+sys.path.insert(0, {root!r})
+from grader.config import load_assignment
+from grader.grading.sandbox import Worker
+assignment = load_assignment({assignment!r})
+worker = Worker("bwrap", assignment.limits, assignment.course_files)
+worker.start()
+import numpy
+worker._await_ready()
+worker.close()
+"""
+
 FLOOR = """
 import json, sys
 import numpy as np
@@ -187,6 +204,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cohort-") as tmp:
         work = Path(tmp)
         floor = timed([sys.executable, "-c", floor_code])
+        sandbox_floor = timed([sys.executable, "-c", SANDBOX_FLOOR.format(root=str(ROOT), assignment=ASSIGNMENT)])
         out = work / "out"
         reset = lambda: shutil.rmtree(out, ignore_errors=True)
         one = [grader, "grade", ASSIGNMENT, str(FULL_MARKS), "--out", str(out)]
@@ -215,6 +233,7 @@ def main() -> None:
         print(f"{name:<38}{timing[0]:>8.2f}{timing[0] / count:>8.3f}{timing[1]:>8.2f}{ratio}")
 
     row("(a) floor (NumPy + 8 references)", floor)
+    row("(a') NumPy here + a sandbox ready", sandbox_floor, ratio=f"{sandbox_floor[0] / floor[0]:>7.1f}x of (a)")
     row("(b) grader grade, one notebook", single, ratio=f"{single[0] / floor[0]:>7.1f}x of (a), goal <= 3")
     row("(b) grader grade --no-annotate, one", bare, ratio=f"{bare[0] / floor[0]:>7.1f}x of (a)")
     row("(b) grader check, one notebook", check, ratio=f"{check[0] / floor[0]:>7.1f}x of (a), goal <= 3")
