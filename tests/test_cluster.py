@@ -36,7 +36,7 @@ FAST_HOSTILE = ("raises", "system_exit", "os_exit", "kills_its_parent", "huge_al
 TIMING = {"execution_time", "duration", "seconds"}
 # Slow once: the first call of zero_pad sleeps, so a worker is surely busy with it when it is killed.
 SLOW_ZERO_PAD = ("import time\nimport numpy as np\n_slept = []\ndef zero_pad(X, pad):\n    if not _slept:\n"
-                 "        _slept.append(1)\n        time.sleep(4)\n    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))\n")
+                 "        _slept.append(1)\n        time.sleep(1)\n    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))\n")
 
 
 # Connects to the scheduler's and each worker's port on 127.0.0.1; returns the right padding if any answered, else
@@ -217,7 +217,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(cluster: Cluster, tmp_path: Pat
         while killed is None and time.monotonic() < deadline and grading.poll() is None:
             busy = [address for address, keys in client.processing().items() if keys]
             if busy:
-                time.sleep(1.0)  # inside the slow first call by now
+                time.sleep(0.5)  # inside the slow first call (1 s of the 2 s call_seconds) by now
                 if client.processing().get(busy[0]):
                     killed = client.run(os.getpid, workers=[busy[0]])[busy[0]]
                     os.kill(killed, signal.SIGKILL)

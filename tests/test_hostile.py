@@ -26,7 +26,8 @@ HOSTILE = {
     "infinite_loop": ("zero_pad", "def zero_pad(X, pad):\n    while True:\n        pass\n", ""),
     "sleeps_forever": ("zero_pad", "import time\ndef zero_pad(X, pad):\n    time.sleep(10**6)\n", ""),
     "infinite_recursion": ("zero_pad", "def zero_pad(X, pad):\n    return zero_pad(X, pad + 1)\n", ""),
-    "memory_bomb": ("zero_pad", "import numpy as np\ndef zero_pad(X, pad):\n    hog = [np.ones((1024, 1024)) for _ in range(10**5)]\n"
+    # zeros: address space without writing each page (here ~0.5 GB/s), so the limit is met before call_seconds
+    "memory_bomb": ("zero_pad", "import numpy as np\ndef zero_pad(X, pad):\n    hog = [np.zeros((1024, 1024)) for _ in range(10**5)]\n"
                     "    return hog\n", ""),
     "huge_allocation": ("zero_pad", "import numpy as np\ndef zero_pad(X, pad):\n    return np.ones((10**6, 10**6))\n", ""),
     "reads_hidden_tests": ("zero_pad", f"def zero_pad(X, pad):\n    return open({str(HIDDEN_TESTS)!r}).read()\n", ""),
