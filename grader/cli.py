@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader import __version__
+from grader import ONE_BLAS_THREAD, __version__
 from grader.config import find_named_assignment, load_assignment
 from grader.errors import GraderError, UsageError
+
+for _name, _value in ONE_BLAS_THREAD.items():  # before anything imports NumPy
+    os.environ.setdefault(_name, _value)
 
 if TYPE_CHECKING:
     from grader.config import Assignment

@@ -327,3 +327,14 @@ def test_annotated_views_are_byte_identical_with_and_without_nbformat(
             light, full = (tmp_path / way / path.stem / name for way in ("light", "nbformat"))
             assert light.read_bytes() == full.read_bytes(), (path.name, name)
     assert len(list((tmp_path / "light").glob(f"*/{annotate.PAGE_FILE}"))) >= 5  # every readable example compared
+
+
+@pytest.mark.parametrize("given", ["", "4"], ids=["unset", "the user's own"])
+def test_the_commands_load_numpy_with_one_blas_thread_unless_told_otherwise(given: str) -> None:
+    """OpenBLAS's thread pool made the grader's NumPy import and the sandbox's, side by side, each take twice as long."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    if given:
+        environment["OPENBLAS_NUM_THREADS"] = given
+    probe = "import grader.cli, os, numpy; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"
+    done = subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [given or "1", "1"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grader import ONE_BLAS_THREAD
 from grader.config import Limits
 from grader.errors import UsageError
 from grader.grading.channel import Channel, ChannelClosed, Interrupted
@@ -51,9 +52,7 @@ QUIET_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "PYTHONHASHSEED": "0",
     "PYTHONDONTWRITEBYTECODE": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
+    **ONE_BLAS_THREAD,
     "MPLBACKEND": "Agg",
     "LANG": "C.UTF-8",
 }

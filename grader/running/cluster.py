@@ -34,6 +34,7 @@ from typing import Any
 
 from distributed import WorkerPlugin
 
+from grader import ONE_BLAS_THREAD
 from grader.config import Assignment, files_below
 from grader.errors import GraderError, NotebookError, UsageError
 from grader.grading.seeds import KEY_FILE, key_path
@@ -128,7 +129,7 @@ class _Helper:
             [sys.executable, "-m", "grader.running.cluster", str(solutions / name), version, suite,
              str(to_helper), str(from_helper)],
             stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else subprocess.DEVNULL,
-            pass_fds=(to_helper, from_helper), start_new_session=True)
+            pass_fds=(to_helper, from_helper), start_new_session=True, env={**ONE_BLAS_THREAD, **os.environ})
         os.close(to_helper)
         os.close(from_helper)
         self.requests = Connection(self._requests_fd, readable=False)
