@@ -123,7 +123,7 @@ def dask_overhead(address: str, paths: list[Path]) -> dict[str, float]:
 def client_writing(folder: Path) -> tuple[float, float]:
     """Seconds to write one submission's reports on the client: without and with the annotated notebook."""
     from grader.config import load_assignment
-    from grader.running.batch import annotate_or_explain, grade_paths, write_or_explain
+    from grader.running.batch import grade_paths, write_or_explain, write_submission_reports
 
     assignment = load_assignment("cnn_step_by_step", ROOT)
     source = ROOT / "examples" / "submissions" / "bob_partly_right.ipynb"
@@ -134,8 +134,7 @@ def client_writing(folder: Path) -> tuple[float, float]:
         write_or_explain(report, folder / f"plain{index}", "bob")
         plain.append(time.perf_counter() - started)
         started = time.perf_counter()
-        written, _ = annotate_or_explain(report, source, folder / f"annotated{index}", True)
-        write_or_explain(report, folder / f"annotated{index}", "bob", written)
+        write_submission_reports(report, source, folder / f"annotated{index}", "bob", True, assignment.student_notebook)
         annotated.append(time.perf_counter() - started)
     return statistics.median(plain), statistics.median(annotated)
 

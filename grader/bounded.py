@@ -35,18 +35,35 @@ def limit_self(seconds: float, memory_mb: int) -> None:
 def run_bounded(work: Callable[[], bytes], seconds: float, memory_mb: int, max_bytes: int) -> tuple[bytes | None, int]:
     """(what ``work`` returned in the child, or None if the deadline passed first; the child's wait status).
     ``work`` handles its own errors; raises AnswerTooLarge past ``max_bytes``."""
+    return start_bounded(work, seconds, memory_mb).finish(max_bytes)
+
+
+def start_bounded(work: Callable[[], bytes], seconds: float, memory_mb: int) -> Running:
+    """``run_bounded`` in two halves: the child is forked now, and the caller collects its answer when it is ready
+    for it (``Running.finish``), doing its own work meanwhile."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
         _child(work, write_end, seconds, memory_mb)
     os.close(write_end)
-    try:
-        raw = _read_until(read_end, time.monotonic() + seconds, max_bytes)
-    finally:
-        os.close(read_end)
-        status = _reap(pid)
-    return raw, status
+    return Running(pid, read_end, time.monotonic() + seconds)
+
+
+class Running:
+    """A bounded child at work: ``finish`` reads its answer until its deadline, then kills (if need be) and collects it."""
+
+    def __init__(self, pid: int, answer_fd: int, deadline: float) -> None:
+        self.pid, self._answer, self.deadline = pid, answer_fd, deadline
+
+    def finish(self, max_bytes: int) -> tuple[bytes | None, int]:
+        """As ``run_bounded``: the answer (None past the deadline) and the child's wait status."""
+        try:
+            raw = _read_until(self._answer, self.deadline, max_bytes)
+        finally:
+            os.close(self._answer)
+            status = _reap(self.pid)
+        return raw, status
 
 
 class Ahead:
@@ -67,19 +84,14 @@ class Ahead:
         os.close(job_read)
         os.close(answer_write)
 
-    def run(self, job: bytes, max_bytes: int) -> tuple[bytes | None, int]:
-        """As ``run_bounded``: the answer (None past the deadline) and the child's wait status."""
+    def send(self, job: bytes) -> Running:
+        """Hand the child its job (within the deadline, or it gets none): its answer is collected with ``finish``."""
         deadline = time.monotonic() + self.seconds
         try:
-            try:
-                sent = _write_until(self._job, job, deadline)
-            finally:
-                os.close(self._job)  # the end of the job: the child reads until here
-            raw = _read_until(self._answer, deadline, max_bytes) if sent else None
+            sent = _write_until(self._job, job, deadline)
         finally:
-            os.close(self._answer)
-            status = _reap(self.pid)
-        return raw, status
+            os.close(self._job)  # the end of the job: the child reads until here
+        return Running(self.pid, self._answer, deadline if sent else time.monotonic())
 
     def cancel(self) -> None:
         """Never used: the child is stopped and collected."""

@@ -329,3 +329,14 @@ def test_views_written_by_the_child_forked_ahead_are_the_views_written_after(tmp
         os.waitpid(child, os.WNOHANG)  # collected, whether it wrote the views or not
     for name in (annotate.NOTEBOOK_FILE, annotate.PAGE_FILE):
         assert (tmp_path / "ahead" / name).read_bytes() == (tmp_path / "after" / name).read_bytes()
+
+
+def test_one_unreadable_notebook_graded_alone_gets_no_views_and_no_link(tmp_path: Path) -> None:
+    """Alone, the views are written by the child forked ahead while the page is written, assuming them: when they
+    cannot be, the page is written again without the link."""
+    out = tmp_path / "out"
+    run_cli("grade", "cnn_step_by_step", ROOT / "examples" / "submissions" / "dave_corrupted.ipynb", "--out", out,
+            "--sandbox", sandbox_mode())
+    folder = out / "dave_corrupted"
+    assert sorted(p.name for p in folder.iterdir()) == ["feedback.html", "feedback.md", "results.json"]
+    assert "feedback-notebook.html" not in (folder / "feedback.html").read_text()

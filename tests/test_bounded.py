@@ -22,7 +22,7 @@ def _gone(pid: int) -> bool:
 def test_the_job_is_served_after_the_preparation() -> None:
     prepared: list[str] = []
     ahead = Ahead(lambda: prepared.append("ready"), lambda job: b"".join([*map(str.encode, prepared), b":", job]), 10, 256)
-    raw, status = ahead.run(b"job", 1 << 16)
+    raw, status = ahead.send(b"job").finish(1 << 16)
     assert (raw, status) == (b"ready:job", 0)
     assert not prepared  # the preparation happened in the child, never here
     assert _gone(ahead.pid)
@@ -31,20 +31,20 @@ def test_the_job_is_served_after_the_preparation() -> None:
 def test_a_job_larger_than_a_pipe_waits_for_a_slow_preparation() -> None:
     job = b"x" * (1 << 20)
     ahead = Ahead(lambda: time.sleep(0.3), lambda got: str(len(got)).encode(), 10, 256)
-    assert ahead.run(job, 1 << 16)[0] == str(len(job)).encode()
+    assert ahead.send(job).finish(1 << 16)[0] == str(len(job)).encode()
 
 
 def test_a_preparation_past_the_deadline_gets_no_answer_and_is_stopped() -> None:
     ahead = Ahead(lambda: time.sleep(60), lambda job: b"late", 0.3, 256)
     started = time.monotonic()
-    raw, _ = ahead.run(b"x" * (1 << 20), 1 << 16)  # larger than the pipe: the write itself must give up
+    raw, _ = ahead.send(b"x" * (1 << 20)).finish(1 << 16)  # larger than the pipe: the write itself must give up
     assert raw is None and time.monotonic() - started < 10
     assert _gone(ahead.pid)
 
 
 def test_a_job_past_the_deadline_gets_no_answer() -> None:
     ahead = Ahead(lambda: None, lambda job: time.sleep(60) or b"late", 0.3, 256)
-    assert ahead.run(b"job", 1 << 16)[0] is None
+    assert ahead.send(b"job").finish(1 << 16)[0] is None
 
 
 def test_a_preparation_that_raises_leaves_the_job_to_answer_for_it() -> None:
@@ -52,25 +52,25 @@ def test_a_preparation_that_raises_leaves_the_job_to_answer_for_it() -> None:
         raise RuntimeError("no templates here")
 
     ahead = Ahead(prepare, lambda job: b"served anyway", 10, 256)
-    assert ahead.run(b"job", 1 << 16)[0] == b"served anyway"
+    assert ahead.send(b"job").finish(1 << 16)[0] == b"served anyway"
 
 
 def test_a_child_that_dies_preparing_answers_nothing() -> None:
     ahead = Ahead(lambda: os._exit(3), lambda job: b"never", 10, 256)
-    raw, status = ahead.run(b"x" * (1 << 20), 1 << 16)
+    raw, status = ahead.send(b"x" * (1 << 20)).finish(1 << 16)
     assert raw == b"" and os.waitstatus_to_exitcode(status) == 3
 
 
 def test_an_answer_past_its_bound_is_refused() -> None:
     ahead = Ahead(lambda: None, lambda job: b"y" * 5000, 10, 256)
     with pytest.raises(AnswerTooLarge):
-        ahead.run(b"job", 1000)
+        ahead.send(b"job").finish(1000)
     assert _gone(ahead.pid)
 
 
 def test_the_job_runs_under_the_memory_limit() -> None:
     ahead = Ahead(lambda: None, lambda job: str(len(bytearray(400 << 20))).encode(), 10, 64)
-    raw, status = ahead.run(b"job", 1 << 16)
+    raw, status = ahead.send(b"job").finish(1 << 16)
     assert raw == b"" and os.waitstatus_to_exitcode(status) == 1  # MemoryError: no answer
 
 

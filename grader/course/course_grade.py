@@ -166,20 +166,18 @@ def grade_attempts(assignment: Assignment, rows: list[AttemptRow], mode: str, jo
 def write_attempt_reports(report: GradeReport, row: AttemptRow, folder: Path, annotate: bool,
                           attempts: list[dict[str, Any]] | None = None, release: Path | None = None) -> GradeReport:
     """The attempt's feedback files, with the student's attempt history on the page when known (``release``: the
-    assignment's student notebook, see ``annotate_or_explain``)."""
-    from grader.running.batch import annotate_or_explain, write_or_explain
+    assignment's student notebook, see ``write_submission_reports``)."""
+    from grader.running.batch import write_submission_reports
 
     if attempts is not None:
         report = dataclasses.replace(report, extra={**report.extra, "attempts": attempts})
-    annotated, not_annotated = annotate_or_explain(report, row.stored, folder, annotate, release)
-    problem = write_or_explain(report, folder, row.student, annotated)
+    troubles = write_submission_reports(report, row.stored, folder, row.student, annotate, release)
     try:
         write_atomic(folder / REPORT_JSON, json.dumps(report.to_dict()) + "\n")
     except (OSError, TypeError, ValueError) as error:
-        problem = problem or f"{REPORT_JSON} could not be written ({error}); the summary will leave this attempt out"
-    for trouble in (not_annotated, problem):
-        if trouble:
-            print(clean_line(f"{row.student}: {trouble}", 500), file=sys.stderr)
+        troubles.append(f"{REPORT_JSON} could not be written ({error}); the summary will leave this attempt out")
+    for trouble in troubles:
+        print(clean_line(f"{row.student}: {trouble}", 500), file=sys.stderr)
     return report
 
 

@@ -17,13 +17,13 @@ import json
 import pickle
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from grader.bounded import Ahead, AnswerTooLarge, run_bounded
+from grader.bounded import Ahead, AnswerTooLarge, start_bounded
 from grader.errors import NotebookError
 from grader.grading.extract import read_cells
 from grader.model import FunctionScore, GradeReport
@@ -433,26 +433,44 @@ def write_annotated_bounded(report: GradeReport, path: Path, folder: Path, secon
     """``write_annotated`` in a forked child with a deadline, a CPU limit and a memory limit (the child forked ahead
     for this ``release``, if there is one). Returns whether the views were written and, if writing failed, why (then
     neither file is left). ``release``: see ``warm_up``."""
+    return start_annotated_bounded(report, path, folder, seconds, memory_mb, release)()
+
+
+def start_annotated_bounded(report: GradeReport, path: Path, folder: Path, seconds: float = ANNOTATE_SECONDS,
+                            memory_mb: int = ANNOTATE_MEMORY_MB,
+                            release: Path | None = None) -> Callable[[], tuple[bool, str]]:
+    """``write_annotated_bounded`` in two halves: the child starts writing now, and the function returned waits
+    for it and gives what ``write_annotated_bounded`` gives, so the caller can write its own reports meanwhile."""
     global _ahead
     ahead, _ahead = _ahead, None
-    try:
-        if ahead is not None and ahead[0] == release and (seconds, memory_mb) == (ANNOTATE_SECONDS, ANNOTATE_MEMORY_MB):
-            raw, _ = ahead[1].run(pickle.dumps((report, path, folder, release)), MAX_ANSWER_BYTES)
-        else:
-            if ahead is not None:
-                ahead[1].cancel()
-            try:
-                warm_up(release)
-            except Exception as error:  # nbconvert missing or broken here: no annotated views, never a stopped batch
-                remove_annotated(folder)
-                return False, _cannot_render(error)
-            raw, _ = run_bounded(lambda: _annotated(report, path, folder, memory_mb), seconds, memory_mb, MAX_ANSWER_BYTES)
-    except AnswerTooLarge:
-        raw = b""
-    answer = _answer(raw, seconds, memory_mb)
-    if not answer[0]:
-        remove_annotated(folder)
-    return answer
+    job = None
+    if ahead is not None and ahead[0] == release and (seconds, memory_mb) == (ANNOTATE_SECONDS, ANNOTATE_MEMORY_MB):
+        with contextlib.suppress(Exception):  # a report that cannot be pickled is written by a child forked now
+            job = pickle.dumps((report, path, folder, release))
+    if ahead is not None and job is not None:
+        running = ahead[1].send(job)
+    else:
+        if ahead is not None:
+            ahead[1].cancel()
+        try:
+            warm_up(release)
+        except Exception as error:  # nbconvert missing or broken here: no annotated views, never a stopped batch
+            remove_annotated(folder)
+            problem = _cannot_render(error)
+            return lambda: (False, problem)
+        running = start_bounded(lambda: _annotated(report, path, folder, memory_mb), seconds, memory_mb)
+
+    def finish() -> tuple[bool, str]:
+        try:
+            raw, _ = running.finish(MAX_ANSWER_BYTES)
+        except AnswerTooLarge:
+            raw = b""
+        answer = _answer(raw, seconds, memory_mb)
+        if not answer[0]:
+            remove_annotated(folder)
+        return answer
+
+    return finish
 
 
 def _annotated(report: GradeReport, path: Path, folder: Path, memory_mb: int) -> bytes:

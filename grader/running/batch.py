@@ -162,17 +162,24 @@ def write_or_explain(report: GradeReport, folder: Path, name: str, annotated: bo
     return problem
 
 
-def annotate_or_explain(report: GradeReport, path: Path, folder: Path, annotate: bool,
-                        release: Path | None = None) -> tuple[bool, str]:
-    """The annotated views (feedback.ipynb, feedback-notebook.html) if asked and the notebook can be read; else none.
-    ``release``: the assignment's student notebook, whose cells are rendered once for the whole batch."""
-    from grader.reporting.annotate import remove_annotated, write_annotated_bounded  # only when asked: nbconvert is slow to load
+def write_submission_reports(report: GradeReport, path: Path, folder: Path, name: str, annotate: bool,
+                             release: Path | None = None) -> list[str]:
+    """Every report of one submission; the annotated views (feedback.ipynb, feedback-notebook.html, if asked) are
+    written by a forked child while this process writes the others, which assume the views will be there and are
+    written again without them if they are not. ``release``: the assignment's student notebook, whose cells are
+    rendered once for the whole batch. Returns what went wrong, as lines for the batch's output."""
+    from grader.reporting.annotate import remove_annotated, start_annotated_bounded  # only when asked: slow to load
 
     if not annotate:
         remove_annotated(folder)
-        return False, ""
-    written, problem = write_annotated_bounded(report, path, folder, release=release)
-    return written, f"the annotated notebook could not be written ({problem}); the other reports stand." if problem else ""
+        return [problem] if (problem := write_or_explain(report, folder, name)) else []
+    finish = start_annotated_bounded(report, path, folder, release=release)
+    problem = write_or_explain(report, folder, name, annotated=True)
+    annotated, why = finish()
+    if not annotated:
+        problem = write_or_explain(report, folder, name, annotated=False)
+    not_annotated = f"the annotated notebook could not be written ({why}); the other reports stand." if why else ""
+    return [trouble for trouble in (not_annotated, problem) if trouble]
 
 
 class _NoBar:
@@ -206,15 +213,13 @@ def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode
     bar = _progress(len(paths), progress)
     for index, report in grade_stream(assignment, paths, mode, jobs, cluster=cluster):
         name = names[index]
-        annotated, not_annotated = annotate_or_explain(report, Path(paths[index]), out_dir / name, annotate,
-                                                       assignment.student_notebook)
-        problem = write_or_explain(report, out_dir / name, name, annotated)
+        troubles = write_submission_reports(report, Path(paths[index]), out_dir / name, name, annotate,
+                                            assignment.student_notebook)
         reports[index] = report
         bar.update()
         bar.write(summary_line(name, report))
-        for trouble in (not_annotated, problem):
-            if trouble:
-                bar.write(clean_line(f"{name}: {trouble}", 500))
+        for trouble in troubles:
+            bar.write(clean_line(f"{name}: {trouble}", 500))
     named = [(names[index], reports[index]) for index in sorted(reports)]
     bar.close()
     # here, not at the top: grader check and the course's grading import this module and write none of these
