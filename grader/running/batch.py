@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,24 +162,35 @@ def write_or_explain(report: GradeReport, folder: Path, name: str, annotated: bo
     return problem
 
 
-def write_submission_reports(report: GradeReport, path: Path, folder: Path, name: str, annotate: bool,
-                             release: Path | None = None) -> list[str]:
-    """Every report of one submission; the annotated views (feedback.ipynb, feedback-notebook.html, if asked) are
-    written by a forked child while this process writes the others, which assume the views will be there and are
-    written again without them if they are not. ``release``: the assignment's student notebook, whose cells are
-    rendered once for the whole batch. Returns what went wrong, as lines for the batch's output."""
+def start_submission_reports(report: GradeReport, path: Path, folder: Path, name: str, annotate: bool,
+                             release: Path | None = None) -> Callable[[], list[str]]:
+    """Every report of one submission. The annotated views (feedback.ipynb, feedback-notebook.html, if asked) are
+    written by a forked child while this process writes the others, which assume the views will be there; the
+    function returned waits for the child (the caller may grade the next submission first), writes the others again
+    without the views if they could not be written, and returns what went wrong, as lines for the batch's output.
+    ``release``: the assignment's student notebook, whose cells are rendered once for the whole batch."""
     from grader.reporting.annotate import remove_annotated, start_annotated_bounded  # only when asked: slow to load
 
     if not annotate:
         remove_annotated(folder)
-        return [problem] if (problem := write_or_explain(report, folder, name)) else []
-    finish = start_annotated_bounded(report, path, folder, release=release)
+        problem = write_or_explain(report, folder, name)
+        return lambda: [problem] if problem else []
+    views = start_annotated_bounded(report, path, folder, release=release)
     problem = write_or_explain(report, folder, name, annotated=True)
-    annotated, why = finish()
-    if not annotated:
-        problem = write_or_explain(report, folder, name, annotated=False)
-    not_annotated = f"the annotated notebook could not be written ({why}); the other reports stand." if why else ""
-    return [trouble for trouble in (not_annotated, problem) if trouble]
+
+    def finish() -> list[str]:
+        annotated, why = views()
+        again = "" if annotated else write_or_explain(report, folder, name, annotated=False)
+        not_annotated = f"the annotated notebook could not be written ({why}); the other reports stand." if why else ""
+        return [trouble for trouble in (not_annotated, again if not annotated else problem) if trouble]
+
+    return finish
+
+
+def write_submission_reports(report: GradeReport, path: Path, folder: Path, name: str, annotate: bool,
+                             release: Path | None = None) -> list[str]:
+    """``start_submission_reports``, waited for."""
+    return start_submission_reports(report, path, folder, name, annotate, release)()
 
 
 class _NoBar:
@@ -211,25 +222,36 @@ def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode
     names = output_names(paths)
     reports: dict[int, GradeReport] = {}
     bar = _progress(len(paths), progress)
-    for index, report in grade_stream(assignment, paths, mode, jobs, cluster=cluster):
-        name = names[index]
-        troubles = write_submission_reports(report, Path(paths[index]), out_dir / name, name, annotate,
-                                            assignment.student_notebook)
-        reports[index] = report
-        bar.update()
-        bar.write(summary_line(name, report))
-        for trouble in troubles:
-            bar.write(clean_line(f"{name}: {trouble}", 500))
-    named = [(names[index], reports[index]) for index in sorted(reports)]
-    bar.close()
-    # here, not at the top: grader check and the course's grading import this module and write none of these
-    from grader.reporting.gradebook import write_gradebook
-    from grader.reporting.junit import junit_xml
-    from grader.reporting.summary import write_summary
+    writing: list[tuple[str, Callable[[], list[str]]]] = []  # the last submission's views, written while the next is graded
 
-    write_gradebook(named, out_dir)
-    write_summary(named, out_dir)
-    if junit:
-        write_atomic(junit, junit_xml(named))
+    def settle() -> None:
+        while writing:
+            name, finish = writing.pop()
+            for trouble in finish():
+                bar.write(clean_line(f"{name}: {trouble}", 500))
+
+    try:
+        for index, report in grade_stream(assignment, paths, mode, jobs, cluster=cluster):
+            name = names[index]
+            finish = start_submission_reports(report, Path(paths[index]), out_dir / name, name, annotate,
+                                              assignment.student_notebook)
+            reports[index] = report
+            bar.update()
+            bar.write(summary_line(name, report))
+            settle()
+            writing.append((name, finish))
+        named = [(names[index], reports[index]) for index in sorted(reports)]
+        # here, not at the top: grader check and the course's grading import this module and write none of these
+        from grader.reporting.gradebook import write_gradebook
+        from grader.reporting.junit import junit_xml
+        from grader.reporting.summary import write_summary
+
+        write_gradebook(named, out_dir)
+        write_summary(named, out_dir)
+        if junit:
+            write_atomic(junit, junit_xml(named))
+    finally:
+        settle()
+        bar.close()
     return named
 
