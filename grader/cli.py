@@ -84,12 +84,13 @@ def _sandbox(requested: str) -> str:
     return mode
 
 
-def _prestart(assignment: Assignment, mode: str, count: int, jobs: int) -> None:
-    """Start the sandbox before the grading machinery is imported, so that their start-ups overlap (one job only)."""
+def _prestart(assignment: Assignment, requested: str, count: int, jobs: int) -> None:
+    """Start the sandbox before the grading machinery is imported, and before bubblewrap's probe (``_sandbox``), so
+    that their start-ups overlap (one job only)."""
     if (count == 1 or jobs == 1) and assignment.environment is None:
-        from grader.grading.sandbox import prestart
+        from grader.grading.sandbox import likely_mode, prestart
 
-        prestart(mode, assignment.limits, assignment.course_files)
+        prestart(likely_mode(requested), assignment.limits, assignment.course_files)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -102,6 +103,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     cluster = args.cluster or os.environ.get("GRADER_CLUSTER") or None
+    if not cluster and args.submissions and args.out is not None:
+        _prestart(assignment, args.sandbox, len(args.submissions), args.jobs)
     # on a cluster, bubblewrap is needed on the workers (each refuses without it), not here
     mode = ("none" if args.sandbox == "none" else "bwrap") if cluster else _sandbox(args.sandbox)
     if not args.submissions:  # the course form: what `grader collect` took in and the current tests have not graded
@@ -113,8 +116,6 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return grade_collected(args, assignment, mode, cluster)
     if args.out is None:
         raise UsageError("--out DIR is needed when SUBMISSION files are given")
-    if not cluster:
-        _prestart(assignment, mode, len(args.submissions), args.jobs)
     from grader.running.batch import grade_all
 
     if not cluster and args.annotate and len(args.submissions) == 1:
@@ -153,8 +154,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     name = args.assignment or _assignment_in_metadata(notebook_json(notebook))
     course = args.course if args.course is not None else Path.cwd()
     assignment = load_assignment(find_named_assignment(name, course))
+    _prestart(assignment, args.sandbox, 1, 1)
     mode = _sandbox(args.sandbox)
-    _prestart(assignment, mode, 1, 1)
     from grader.grading.check import check_text, student_chunks
     from grader.running.batch import grade_paths
 

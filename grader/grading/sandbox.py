@@ -71,6 +71,12 @@ def resolve_mode(requested: str) -> str:
     return "bwrap" if usable else "none"
 
 
+def likely_mode(requested: str) -> str:
+    """What ``resolve_mode`` will most likely say, without its probe: to start a sandbox while the probe runs (a
+    sandbox started in the wrong mode is never taken: see ``take_started``)."""
+    return "none" if requested == "none" or shutil.which("bwrap") is None else "bwrap"
+
+
 def _bwrap_works() -> bool:
     try:
         probe = subprocess.run(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True, timeout=10)

@@ -11,7 +11,6 @@ temporary folder renamed into place only when it is complete.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -103,6 +102,8 @@ class EnvironmentSpec:
         """The environment's folder name: a hash of everything that decides what it holds."""
         python = self.python or f"{sys.version_info.major}.{sys.version_info.minor}"
         base = "" if self.python else str(Path(getattr(sys, "_base_executable", sys.executable)).resolve())
+        import hashlib  # here: config.py imports this module, and every command imports config.py
+
         text = json.dumps({"format": FORMAT, "requirements": self.requirements, "python": python, "base": base})
         return f"py{python}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
