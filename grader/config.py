@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -39,6 +40,11 @@ class Limits:
 
 #: Caches and tool folders that may sit in an instructor's folder: never part of what an assignment is.
 NOT_COURSE_FILES = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+
+
+def user_cache(*parts: str) -> Path:
+    """``$XDG_CACHE_HOME/grader/...`` (``~/.cache`` by default): what the grader builds once and keeps."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "grader", *parts)
 
 
 def files_below(folder: Path) -> list[Path]:

@@ -348,3 +348,27 @@ def test_a_call_that_keeps_the_reference_busy_still_ends(isolated: Worker) -> No
     ceiling = (1 + grader.grading.sandbox.CALLBACK_ALLOWANCE) * 1
     assert ceiling - 0.5 < outcome.seconds < ceiling + 2, outcome.seconds
     isolated.end()
+
+
+# --- the worker's bytecode ----------------------------------------------------------------------------------------
+
+def test_the_sandbox_starts_from_bytecode_built_once_and_survives_a_bad_one(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    if sandbox_mode() != "bwrap":
+        pytest.skip("the bytecode is bound into bubblewrap's sandbox only")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = grader.grading.sandbox.worker_bytecode()
+    assert folder is not None and folder.parent == tmp_path / "grader" / "worker-bytecode"
+    assert sorted(p.name.split(".")[0] for p in folder.iterdir()) == ["wire", "worker"]
+    assert grader.grading.sandbox.worker_bytecode() == folder  # built once
+    command = grader.grading.sandbox.bwrap_command((3, 4))
+    at = command.index(str(folder))
+    assert command[at - 1:at + 2] == ["--ro-bind", str(folder), "/opt/grader/__pycache__"]  # read-only
+    for pyc in folder.iterdir():  # stale or broken bytecode is only slower: Python compiles the sources instead
+        pyc.write_bytes(b"not bytecode")
+    worker = Worker("bwrap", LIMITS)
+    try:
+        assert worker.load(SUBMISSION, ["f"]).defined == ("f",)
+        assert worker.call("f", (1,), {}).value == 2
+    finally:
+        worker.close()

@@ -12,11 +12,10 @@ import contextlib
 import dataclasses
 import hashlib
 import io
-import os
 from pathlib import Path
 
 from grader.checks import CheckFailed
-from grader.config import Assignment, files_below
+from grader.config import Assignment, files_below, user_cache
 from grader.errors import GraderError
 from grader.grading.seeds import derive_seed, key_path
 from grader.grading.suite import Suite, load_suite
@@ -39,8 +38,7 @@ def suite_version(assignment: Assignment) -> str:
 
 
 def _cache_marker(assignment: Assignment) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "grader" / "reference-checked" / f"{assignment.name}-{suite_version(assignment)}"
+    return user_cache("reference-checked", f"{assignment.name}-{suite_version(assignment)}")
 
 
 def reference_failures(assignment: Assignment, suite: Suite) -> list[str]:

@@ -143,6 +143,9 @@ def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = (), envir
         command += ["--tmpfs", str(PACKAGE)]  # installed from a wheel: the package stays out of sight all the same
     for name in WORKER_FILES:
         command += ["--ro-bind", str(HERE / name), f"/opt/grader/{name}"]
+    compiled = None if environment or coverage_folder() else worker_bytecode()
+    if compiled:
+        command += ["--ro-bind", str(compiled), "/opt/grader/__pycache__"]
     for course_file in files:
         command += ["--ro-bind", str(course_file), f"{COURSE_DIR}/{course_file.name}"]
     command += ["--chdir", "/tmp", "--clearenv"]
@@ -152,7 +155,45 @@ def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = (), envir
     if measured:  # measurement only: the one folder coverage writes to, nothing else becomes writable
         command += ["--bind", measured, measured]
     python, runner = (environment.python, []) if environment else (sys.executable, _coverage_runner())
-    return [*command, python, "-E", "-s", "-B", *runner, "/opt/grader/worker.py", *map(str, data_fds)]
+    start = ["/opt/grader/worker.py"] if runner else ["-c", LAUNCH]  # imported, the worker's bytecode is used
+    return [*command, python, "-E", "-s", "-B", *runner, *start, *map(str, data_fds)]
+
+
+#: worker.py imported as a module rather than run as a script (whose code Python always compiles), from its folder
+#: as a script would be.
+LAUNCH = "import sys; sys.path[0] = '/opt/grader'; import worker; worker.main()"
+
+
+def worker_bytecode() -> Path | None:
+    """worker.py's and wire.py's bytecode for this Python, compiled once into the user's cache and bound read-only
+    as /opt/grader/__pycache__ (the sandbox would compile both, ~8 ms, each time it starts). Checked against the
+    sources by hash as they load, so a stale folder is only slower; None when it cannot be written."""
+    import py_compile
+
+    from grader.config import user_cache
+
+    tag = sys.implementation.cache_tag
+    if tag is None:
+        return None
+    sources = [HERE / name for name in WORKER_FILES]
+    stamp = "-".join(f"{p.stat().st_size}.{p.stat().st_mtime_ns}" for p in sources)
+    folder = user_cache("worker-bytecode", f"{tag}-{stamp}")
+    if folder.is_dir():
+        return folder
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
+    except OSError:
+        return None
+    try:
+        for source in sources:
+            py_compile.compile(str(source), cfile=str(build / f"{source.stem}.{tag}.pyc"), dfile=f"/opt/grader/{source.name}",
+                               doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        build.rename(folder)
+    except (OSError, py_compile.PyCompileError):
+        shutil.rmtree(build, ignore_errors=True)
+        return folder if folder.is_dir() else None  # another grader's build won the rename: its folder is as good
+    return folder
 
 
 def coverage_folder() -> str:

@@ -150,7 +150,9 @@ class Environment:
 
 def cache_root() -> Path:
     """Where environments live: ``$XDG_CACHE_HOME/grader/environments`` (``~/.cache`` by default)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "grader" / "environments"
+    from grader.config import user_cache  # config.py imports this module
+
+    return user_cache("environments")
 
 
 def _read(folder: Path) -> Environment | None:
