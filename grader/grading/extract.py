@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -474,6 +475,12 @@ def _answer(raw: bytes | None, status: int, path: Path, seconds: float, memory_m
         raise RuntimeError(f"extraction gave a malformed answer ({error})") from error
 
 
+@functools.lru_cache(maxsize=8)
+def _hints(kind: type) -> dict[str, Any]:
+    """A dataclass's field types (evaluated from their text once, not once per chunk)."""
+    return get_type_hints(kind)
+
+
 def _typed(value: Any, kind: Any) -> Any:
     """``value`` read from JSON as ``kind`` (a dataclass, a tuple type, int or str), or ValueError:
     nothing crosses back from the child unchecked."""
@@ -481,7 +488,7 @@ def _typed(value: Any, kind: Any) -> Any:
         names = {field.name for field in dataclasses.fields(kind)}
         if not isinstance(value, dict) or set(value) != names:
             raise ValueError(f"{kind.__name__} needs exactly the fields {sorted(names)}")
-        hints = get_type_hints(kind)
+        hints = _hints(kind)
         return kind(**{name: _typed(value[name], hints[name]) for name in names})
     if get_origin(kind) is tuple:
         if not isinstance(value, list):
