@@ -6,10 +6,12 @@
     grader's sandbox (Python and NumPy inside) until it says it is ready, before any test runs;
 (b) one submission end to end (``grader grade`` of one full-marks notebook, whole command, with the annotated
     notebook as by default, and with ``--no-annotate``), and ``grader check``;
-(c) a batch of N full-marks copies and (d) a cohort of N notebooks built reproducibly (``--seed``) from the
-    master's cells and the mistakes a class makes: most notebooks with 1 to 4 failing functions (wrong values,
-    wrong shapes, float() of an array, a function still the template, None returned, an exception), some
-    with a cell that does not parse, a few unreadable files and a few that time out; both ``--jobs 2``.
+(c) a batch of N full-marks copies, (c') N full-marks notebooks that each differ by a comment (as real ones
+    differ: each then meets hidden cases of its own seed, whose expected values identical copies share), and (d) a
+    cohort of N notebooks built reproducibly (``--seed``) from the master's cells and the mistakes a class makes:
+    most notebooks with 1 to 4 failing functions (wrong values, wrong shapes, float() of an array, a function still
+    the template, None returned, an exception), some with a cell that does not parse, a few unreadable files and a
+    few that time out; all ``--jobs 2``.
 Wall clock of the whole command, median of ``--repeats`` runs, all in one run so that the ratios share the machine's
 load; beside it the CPU seconds of the command and the processes it waited for (less sensitive to other people's work
 than the wall clock, though not immune; the sandboxes' own time is not in it: bubblewrap's PID namespaces are killed,
@@ -105,6 +107,18 @@ def cohort(folder: Path, count: int, seed: int) -> list[Path]:
         path.write_text(json.dumps(notebook), encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def signed(path: Path, number: int) -> Path:
+    """The full-marks notebook with a comment of its own in its first code cell, as every real notebook differs: its
+    hidden cases then come from a seed of its own (grader/grading/seeds.py), and the grader computes their expected
+    values again, where identical copies share one seed and reuse the first copy's."""
+    notebook = cells_of(FULL_MARKS)
+    cell = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    cell["source"] = f"# student {number}\n{source}"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
 
 
 #: As Python runs by default: the grader's bytecode is cached (an installed package has it from the start; a session
@@ -217,6 +231,8 @@ def main() -> None:
         copies.mkdir()
         full = [shutil.copy(FULL_MARKS, copies / f"student_{i:03d}.ipynb") for i in range(args.batch)]
         batch = timed([grader, "grade", ASSIGNMENT, *map(str, full), "--out", str(out), "--jobs", "2"], reset)
+        distinct = [signed(copies / f"signed_{i:03d}.ipynb", i) for i in range(args.batch)]
+        own = timed([grader, "grade", ASSIGNMENT, *map(str, distinct), "--out", str(out), "--jobs", "2"], reset)
         mixed = cohort(work / "cohort", args.batch, args.seed)
         real = timed([grader, "grade", ASSIGNMENT, *map(str, mixed), "--out", str(out), "--jobs", "2"], reset)
         scores = [json.loads(p.read_text())["score"] for p in out.glob("*/results.json")]
@@ -238,9 +254,11 @@ def main() -> None:
     row("(b) grader grade --no-annotate, one", bare, ratio=f"{bare[0] / floor[0]:>7.1f}x of (a)")
     row("(b) grader check, one notebook", check, ratio=f"{check[0] / floor[0]:>7.1f}x of (a), goal <= 3")
     row("(c) full-marks batch, --jobs 2", batch, n)
-    row("(d) cohort, --jobs 2", real, n, ratio=f"{real[0] / batch[0]:>7.2f}x of (c), goal <= 1.5")
+    row("(c') full marks, each its own notebook", own, n, ratio=f"{own[0] / batch[0]:>7.2f}x of (c)")
+    row("(d) cohort, --jobs 2", real, n, ratio=f"{real[0] / batch[0]:>7.2f}x of (c), goal <= 1.5; "
+                                              f"{real[0] / own[0]:.2f}x of (c')")
     row(f"(d) cohort without its {len(spinning)} timing out", quiet, len(calm),
-        ratio=f"{quiet[0] / len(calm) / (batch[0] / n):>7.2f}x of (c)")
+        ratio=f"{quiet[0] / len(calm) / (batch[0] / n):>7.2f}x of (c); {quiet[0] / len(calm) / (own[0] / n):.2f}x of (c')")
     print(f"cohort of {n} (seed {args.seed}): mean score {statistics.fmean(scores):.1f}, "
           f"{sum(s == 100 for s in scores)} at 100, {sum(s == 0 for s in scores)} at 0; {waited / call_seconds:.0f} "
           f"function(s) timed out, {waited:.0f} s of waiting by design (~{waited / 2:.1f} s of wall clock with 2 jobs); "
