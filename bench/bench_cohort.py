@@ -6,7 +6,7 @@
     grader's sandbox (Python and NumPy inside) until it says it is ready, before any test runs;
 (b) one submission end to end (``grader grade`` of one full-marks notebook, whole command, with the annotated
     notebook as by default, and with ``--no-annotate``), and ``grader check``;
-(c) a batch of N full-marks copies, (c') N full-marks notebooks that each differ by a comment (as real ones
+(c) a batch of N full-marks copies, (c') N full-marks notebooks that each differ by a comment in a function (as real ones
     differ: each then meets hidden cases of its own seed, whose expected values identical copies share), and (d) a
     cohort of N notebooks built reproducibly (``--seed``) from the master's cells and the mistakes a class makes:
     most notebooks with 1 to 4 failing functions (wrong values, wrong shapes, float() of an array, a function still
@@ -110,13 +110,15 @@ def cohort(folder: Path, count: int, seed: int) -> list[Path]:
 
 
 def signed(path: Path, number: int) -> Path:
-    """The full-marks notebook with a comment of its own in its first code cell, as every real notebook differs: its
-    hidden cases then come from a seed of its own (grader/grading/seeds.py), and the grader computes their expected
-    values again, where identical copies share one seed and reuse the first copy's."""
+    """The full-marks notebook with a comment of its own inside zero_pad, as every real notebook differs: its hidden
+    cases then come from a seed of its own (grader/grading/seeds.py: a hash of the code the sandbox runs, which keeps
+    what is inside a function), and the grader computes their expected values again, where identical copies share
+    one seed and reuse the first copy's."""
     notebook = cells_of(FULL_MARKS)
-    cell = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+    cell = notebook["cells"][graded_cells(notebook)["zero_pad"]]
     source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-    cell["source"] = f"# student {number}\n{source}"
+    head, body = source.split("def zero_pad(X, pad):", 1)  # Windows line ends too, as this example has
+    cell["source"] = f"{head}def zero_pad(X, pad):\n    # student {number}{body}"
     path.write_text(json.dumps(notebook), encoding="utf-8")
     return path
 
