@@ -42,8 +42,8 @@ _FILES_MARKDOWN = re.compile(r"(!?)\[(?P<caption>.*?)\]\(/?files/(?P<location>.*
 _IPYTHON_SYNTAX = re.compile(r"^\s*(%|!|\?)|\?\s*$", re.MULTILINE)
 
 
-#: Characters of cell sources and their HTML kept by ``_memo``: a notebook's cells are mostly the release's, and those
-#: the batch renders once (``remember``), before each submission's page is rendered in a child forked from it.
+#: Characters of cell sources and their HTML kept by ``_memo``: a notebook's cells are mostly the release's, which the
+#: batch renders once (annotate.warm_up) before each submission's page is rendered in a child forked from it.
 MEMO_CHARS = 4_000_000
 _memo_table: dict[tuple[str, str], str] = {}
 _memo_size = 0
