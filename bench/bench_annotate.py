@@ -4,8 +4,8 @@ Two measures, on the readable example submissions of both assignments (examples/
 
 (a) in process, per example (median of ``--repeats``): reading the notebook and placing the feedback (the
     grader's own extraction), building the annotated notebook, rendering the page (nbconvert's lab template through
-    grader/reporting/notebook_page.py), and the real path, ``write_annotated_bounded`` (a forked child with a
-    deadline, both files written);
+    grader/reporting/notebook_page.py) cold and after the release's cells were rendered (as a batch renders every
+    page), and the real path, ``write_annotated_bounded`` (a forked child with a deadline, both files written);
 (b) the whole command, wall clock: ``grader grade --jobs 2`` on a batch of copies of the CNN examples
     (``--batch``, default 30), with ``--annotate`` and with ``--no-annotate``, median of 3 runs each; the
     difference divided by the batch size is what annotation adds per notebook in a class.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from grader.config import load_assignment  # noqa: E402
 from grader.grading.sandbox import resolve_mode  # noqa: E402
 from grader.notebooks import read_notebook  # noqa: E402
-from grader.reporting import annotate  # noqa: E402
+from grader.reporting import annotate, notebook_page  # noqa: E402
 from grader.running.batch import grade_paths  # noqa: E402
 
 EXAMPLES = {"cnn_step_by_step": ["alice_full_marks", "bob_partly_right", "carol_broken"],
@@ -55,15 +55,33 @@ def median_seconds(step: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def remembering(cells: dict[tuple[str, str], str]) -> Callable[[], None]:
+    """Before each repeat, the page memo as it was (notebook_page's: each page is rendered in a child forked from the
+    batch, so what one page adds is never there for the next)."""
+
+    def reset() -> None:
+        notebook_page._memo_table.clear()
+        notebook_page._memo_table.update(cells)
+        notebook_page._memo_size = sum(len(text) + len(html) for (_, text), html in cells.items())
+
+    return reset
+
+
 def in_process(repeats: int, mode: str, scratch: Path) -> None:
     started = time.perf_counter()
     annotate.warm_up()
     print(f"warm-up (Markdown, highlighting and allow-list imported, templates compiled, once per batch): "
-          f"{time.perf_counter() - started:.2f} s\n")
-    print(f"{'submission':<22} {'cells':>5} {'place':>7} {'annotate':>9} {'render':>8} {'written':>8} "
-          f"{'ipynb KB':>9} {'html KB':>8}")
+          f"{time.perf_counter() - started:.2f} s; then the release's cells, once per assignment:")
+    cold = remembering(dict(notebook_page._memo_table))
+    print(f"{'submission':<22} {'cells':>5} {'place':>7} {'annotate':>9} {'render':>8} {'after release':>14} "
+          f"{'written':>8} {'ipynb KB':>9} {'html KB':>8}")
     for assignment_name, names in EXAMPLES.items():
         assignment = load_assignment(assignment_name, ROOT)
+        cold()
+        started = time.perf_counter()
+        annotate.warm_up(assignment.student_notebook)
+        print(f"  {assignment_name}: {time.perf_counter() - started:.2f} s")
+        released = remembering(dict(notebook_page._memo_table))
         paths = [example(assignment_name, name) for name in names]
         for path, report in zip(paths, grade_paths(assignment, paths, mode)):
             notebook = read_notebook(path)
@@ -71,12 +89,16 @@ def in_process(repeats: int, mode: str, scratch: Path) -> None:
             places = annotate.find_places(notebook)
             build = median_seconds(lambda: annotate.annotate(notebook, report, places), repeats)  # noqa: B023
             annotated = annotate.annotate(notebook, report, places)
-            render = median_seconds(lambda: annotate.render_page(annotated, "Feedback"), repeats)  # noqa: B023
+            render = median_seconds(lambda: (cold(), annotate.render_page(annotated, "Feedback")), repeats)  # noqa: B023
+            known = median_seconds(lambda: (released(), annotate.render_page(annotated, "Feedback")), repeats)  # noqa: B023
             folder = scratch / path.stem
-            written = median_seconds(lambda: annotate.write_annotated_bounded(report, path, folder), repeats)  # noqa: B023
+            released()
+            written = median_seconds(lambda: annotate.write_annotated_bounded(
+                report, path, folder, release=assignment.student_notebook), repeats)  # noqa: B023
             sizes = [(folder / name).stat().st_size / 1024 for name in (annotate.NOTEBOOK_FILE, annotate.PAGE_FILE)]
             print(f"{path.stem:<22} {len(notebook.cells):>5} {place * 1000:>5.0f}ms {build * 1000:>7.0f}ms "
-                  f"{render * 1000:>6.0f}ms {written * 1000:>6.0f}ms {sizes[0]:>9.0f} {sizes[1]:>8.0f}")
+                  f"{render * 1000:>6.0f}ms {known * 1000:>12.0f}ms {written * 1000:>6.0f}ms {sizes[0]:>9.0f} "
+                  f"{sizes[1]:>8.0f}")
 
 
 def batch(size: int, mode: str, scratch: Path) -> None:
