@@ -44,7 +44,7 @@ from typing import Any
 import nbformat
 import numpy as np
 
-from grader.authoring.validate import CALLBACK_SECONDS, SlowestCall, duration, margin, slowest_calls, where
+from grader.authoring.limits import CALLBACK_SECONDS, SlowestCall, duration, margin, slowest_calls, where
 from grader.config import Assignment, load_assignment
 from grader.grading.suite import Suite, load_suite
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.authoring.validate import limits_check, slowest_calls
+from grader.authoring.limits import limits_check, slowest_calls
 from grader.config import Assignment, load_assignment
 from grader.grading.suite import load_suite
 from tests.conftest import ROOT, run_cli, write_notebook
