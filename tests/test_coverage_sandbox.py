@@ -373,3 +373,34 @@ def test_the_sandbox_starts_from_bytecode_built_once_and_survives_a_bad_one(tmp_
         assert worker.call("f", (1,), {}).value == 2
     finally:
         worker.close()
+
+
+# The child asks the reference for a 5 MB answer by writing the request itself, then never reads it.
+ASKS_AND_STALLS = Submission("x.ipynb", (Chunk(1, 1, "def", ("big", "h"), textwrap.dedent("""\
+    import fcntl, json, os, stat, struct, time
+    def big(n):
+        return n
+    def h(n):
+        out = next(fd for fd in range(3, 256) if _writes(fd))
+        request = json.dumps({"op": "callback", "function": "big", "args": [[n], {"$dict": []}], "$blobs": []}).encode()
+        os.write(out, struct.pack("!I", len(request)) + request)
+        time.sleep(10**6)
+    def _writes(fd):
+        try:
+            return stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+        except OSError:
+            return False
+    """)),))
+
+
+def test_a_child_that_does_not_read_its_answer_gets_no_time_back() -> None:
+    """Only the reference's own time is given back: the grader waiting to hand an answer to a child that does not
+    read it is the child's time, so the call ends at its own limit, not at the ceiling of what may be given back."""
+    worker = Worker(sandbox_mode(), Limits(call_seconds=1, cpu_seconds=30, memory_mb=256, output_kb=1))
+    worker.use_reference(SimpleNamespace(big=lambda n: __import__("numpy").zeros(n)))
+    try:
+        worker.load(ASKS_AND_STALLS, ["h"])
+        outcome = worker.call("h", (700_000,), {}, frozenset({"big"}))  # 5.6 MB: far more than a pipe holds
+        assert outcome.status == "timeout" and outcome.seconds < 1 + grader.grading.sandbox.CALLBACK_ALLOWANCE, outcome
+    finally:
+        worker.close()

@@ -461,10 +461,10 @@ class Worker:
                 message, reply_blobs = self.data.receive(deadline)
                 if message.get("op") != "callback":
                     break
-                before = time.monotonic()
-                self._answer_callback(message, reply_blobs, stubs, ceiling)
-                answering += time.monotonic() - before
+                reply, answer_blobs, spent = self._answer_callback(message, reply_blobs, stubs, ceiling)
+                answering += spent
                 deadline = min(started + self.limits.call_seconds + answering, ceiling)
+                self.data.send(reply, answer_blobs, deadline)  # a child that does not read its answer spends its own time
         except TimeoutError:
             self._end_child()
             answered = f", not counting {answering:.1f} s the grader spent answering its calls" if answering >= 0.05 else ""
@@ -482,17 +482,17 @@ class Worker:
             return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
         return self._outcome(message, reply_blobs)
 
-    def _answer_callback(self, message: dict[str, Any], blobs: list[bytes], stubs: frozenset[str], deadline: float) -> None:
-        assert self.data
+    def _answer_callback(self, message: dict[str, Any], blobs: list[bytes], stubs: frozenset[str],
+                         deadline: float) -> tuple[dict[str, Any], list[bytes], float]:
+        """The answer to a call of the reference from the child, and the seconds the reference took to give it (the
+        grader's time, given back to the call: only the runner's, never what the child controls, such as reading)."""
         name = message.get("function")
         name = name if isinstance(name, str) else ""  # the child's word: a list here must not crash the grader
-        reply: dict[str, Any]
-        reply_blobs: list[bytes] = []
         if self.runner is None or name not in stubs:
-            reply = {"op": "callback-error", "message": f"{_text(name, 60)} is not available"}
-        else:
-            reply, reply_blobs = self.runner.call(name, message.get("args"), blobs, deadline)
-        self.data.send(reply, reply_blobs, deadline)
+            return {"op": "callback-error", "message": f"{_text(name, 60)} is not available"}, [], 0.0
+        started = time.monotonic()
+        reply, reply_blobs = self.runner.call(name, message.get("args"), blobs, deadline)
+        return reply, reply_blobs, time.monotonic() - started
 
     def _outcome(self, message: dict[str, Any], blobs: list[bytes]) -> CallOutcome:
         from grader.grading import wire
