@@ -204,3 +204,25 @@ def test_a_grading_the_grader_failed_is_not_recorded_and_stays_pending(tmp_path:
         run = grade_course(gradebook, tmp_path, assignment, "none", annotate=False, log=lambda line: None)
         assert [report.grader_errors for _, report in run.graded] == [1]
         assert [row.student for row in gradebook.pending(assignment.name, suite_version(assignment))] == ["alice"]
+
+
+def test_a_regrade_the_grader_failed_is_not_recorded_and_the_old_grade_stands(tmp_path: Path, assignment,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for a first grading: a regrade that hit a grader error would otherwise record a 0 under the new tests,
+    show `10 → 0`, and never be tried again."""
+    from grader.course import regrade as module_regrade
+
+    good = GradeReport(assignment.name, assignment.title, "a.ipynb", 10.0, assignment.max_score,
+                       (FunctionScore("zero_pad", 10.0, False, 10.0, 1, 1),),
+                       (CheckResult("zero_pad", "zero_pad_test", "public", "passed"),))
+    broken = GradeReport(assignment.name, assignment.title, "a.ipynb", 0.0, assignment.max_score,
+                         (FunctionScore("zero_pad", 10.0, False, 0.0, 1, 0),),
+                         (CheckResult("zero_pad", "zero_pad_test", "public", "grader-error", "the test raised"),))
+    monkeypatch.setattr(module_regrade, "grade_attempts", lambda assignment, rows, *a, **k: [(row, broken) for row in rows])
+    with Gradebook(tmp_path / "gradebook.sqlite") as gradebook:
+        gradebook.put_students([Student("alice", "Alice")])
+        attempt, _ = gradebook.add_attempt(assignment.name, "alice", "a1", "in", tmp_path / "a.ipynb", WHEN, "file mtime")
+        gradebook.record_grading(attempt, "older tests", good, tmp_path / "old")
+        run = module_regrade.regrade(gradebook, tmp_path, assignment, "none", annotate=False)
+        assert (run.changes, run.broken) == ([], ["alice"])
+        assert gradebook.db.execute("SELECT suite, score FROM gradings").fetchall() == [("older tests", 10.0)]

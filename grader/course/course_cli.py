@@ -111,23 +111,30 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     # as for grade: on a cluster, bubblewrap is needed on the workers (each refuses without it), not here
     mode = ("none" if args.sandbox == "none" else "bwrap") if cluster else _sandbox(args.sandbox)
     with open_gradebook(course, args) as gradebook:
-        changes = regrade(gradebook, course, assignment, mode, jobs=args.jobs, dry_run=args.dry_run,
-                          annotate=args.annotate, cluster=cluster)
+        run = regrade(gradebook, course, assignment, mode, jobs=args.jobs, dry_run=args.dry_run,
+                      annotate=args.annotate, cluster=cluster)
         if not args.dry_run:
-            _write_course_summary(gradebook, course, assignment, "")
+            _write_course_summary(gradebook, course, assignment, run.suite)
+    changes = run.changes
     changed = [c for c in changes if c.changed]
     for c in changes:
         print(clean_line(change_line(c), 300))
         for check in c.checks:
             print(clean_line(f"    {check}", 300))
-    if not changes:
+    if not changes and not run.broken:
         print("every counting attempt is already graded with the current tests: nothing to regrade")
         return 0
-    print(f"\n{len(changes)} student(s) regraded, {len(changed)} changed"
-          + (" (dry run: nothing recorded)" if args.dry_run else ""))
+    if changes:
+        print(f"\n{len(changes)} student(s) regraded, {len(changed)} changed"
+              + (" (dry run: nothing recorded)" if args.dry_run else ""))
     if not args.dry_run and changes:
         path = write_changes(changes, course / "feedback" / assignment.name, zone=deadline_zone(assignment))
         print(f"wrote {path}")
+    if run.broken:
+        print(f"the grader failed on some checks of {len(run.broken)} student(s) ({', '.join(run.broken[:5])}): their "
+              "old grades stand and nothing was recorded for them; fix the tests, the reference or the machine, then "
+              f"run `grader regrade {assignment.name}` again", file=sys.stderr)
+        return 3
     return 0
 
 

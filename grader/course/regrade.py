@@ -70,11 +70,19 @@ def _check_changes(old: dict[str, str], report: GradeReport) -> tuple[str, ...]:
                  for name in sorted(old.keys() | new.keys()) if old.get(name) != new.get(name))
 
 
+@dataclass(frozen=True)
+class Regraded:
+    suite: str  # the version of the tests regraded with
+    changes: list[Change]
+    broken: list[str]  # students whose grading the grader failed on: nothing recorded, their old grade stands
+
+
 def regrade(gradebook: Gradebook, course: Path, assignment: Assignment, mode: str, jobs: int = 1,
-            dry_run: bool = False, annotate: bool = True, cluster: str | None = None) -> list[Change]:
+            dry_run: bool = False, annotate: bool = True, cluster: str | None = None) -> Regraded:
     """Grade with the current suite each attempt that counts, or under ``best`` every attempt that may count (a
     fix that lowers the counting attempt's score can make another one the best), unless already done. With
-    ``dry_run`` nothing is recorded and no feedback is written."""
+    ``dry_run`` nothing is recorded and no feedback is written. A grading the grader failed on is never recorded
+    (as in ``grade_course``): it is not the student's grade, and the next regrade tries it again."""
     suite = suite_version(assignment)
     extensions = read_extensions(course, gradebook)
     with course_lock(gradebook.path):
@@ -90,10 +98,14 @@ def regrade(gradebook: Gradebook, course: Path, assignment: Assignment, mode: st
                     targets[judged.attempt.id] = rows[judged.attempt.id]
                     previous[judged.attempt.id] = gradebook.outcomes(grading.id) if grading else {}
         if not targets:  # nothing to do: start no sandbox and load no suite
-            return []
+            return Regraded(suite, [], [])
         overrides: dict[int, tuple[float, str]] = {}
         checks: dict[int, tuple[str, ...]] = {}
+        broken: list[str] = []
         for row, report in grade_attempts(assignment, list(targets.values()), mode, jobs, cluster):
+            if report.grader_errors:
+                broken.append(row.student)
+                continue
             folder = report_folder(gradebook, course, row, suite)
             overrides[row.id] = (report.score, str(folder))
             checks[row.id] = _check_changes(previous[row.id], report)
@@ -103,13 +115,13 @@ def regrade(gradebook: Gradebook, course: Path, assignment: Assignment, mode: st
                                   history_with(gradebook, assignment, suite, row, report, folder, extensions),
                                   assignment.student_notebook)
             gradebook.record_grading(row.id, suite, report, folder, purpose="regrade")
-        touched = {targets[attempt].student for attempt in overrides}
+        touched = {targets[attempt].student for attempt in overrides} - set(broken)
         after = {s.student.id: s for s in standings(gradebook, assignment, suite, extensions, overrides)
                  if s.student.id in touched}
         changes = [_change(before[student], standing, checks) for student, standing in sorted(after.items())]
         if not dry_run:
             refresh_histories(gradebook, assignment, suite, touched, extensions)
-    return changes
+    return Regraded(suite, changes, sorted(set(broken)))
 
 
 def _change(before: Standing, after: Standing, checks: dict[int, tuple[str, ...]]) -> Change:
