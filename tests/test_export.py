@@ -161,6 +161,9 @@ def test_canvas_feedback_zip_is_named_after_the_download(grades: list[FinalGrade
     skipped = dict(result.skipped)
     assert set(skipped) == {"s3", "s4"} and "9999" in skipped["s4"]
     assert canvas_ids("2024_smith_12_34_file.ipynb") == ("2024", "12")  # Canvas's own rule, digits-only names too
+    # a zip the student handed in: the ids are Canvas's, from its top-level name, never from the names inside
+    assert canvas_ids("/dl/Submissions.ZIP:smith_12_34_hw.zip/7_8_hw.ipynb") == ("12", "34")
+    assert canvas_ids("/dl/Submissions.zip:smith_12_34_hw.zip/hw.ipynb") == ("12", "34")
 
 
 def test_a_digit_only_name_cannot_pose_as_the_canvas_user_id(tmp_path: Path) -> None:

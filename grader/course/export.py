@@ -241,10 +241,14 @@ def _moodle_folder(student: Student) -> str:
     return f"{name or 'student'}_{student.lms_id}_assignsubmission_file_"
 
 
-def canvas_ids(download_name: str) -> tuple[str, str] | None:
-    """(user id, file id) from the name of a file in Canvas's "Download submissions" zip, read as Canvas reads a
-    re-uploaded file: the first two parts made only of digits; None when there are not two."""
-    numbers = [part for part in Path(download_name).name.split("_") if part.isdigit()]
+def canvas_ids(source: str) -> tuple[str, str] | None:
+    """(user id, file id) from where an attempt came from (``download.zip:entry``, as collect records it): the name of
+    its entry at the top of Canvas's "Download submissions" zip, read as Canvas reads a re-uploaded file (the first
+    two parts made only of digits); None when there are not two. Below the top (in a zip the student handed in) the
+    names are the student's own, and never read here."""
+    parts = re.split(r"\.zip:", source, maxsplit=1, flags=re.IGNORECASE)
+    top = parts[1].split("/", 1)[0] if len(parts) == 2 else Path(source).name
+    numbers = [part for part in top.split("_") if part.isdigit()]
     return (numbers[0], numbers[1]) if len(numbers) >= 2 else None
 
 
