@@ -149,3 +149,20 @@ def test_a_nested_zip_takes_the_lms_time_not_the_times_the_student_wrote_in_it()
     outer = zipfile.ZipInfo("alice_101_1_upload.zip", date_time=(2026, 10, 3, 12, 0, 0))
     (entry,), _ = read_zip(make_zip([(outer, make_zip([(backdated, b"{}")]))]))
     assert entry.modified is not None and entry.modified.year == 2026
+
+
+def test_only_notebooks_and_zips_are_read_into_memory(tmp_path: Path) -> None:
+    """Everything else in a download (a data file, a video) is only listed as not taken: a 2 GB download of such
+    files must not be held in memory to be thrown away."""
+    inner = make_zip([("hw.ipynb", b"{}"), ("data.csv", b"9" * 1000)])
+    entries, refused = read_zip(make_zip([("a/hw.ipynb", b"{}"), ("a/video.mp4", b"x" * 100_000),
+                                          ("a/more.zip", inner)]), "dl.zip")
+    assert refused == []
+    assert {e.name: e.data for e in entries} == {"a/hw.ipynb": b"{}", "a/video.mp4": b"", "a/more.zip/hw.ipynb": b"{}",
+                                                 "a/more.zip/data.csv": b""}
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "notes.txt").write_bytes(b"n" * 1000)
+    from grader.course.collect import _read_file
+
+    entry = _read_file(tmp_path / "folder" / "notes.txt", "notes.txt", [])
+    assert entry is not None and entry.data == b""

@@ -26,6 +26,18 @@ class ArchiveError(Exception):
     """The whole archive cannot be read (corrupt, too large, too many entries)."""
 
 
+def kept_whole(name: str) -> bool:
+    """Whether a file's bytes are read when collecting: a notebook, or a zip that may hold notebooks."""
+    return name.lower().endswith((".ipynb", ".zip"))
+
+
+def _entry_time(info: zipfile.ZipInfo) -> datetime | None:
+    try:
+        return datetime(*info.date_time)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Entry:
     """One file of an archive: its name inside (a nested zip's as ``outer.zip/inner``) and its bytes."""
@@ -106,6 +118,9 @@ def _entries(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], label: str,
         if why:
             refused.append(Refused(f"{label}:{name}", why))
             continue
+        if not kept_whole(name):  # only listed as not taken: its bytes are never needed, so never held
+            entries.append(Entry(name.replace("\\", "/"), b"", _entry_time(info)))
+            continue
         try:
             with archive.open(info) as handle:
                 data = handle.read(MAX_ENTRY_BYTES + 1)
@@ -115,10 +130,7 @@ def _entries(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], label: str,
         if len(data) > MAX_ENTRY_BYTES:
             refused.append(Refused(f"{label}:{name}", "larger than its declared size and the limit"))
             continue
-        try:
-            modified: datetime | None = datetime(*info.date_time)
-        except ValueError:
-            modified = None
+        modified = _entry_time(info)
         clean = name.replace("\\", "/")
         if clean.lower().endswith(".zip"):
             if depth >= MAX_DEPTH:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path, PurePosixPath
 
-from grader.course.archives import MAX_ENTRY_BYTES, ArchiveError, Entry, read_zip
+from grader.course.archives import MAX_ENTRY_BYTES, ArchiveError, Entry, kept_whole, read_zip
 from grader.course.gradebook import Gradebook, now
 from grader.course.records import Student
 from grader.errors import UsageError
@@ -64,6 +64,8 @@ def _read_file(path: Path, name: str, problems: list[tuple[str, str]]) -> Entry 
         if not stat.S_ISREG(info.st_mode):
             problems.append((str(path), "not a regular file (a link or a device): not followed"))
             return None
+        if not kept_whole(name):  # only listed as not taken: never read
+            return Entry(name, b"", datetime.fromtimestamp(info.st_mtime, timezone.utc))
         if info.st_size > MAX_ENTRY_BYTES:
             problems.append((str(path), f"larger than {MAX_ENTRY_BYTES // 1_000_000} MB"))
             return None
