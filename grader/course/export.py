@@ -27,6 +27,7 @@ from typing import Any
 from grader.course.records import FinalGrade, Student
 from grader.errors import UsageError
 from grader.reporting.gradebook import csv_cell
+from grader.reporting.report import write_atomic
 from grader.text import clean_line
 
 TARGETS = ("canvas", "moodle", "csv")
@@ -328,16 +329,7 @@ def feedback_zip(grades: Sequence[FinalGrade], lms: str, dest: Path, sources: Ma
 
 
 def _write(path: Path, text: str) -> Path:
-    """Bytes exactly as built (no newline translation), through a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(text.encode("utf-8"))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
     return path
 
 

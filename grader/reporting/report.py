@@ -298,9 +298,11 @@ def unwritten_results(report: GradeReport, problem: str) -> dict[str, Any]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Readers never see a half-written file: write beside it, then rename; on any failure the temp file goes."""
+    """Readers never see a half-written file: write beside it, then rename; on any failure the temp file goes. The text
+    is written as built (no newline translation: an LMS's CSV keeps its CRLF)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False)
+    tmp = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=path.parent, prefix=f".{path.name}.",
+                                      delete=False)
     try:
         with tmp:
             tmp.write(text)
