@@ -492,6 +492,26 @@ def test_conv_backward_assigning_across_overlapping_windows_is_caught(public: Mo
     assert any(results[c.name] is not None for c in cases if "finite-difference" in c.params)
 
 
+def test_the_gradient_checks_own_forward_passes_agree_with_the_reference(hidden: ModuleType, reference: SimpleNamespace) -> None:
+    """The finite-difference checks differentiate a vectorised forward pass of their own (cheaper than the reference's
+    loops): on every setting and both dtypes it must give the reference's loss, or correct code would fail them."""
+    rng = np.random.default_rng(7)
+    for setting in hidden.CONV_SETTINGS:
+        for dtype in (np.float64, np.float32):
+            A_prev, W, b, hparameters = hidden._conv_inputs(SEED, 1, setting, dtype)
+            Z = reference.conv_forward(A_prev, W, b, hparameters)[0]
+            assert Z.shape == hidden._conv_out(setting)
+            G = rng.standard_normal(Z.shape)
+            assert hidden._conv_loss(A_prev, W, b, hparameters, G) == pytest.approx(float(np.sum(Z * G)), rel=1e-5)
+    for setting in hidden.POOL_SETTINGS:
+        for mode in ("max", "average"):
+            A_prev, hparameters = hidden._pool_inputs(SEED, 1, setting)
+            A = reference.pool_forward(A_prev, hparameters, mode=mode)[0]
+            assert A.shape == hidden._pool_out(setting)
+            G = rng.standard_normal(A.shape)
+            assert hidden._pool_loss(A_prev, hparameters, mode, G) == pytest.approx(float(np.sum(A * G)), rel=1e-9)
+
+
 @pytest.mark.parametrize("mode", ["max", "average"])
 def test_pool_backward_assigning_overlapping_windows_is_caught(public: ModuleType, cases_for: Callable[[str], list[Case]],
                                                                mode: str) -> None:
