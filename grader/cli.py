@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from grader import ONE_BLAS_THREAD, __version__
 from grader.config import find_named_assignment, load_assignment
@@ -277,3 +279,19 @@ def main(argv: list[str] | None = None) -> int:
     except GraderError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def run() -> NoReturn:
+    """The ``grader`` command: ``main``, then out without tearing the interpreter down object by object, ~0.03 s of a
+    0.35 s grade. By then every report is written and closed and every child waited for; the exit handlers (temporary
+    folders, coverage.py) still run. With threads still running (a Dask client), Python ends them as usual."""
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)

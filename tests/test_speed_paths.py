@@ -338,3 +338,15 @@ def test_the_commands_load_numpy_with_one_blas_thread_unless_told_otherwise(give
     probe = "import grader.cli, os, numpy; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"
     done = subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True)
     assert done.stdout.split() == [given or "1", "1"]
+
+
+def test_the_command_skips_teardown_but_keeps_exit_handlers_output_and_code() -> None:
+    """``grader`` ends with os._exit (no object-by-object teardown): what was printed, the exit handlers (temporary
+    folders, coverage.py's data) and the exit code must all survive it."""
+    script = ("import atexit, sys; from grader import cli; atexit.register(lambda: print('handler ran')); "
+              "sys.argv = ['grader', 'grade', 'no_such_assignment']; print('before', end=''); cli.run()")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output buffered, as by default
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2  # main's own code for a usage error
+    assert result.stdout.startswith("before")
+    assert result.stdout.rstrip().endswith("handler ran")
