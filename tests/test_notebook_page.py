@@ -3,6 +3,7 @@ byte, as nbconvert's lab template wrote it through the exporter, and none of nbc
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,7 @@ def rich_notebook() -> NotebookNode:
             new_output("error", ename="ValueError", evalue="bad <x>", traceback=["Traceback <y>", "ValueError: bad <x>"])]),
         new_code_cell("", execution_count=None),
         new_code_cell("def f(x):\n    '''doc <b>'''\n    return x @ x  # comment\n", execution_count=1),
+        new_code_cell("x = 1\r\ny = 2\r%time x\r", execution_count=2),  # saved on Windows, and on an old Mac
     ]
     for number, cell in enumerate(cells):
         cell.id = f"c{number}"
@@ -165,8 +167,52 @@ def test_a_page_rendered_after_the_release_is_the_page_rendered_cold() -> None:
     annotate.warm_up.cache_clear()
     annotate.warm_up(release)
     release_code = [cell.source for cell in read_nodes(release).cells if cell.cell_type == "code"]
-    assert all(("code:ipython3", source or " ") in notebook_page._memo_table for source in release_code)
+    assert all(any(kind.startswith("code:ipython3:") and text == (source or " ") for kind, text in notebook_page._memo_table)
+               for source in release_code)
     assert notebook_page.render(notebook, "t", annotate.safe_html) == cold
+
+
+def test_the_release_rendered_once_is_read_back_from_the_users_cache_as_rendered(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release's cells are rendered once per version and kept in the user's cache: read back, they give the
+    page a cold render gives, without rendering again; the file holds the instructor's cells, never a student's;
+    a damaged file is rendered again and replaced."""
+    from grader.config import load_assignment
+    from grader.notebooks import read_nodes
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    release = load_assignment("cnn_step_by_step").student_notebook
+    student = read_nodes(ROOT / "examples" / "submissions" / "bob_partly_right.ipynb")
+    notebook = new_notebook(cells=[annotate.student_cell(cell) for cell in student.cells])
+    notebook_page._memo_table.clear()
+    cold = notebook_page.render(notebook, "t", annotate.safe_html)
+
+    def warm_from_scratch() -> None:  # as a new process would: its own templates, allow-list kind and memo
+        notebook_page._memo_table.clear()
+        notebook_page._environment.cache_clear()
+        annotate.warm_up.cache_clear()
+        annotate.warm_up(release)
+
+    warm_from_scratch()
+    (kept,) = (tmp_path / "grader" / "rendered-releases").glob("*.json")
+    assert notebook_page.render(notebook, "t", annotate.safe_html) == cold
+    release_sources = {cell.source or " " for cell in read_nodes(release).cells}
+    student_only = [cell.source for cell in student.cells if cell.source not in release_sources]
+    assert student_only
+    saved_texts = {text for _, text, _ in json.loads(kept.read_text(encoding="utf-8"))}
+    assert not saved_texts & set(student_only)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(annotate, "render_page", lambda *args: pytest.fail("rendered again"))
+        warm_from_scratch()
+    with monkeypatch.context() as patched:  # every Markdown cell is the release's: none is cleaned again
+        patched.setattr(annotate, "_cleaner", lambda: pytest.fail("cleaned again"))
+        assert notebook_page.render(notebook, "t", annotate.safe_html) == cold
+
+    kept.write_text('[["safe", "x"', encoding="utf-8")
+    warm_from_scratch()
+    assert notebook_page.render(notebook, "t", annotate.safe_html) == cold
+    assert json.loads(kept.read_text(encoding="utf-8"))
 
 
 def test_what_one_allow_list_cleaned_is_not_served_to_another() -> None:

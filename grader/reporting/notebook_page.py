@@ -48,6 +48,7 @@ MEMO_CHARS = 4_000_000
 _memo_table: dict[tuple[str, str], str] = {}
 _memo_size = 0
 _cleaners = itertools.count()
+_safe_kinds: dict[Callable[[str], str], str] = {}
 
 
 def _memo(kind: str, text: str, make: Callable[[], str]) -> str:
@@ -61,6 +62,45 @@ def _memo(kind: str, text: str, make: Callable[[], str]) -> str:
             _memo_table[key] = found
             _memo_size += len(text) + len(found)
     return found
+
+
+def saved_memo(safe_html: Callable[[str], str]) -> list[list[str]]:
+    """The memo as [kind, text, HTML] rows, to be restored by another process (``restore_memo``): what ``safe_html``
+    cleaned is saved under the kind "safe" (its kind here is a count), what other allow-lists cleaned not at all."""
+    mine = _safe_kind(safe_html)
+    return [["safe" if kind == mine else kind, text, found] for (kind, text), found in _memo_table.items()
+            if kind == mine or not kind.startswith("safe:")]
+
+
+def restore_memo(rows: Any, safe_html: Callable[[str], str]) -> bool:
+    """Take ``saved_memo``'s rows into the memo (what was cleaned, as cleaned by ``safe_html``); False, and nothing
+    taken, when they are not such rows."""
+    if not isinstance(rows, list) or not all(isinstance(row, list) and len(row) == 3 and all(isinstance(part, str)
+                                                                                         for part in row) for row in rows):
+        return False
+    mine = _safe_kind(safe_html)
+    for kind, text, found in rows:
+        _memo(mine if kind == "safe" else kind, text, found.__str__)
+    return True
+
+
+def _safe_kind(safe_html: Callable[[str], str]) -> str:
+    _environment(safe_html)
+    return _safe_kinds[safe_html]
+
+
+def prepare(safe_html: Callable[[str], str], template: str = "feedback-notebook.html.j2") -> None:
+    """Compile the page's template, build Python's lexer, the Markdown parser and the style sheet, and clean once:
+    what every annotated page needs (its feedback cells are new Markdown, its student's code new code), done before
+    the page is known."""
+    from pygments import highlight  # noqa: F401  (the import the first new code cell would pay)
+
+    _environment(safe_html).get_template(template)
+    _lexer("python")
+    _formatter(" highlight hl-ipython3")
+    _pygments_css()
+    _markdown()
+    safe_html("<p>warm</p>")
 
 
 class TemplatesMissing(RuntimeError):
@@ -104,12 +144,16 @@ def filter_data_type(data: Mapping[str, Any]) -> list[str]:
 def highlight_code(source: str, language: str = "ipython3", metadata: Any = None) -> str:
     """A code cell as nbconvert highlights it; IPython's lexer (slow to import: it loads lexers of the languages cell
     magics name) only for a cell with IPython syntax, which Python's lexer reads the same way otherwise."""
-    from pygments import highlight
+    # as Pygments reads it (so a cell saved on Windows is still the release's cell, already rendered)
+    text = (source or " ").replace("\r\n", "\n").replace("\r", "\n")
+    lexer = "ipython3" if _IPYTHON_SYNTAX.search(text) else "python"
 
-    source = source or " "
-    lexer = _lexer("ipython3" if _IPYTHON_SYNTAX.search(source) else "python")
-    return _memo(f"code:{language}", source,
-                 lambda: str(highlight(source, lexer, _formatter(html.escape(f" highlight hl-{language}")))))
+    def make() -> str:
+        from pygments import highlight
+
+        return str(highlight(text, _lexer(lexer), _formatter(html.escape(f" highlight hl-{language}"))))
+
+    return _memo(f"code:{language}:{lexer}", text, make)
 
 
 @lru_cache(maxsize=2)
@@ -229,10 +273,10 @@ def _math(md: Any) -> None:
 @pass_context
 def markdown2html(context: Context, source: str) -> str:
     cell = context.get("cell") or {}
-    markdown, renderer = _markdown()
     attachments = cell.get("attachments") or {}
     if not attachments:
-        return _memo("markdown", source, lambda: str(markdown(source)))
+        return _memo("markdown", source, lambda: str(_markdown()[0](source)))
+    markdown, renderer = _markdown()
     renderer.attachments = attachments
     try:
         return str(markdown(source))
@@ -248,7 +292,7 @@ def _environment(safe_html: Callable[[str], str]) -> Environment:
     env = Environment(loader=ChoiceLoader([loader]), extensions=["jinja2.ext.loopcontrols"],
                       bytecode_cache=compiled_templates())
     env.globals["uuid4"] = uuid.uuid4
-    kind = f"safe:{next(_cleaners)}"  # what one allow-list made is never taken for another's
+    kind = _safe_kinds[safe_html] = f"safe:{next(_cleaners)}"  # what one allow-list made is never taken for another's
     cleaned = lambda text: _memo(kind, text, lambda: safe_html(text))
     env.filters.update({
         "markdown2html": markdown2html, "safe_html": cleaned, "highlight_code": highlight_code, "ansi2html": ansi2html,
