@@ -194,7 +194,7 @@ def test_the_release_rendered_once_is_read_back_from_the_users_cache_as_rendered
         annotate.warm_up(release)
 
     warm_from_scratch()
-    (kept,) = (tmp_path / "grader" / "rendered-releases").glob("*.json")
+    (kept,) = (tmp_path / "grader" / annotate.RENDERED).iterdir()
     assert notebook_page.render(notebook, "t", annotate.safe_html) == cold
     release_sources = {cell.source or " " for cell in read_nodes(release).cells}
     student_only = [cell.source for cell in student.cells if cell.source not in release_sources]

@@ -350,3 +350,26 @@ def test_the_command_skips_teardown_but_keeps_exit_handlers_output_and_code() ->
     assert result.returncode == 2  # main's own code for a usage error
     assert result.stdout.startswith("before")
     assert result.stdout.rstrip().endswith("handler ran")
+
+
+def test_the_kept_master_extraction_is_the_fresh_one_and_follows_edits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The master notebook is extracted once per version and read back after (grader/kept.py): the same Submission
+    as a fresh extraction; a damaged kept file is extracted again; an edited notebook is never served the old one."""
+    from grader.grading import extract
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    master = tmp_path / "master.ipynb"
+    master.write_bytes((ROOT / "solutions" / "cnn_step_by_step" / "cnn_step_by_step.ipynb").read_bytes())
+    fresh = extract.extract_submission(master)
+    assert extract.extract_kept(master) == fresh
+    (kept,) = (tmp_path / "cache" / "grader" / "extracted").iterdir()
+    with monkeypatch.context() as patched:
+        patched.setattr(extract, "extract_submission", lambda path: pytest.fail("extracted again"))
+        assert extract.extract_kept(master) == fresh
+    kept.write_text('{"path": 1}', encoding="utf-8")
+    assert extract.extract_kept(master) == fresh
+    notebook = json.loads(master.read_text(encoding="utf-8"))
+    notebook["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                              "source": "def added_later():\n    return 1\n"})
+    master.write_text(json.dumps(notebook), encoding="utf-8")
+    assert "added_later" in extract.extract_kept(master).defined

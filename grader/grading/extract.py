@@ -24,11 +24,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from grader import model
 from grader.bounded import AnswerTooLarge, run_bounded
 from grader.config import Assignment
 from grader.errors import NotebookError
+from grader.kept import keep, read_kept, version_key
 from grader.model import Chunk, Submission
-from grader.notebooks import read_code_cells
+from grader.notebooks import read_code_cells, read_regular_file
 
 #: A code cell longer than this (in characters) is skipped with a note: it is data, not code to grade.
 MAX_CELL_CHARS = 200_000
@@ -415,6 +417,21 @@ def extract_submission(path: Path) -> Submission:
     if not cells:
         notes = ("the notebook has no code cells.", *notes)
     return Submission(path=str(path), chunks=chunks, notes=notes, unparsed=unparsed)
+
+
+def extract_kept(path: Path) -> Submission:
+    """``extract_submission`` of an instructor's notebook (the master), kept per version of the notebook and of this
+    code (grader/kept.py): each grade reads it back instead of parsing the notebook again (~0.015 s)."""
+    key = version_key(read_regular_file(path), __file__, model.__file__)
+    kept = read_kept("extracted", key)
+    if kept is not None:
+        try:
+            return dataclasses.replace(_typed(json.loads(kept), Submission), path=str(path))
+        except (TypeError, ValueError, KeyError, RecursionError):
+            pass
+    submission = extract_submission(path)
+    keep("extracted", key, json.dumps(dataclasses.asdict(submission)))
+    return submission
 
 
 def extract_bounded(path: Path, seconds: float = EXTRACT_SECONDS, memory_mb: int = EXTRACT_MEMORY_MB) -> Submission:

@@ -24,7 +24,7 @@ from typing import Any
 from grader.checks import Case
 from grader.config import Assignment
 from grader.errors import GraderError
-from grader.grading.extract import allowed_chunks, extract_submission
+from grader.grading.extract import allowed_chunks, extract_kept, extract_submission
 from grader.grading.seeds import course_key, submission_seed
 from grader.mistakes import Mistake, from_public_hints, public_hints
 from grader.model import Chunk, Submission
@@ -83,12 +83,12 @@ def _load_module(path: Path, name: str) -> ModuleType:
 
 @functools.lru_cache(maxsize=8)
 def _extracted(path: Path, modified_ns: int, size: int) -> Submission:
-    return extract_submission(path)
+    return extract_kept(path)
 
 
 def _master_chunks(assignment: Assignment) -> tuple[Chunk, ...]:
     """The master notebook's code, read once per version of the file (the reference and the isolation graph both
-    need it, and parsing it is ~0.01 s each time)."""
+    need it), and extracted once per version of the file and of the extraction code (``extract_kept``)."""
     try:
         status = assignment.master_notebook.stat()
     except OSError:  # extraction says what is wrong with it

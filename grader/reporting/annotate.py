@@ -26,6 +26,7 @@ from typing import Any
 from grader.bounded import Ahead, AnswerTooLarge, start_bounded
 from grader.errors import NotebookError
 from grader.grading.extract import read_cells
+from grader.kept import keep, read_kept, version_key
 from grader.model import FunctionScore, GradeReport
 from grader.notebooks import Node, code_cells, nodes, read_nodes, read_regular_file, writes
 from grader.reporting.plots import IMAGE_MIME
@@ -359,58 +360,39 @@ def warm_up(release: Path | None = None) -> None:
     """Compile the templates and import what rendering needs once, before children are forked from this process; with
     the assignment's ``release`` notebook (the instructor's), render its cells too: most cells of a submission are
     still the release's, and each child then finds them rendered (grader/reporting/notebook_page.py's memo). The
-    release's cells are rendered once per version of the release and of the renderers, and kept in the user's cache
-    (``rendered_release``): the next grade reads them back in a few milliseconds instead of ~0.15 s."""
+    release's cells are rendered once per version of the release, of the rendering code and of the libraries it
+    renders with, and kept (grader/kept.py): the next grade reads them back in ~1 ms instead of ~0.15 s."""
     from grader.reporting import notebook_page
 
     cells = [new_markdown_cell("# a\n\n`b` | c\n--- | ---\n1 | 2"), new_code_cell("x = 1", [], None)]
-    kept = None
+    key = None
     if release is not None:
         with contextlib.suppress(NotebookError):
-            kept = rendered_release(read_regular_file(release))
-            if kept is not None and _restored(kept, notebook_page):
+            key = version_key(read_regular_file(release), __file__, notebook_page.__file__, *_renderers())
+            if _restored(read_kept(RENDERED, key), notebook_page):
                 notebook_page.prepare(safe_html)
                 return
             cells += [student_cell(cell) for cell in read_nodes(release).cells if not is_feedback(cell)]
     render_page(new_notebook(cells=cells, metadata={"language_info": {"name": "python"}}), "warm-up")
-    if kept is not None:  # only the instructor's cells are in the memo yet: never a student's
-        with contextlib.suppress(OSError):
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(kept, json.dumps(notebook_page.saved_memo(safe_html), ensure_ascii=False))
+    if key is not None:  # only the instructor's cells are in the memo yet: never a student's
+        keep(RENDERED, key, json.dumps(notebook_page.saved_memo(safe_html), ensure_ascii=False))
 
 
-def rendered_release(release: bytes) -> Path:
-    """Where the release's rendered cells are kept: one file per version of the release, of the code that renders
-    (this module, notebook_page.py) and of the libraries it renders with, each known by its file's size and time."""
-    import hashlib
+RENDERED = "rendered-releases"
+
+
+def _renderers() -> list[str]:
+    """The files of the libraries that render cells (found, not imported)."""
     import importlib.util
 
-    from grader.config import user_cache
-    from grader.reporting import notebook_page
-
-    key = hashlib.sha256(release)
-    for name in ("bleach", "mistune", "pygments", "ipython_pygments_lexers"):
-        spec = importlib.util.find_spec(name)
-        key.update(f"{name}:{spec.origin if spec else None}".encode())
-        if spec and spec.origin:
-            key.update(_stamp(Path(spec.origin)))
-    for module in (__file__, notebook_page.__file__):
-        key.update(_stamp(Path(module)))
-    return user_cache("rendered-releases", f"{key.hexdigest()[:32]}.json")
+    specs = [importlib.util.find_spec(name) for name in ("bleach", "mistune", "pygments", "ipython_pygments_lexers")]
+    return [spec.origin for spec in specs if spec and spec.origin]
 
 
-def _stamp(path: Path) -> bytes:
+def _restored(kept: bytes | None, notebook_page: Any) -> bool:
     try:
-        status = path.stat()
-    except OSError:
-        return b"-"
-    return f"{path}:{status.st_size}:{status.st_mtime_ns}".encode()
-
-
-def _restored(kept: Path, notebook_page: Any) -> bool:
-    try:
-        return bool(notebook_page.restore_memo(json.loads(read_regular_file(kept)), safe_html))
-    except (OSError, ValueError, NotebookError):
+        return kept is not None and bool(notebook_page.restore_memo(json.loads(kept), safe_html))
+    except (ValueError, RecursionError):
         return False
 
 
