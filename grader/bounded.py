@@ -65,6 +65,11 @@ class Running:
             status = _reap(self.pid)
         return raw, status
 
+    def cancel(self) -> None:
+        """Its answer is not wanted: the child is stopped and collected."""
+        os.close(self._answer)
+        _reap(self.pid)
+
 
 class Ahead:
     """A child forked before its work is known: it runs ``prepare`` (the caller's own set-up: imports, templates)

@@ -43,12 +43,15 @@ class CheckFailed(AssertionError):
 
 @dataclass(frozen=True)
 class Case:
-    """One hidden check: ``run(target)`` raises CheckFailed when ``target`` gets it wrong."""
+    """One hidden check: ``run(target)`` raises CheckFailed when ``target`` gets it wrong. ``prepare``, if given,
+    works out (and keeps) what the check expects, so that the grader can have it done while it waits for the
+    sandbox rather than while the check runs."""
 
     function: str
     name: str
     params: str
     run: Callable[[Callable[..., Any]], None]
+    prepare: Callable[[], Any] | None = None
 
 
 def passed(message: str = "All tests passed.") -> None:

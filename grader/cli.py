@@ -107,6 +107,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
     cluster = args.cluster or os.environ.get("GRADER_CLUSTER") or None
     if not cluster and args.submissions and args.out is not None:
         _prestart(assignment, args.sandbox, len(args.submissions), args.jobs)
+        if len(args.submissions) == 1:
+            from grader.grading.extract import extract_ahead
+
+            extract_ahead(args.submissions[0])
     # on a cluster, bubblewrap is needed on the workers (each refuses without it), not here
     mode = ("none" if args.sandbox == "none" else "bwrap") if cluster else _sandbox(args.sandbox)
     if not args.submissions:  # the course form: what `grader collect` took in and the current tests have not graded

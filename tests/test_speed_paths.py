@@ -373,3 +373,28 @@ def test_the_kept_master_extraction_is_the_fresh_one_and_follows_edits(tmp_path:
                               "source": "def added_later():\n    return 1\n"})
     master.write_text(json.dumps(notebook), encoding="utf-8")
     assert "added_later" in extract.extract_kept(master).defined
+
+
+def test_an_extraction_started_ahead_is_the_one_taken_and_one_never_taken_is_collected(tmp_path: Path) -> None:
+    """One grade extracts its notebook while the grader starts (extract_ahead): the same Submission as extracting then;
+    other bounds than the default start afresh; a child never taken is stopped and collected, never left behind."""
+    from grader.grading import extract
+
+    path = ROOT / "examples" / "submissions" / "bob_partly_right.ipynb"
+    fresh = extract.extract_bounded(path)
+    extract.extract_ahead(path)
+    ahead = extract._started[os.fspath(path)]
+    assert extract.extract_bounded(path) == fresh
+    assert os.fspath(path) not in extract._started
+    with pytest.raises(ChildProcessError):
+        os.waitpid(ahead.pid, os.WNOHANG)
+    extract.extract_ahead(path)
+    other = extract._started[os.fspath(path)]
+    assert extract.extract_bounded(path, seconds=5.0) == fresh  # its own child, not the one ahead
+    with pytest.raises(ChildProcessError):
+        os.waitpid(other.pid, os.WNOHANG)
+    extract.extract_ahead(path)
+    never = extract._started[os.fspath(path)]
+    extract._cancel_started()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(never.pid, os.WNOHANG)

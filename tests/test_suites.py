@@ -492,6 +492,30 @@ def test_conv_backward_assigning_across_overlapping_windows_is_caught(public: Mo
     assert any(results[c.name] is not None for c in cases if "finite-difference" in c.params)
 
 
+def test_prepared_hidden_cases_run_without_working_out_their_answers_again(hidden: ModuleType,
+                                                                          reference: SimpleNamespace) -> None:
+    """The grader has the cases prepare what they expect while the sandbox loads the notebook (Suite.prepare_hidden):
+    the costly ones (forward and backward passes, gradient checks) must then not run the reference again."""
+    calls: list[str] = []
+
+    def counted(name: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return getattr(reference, name)(*args, **kwargs)
+        return call
+
+    watched = SimpleNamespace(**{name: counted(name) for name in FUNCTIONS})
+    costly = [case for case in hidden.cases(watched, SEED)
+              if case.function in ("conv_forward", "pool_forward", "conv_backward", "pool_backward")]
+    assert all(case.prepare is not None for case in costly)
+    for case in costly:
+        case.prepare()
+    calls.clear()
+    for case in costly:
+        case.run(getattr(reference, case.function))
+    assert calls == []
+
+
 def test_the_gradient_checks_own_forward_passes_agree_with_the_reference(hidden: ModuleType, reference: SimpleNamespace) -> None:
     """The finite-difference checks differentiate a vectorised forward pass of their own (cheaper than the reference's
     loops): on every setting and both dtypes it must give the reference's loss, or correct code would fail them."""

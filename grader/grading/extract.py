@@ -12,6 +12,7 @@ child process with a deadline and a memory limit.
 from __future__ import annotations
 
 import ast
+import atexit
 import dataclasses
 import functools
 import json
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from grader import model
-from grader.bounded import AnswerTooLarge, run_bounded
+from grader.bounded import AnswerTooLarge, Running, start_bounded
 from grader.config import Assignment
 from grader.errors import NotebookError
 from grader.kept import keep, read_kept, version_key
@@ -434,11 +435,31 @@ def extract_kept(path: Path) -> Submission:
     return submission
 
 
+_started: dict[str, Running] = {}
+
+
+def extract_ahead(path: Path) -> None:
+    """Start ``extract_bounded(path)`` now, while the caller goes on (one grade: while the grader imports NumPy and
+    loads the tests): the next ``extract_bounded`` of the same path takes its answer. Never taken: stopped at exit."""
+    if not _started:
+        atexit.register(_cancel_started)
+    _started[os.fspath(path)] = start_bounded(lambda: _encoded(path), EXTRACT_SECONDS, EXTRACT_MEMORY_MB)
+
+
+def _cancel_started() -> None:
+    while _started:
+        _started.popitem()[1].cancel()
+
+
 def extract_bounded(path: Path, seconds: float = EXTRACT_SECONDS, memory_mb: int = EXTRACT_MEMORY_MB) -> Submission:
     """``extract_submission`` in a bounded forked child (grader/bounded.py), so that a notebook built to stall the
     parser costs at most ``seconds`` and never the grader's memory. Its JSON answer is checked field by field."""
+    running = _started.pop(os.fspath(path), None)
+    if running is not None and (seconds, memory_mb) != (EXTRACT_SECONDS, EXTRACT_MEMORY_MB):
+        running.cancel()
+        running = None
     try:
-        raw, status = run_bounded(lambda: _encoded(path), seconds, memory_mb, MAX_RESULT_BYTES)
+        raw, status = (running or start_bounded(lambda: _encoded(path), seconds, memory_mb)).finish(MAX_RESULT_BYTES)
     except AnswerTooLarge:
         raise NotebookError(f"the notebook's extracted code is larger than {MAX_RESULT_BYTES // (1024 * 1024)} MB; "
                             "remove the generated or pasted code and submit again") from None

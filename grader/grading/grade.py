@@ -213,7 +213,10 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
                           started)
 
     suite = suite.for_submission(assignment, submission)  # hidden cases drawn from this notebook's own seed
-    loaded = worker.load(submission, names)
+    loaded = worker.begin_load(submission, names)
+    if loaded is None:  # the sandbox runs the notebook's definitions while the hidden cases work out their answers
+        suite.prepare_hidden()
+        loaded = worker.finish_load()
     if loaded.unsafe:  # the grader's fault: nothing of the student's ran, and they are told so
         worker.end()
         return not_graded(path, assignment, suite, f"The grader could not run this submission safely ({loaded.failure}); "

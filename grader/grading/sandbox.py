@@ -267,6 +267,7 @@ class Worker:
         self.child_alive = False
         self.ready = False
         self.runner: ReferenceRunner | None = None
+        self._loading = 0.0  # the deadline of the notebook's definitions being loaded
 
     def use_reference(self, reference: Any) -> None:
         """The reference functions that answer the child's calls of graded functions it may not run itself."""
@@ -383,6 +384,11 @@ class Worker:
 
     def load(self, submission: Submission, functions: list[str]) -> Loaded:
         """Fork a child for ``submission``; restart the whole sandbox first if it is gone."""
+        return self.begin_load(submission, functions) or self.finish_load()
+
+    def begin_load(self, submission: Submission, functions: list[str]) -> Loaded | None:
+        """``load`` in two halves, so that the caller works while the sandbox runs the notebook's definitions: this
+        one sends them (or gives the Loaded that says why it could not), ``finish_load`` waits for the answer."""
         self.current = (submission, functions)
         if self.process is None or self.process.poll() is not None:
             self.stop()
@@ -397,12 +403,26 @@ class Worker:
         limits = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                   "output_kb": self.limits.output_kb}
         chunks = [{"cell": c.cell, "line": c.line, "code": c.code} for c in submission.chunks]
-        seconds = max(10.0, 2 * self.limits.call_seconds)
-        deadline = time.monotonic() + seconds
+        self._loading = time.monotonic() + self._load_seconds()
         try:
             self.control.send({"op": "load", "chunks": chunks, "functions": functions, "limits": limits,
-                               "course_dir": self.course_dir}, [], deadline)
+                               "course_dir": self.course_dir}, [], self._loading)
             self.child_alive = True
+        except TimeoutError:
+            self._end_child()
+            return Loaded((), (), failure=f"loading the notebook's definitions took longer than {self._load_seconds():.0f} s")
+        except ChannelClosed as error:
+            self._end_child()
+            return Loaded((), (), failure=f"the sandbox failed while loading the notebook: {error}")
+        return None
+
+    def _load_seconds(self) -> float:
+        return max(10.0, 2 * self.limits.call_seconds)
+
+    def finish_load(self) -> Loaded:
+        assert self.control and self.data and self.current
+        deadline, seconds, functions = self._loading, self._load_seconds(), self.current[1]
+        try:
             message, _ = self.data.receive(deadline)
         except TimeoutError:
             self._end_child()

@@ -55,6 +55,14 @@ class Suite:
         seed = submission_seed(self.key, assignment, submission) if self.pinned_seed is None else self.pinned_seed
         return dataclasses.replace(self, hidden=self.build_hidden(seed))
 
+    def prepare_hidden(self) -> None:
+        """Have the hidden cases that can (``Case.prepare``) work out what they expect now, in time the grader would
+        spend waiting anyway. A case whose preparation fails fails again, and is reported, when it runs."""
+        for case in self.hidden:
+            if case.prepare is not None:
+                with contextlib.suppress(Exception):
+                    case.prepare()
+
     def stubs_for(self, function: str, failed: set[str]) -> dict[str, Callable[..., Any]]:
         """The references to stand in for graded functions the submission got wrong: only those that
         ``function``'s reference itself relies on, so that no other function's reference can be used

@@ -38,8 +38,9 @@ def _describe(**params: Any) -> str:
     return ", ".join(f"{key} = {value}" for key, value in params.items())
 
 
-def _case(function: str, index: int, params: str, run: Callable[[Callable[..., Any]], None]) -> Case:
-    return Case(function=function, name=f"{function} hidden #{index}", params=params, run=run)
+def _case(function: str, index: int, params: str, run: Callable[[Callable[..., Any]], None],
+          prepare: Callable[[], Any] | None = None) -> Case:
+    return Case(function=function, name=f"{function} hidden #{index}", params=params, run=run, prepare=prepare)
 
 
 def zero_pad_cases(ref: Any, seed: int) -> list[Case]:
@@ -121,7 +122,7 @@ def conv_forward_cases(ref: Any, seed: int) -> list[Case]:
                 raise CheckFailed("structure", "the cache's fourth entry should be the hparameters dictionary.")
 
         params = _conv_params(setting) + (", float32 inputs" if dtype is np.float32 else "")
-        cases.append(_case("conv_forward", index, params, run))
+        cases.append(_case("conv_forward", index, params, run, expected))
     return cases
 
 
@@ -173,7 +174,7 @@ def pool_forward_cases(ref: Any, seed: int) -> list[Case]:
             _hidden("cache entry A_prev", cache_[0], A_prev)
 
         params = _pool_params(setting, mode) + (", float32 input" if dtype is np.float32 else "")
-        cases.append(_case("pool_forward", index, params, run))
+        cases.append(_case("pool_forward", index, params, run, expected))
     return cases
 
 
@@ -231,7 +232,7 @@ def conv_backward_cases(ref: Any, seed: int) -> list[Case]:
             for name, g, w in zip(("dA_prev", "dW", "db"), got, wanted):
                 _hidden(name, g, w)
 
-        cases.append(_case("conv_backward", index, _conv_params(setting), run))
+        cases.append(_case("conv_backward", index, _conv_params(setting), run, expected))
 
     setting = CONV_SETTINGS[1]
 
@@ -259,7 +260,8 @@ def conv_backward_cases(ref: Any, seed: int) -> list[Case]:
                                   "check that each window adds (+=) its share to every position it covers, "
                                   "with the same pad and stride as conv_forward.")
 
-    cases.append(_case("conv_backward", len(cases) + 1, "finite-difference gradient check, " + _conv_params(setting), gradient_check))
+    cases.append(_case("conv_backward", len(cases) + 1, "finite-difference gradient check, " + _conv_params(setting), gradient_check,
+                       numeric_gradients))
     return cases
 
 
@@ -314,7 +316,7 @@ def pool_backward_cases(ref: Any, seed: int) -> list[Case]:
                 got = call_unchanged(target, "pool_backward", dA.copy(), _fresh(cache_), mode=mode)
                 _hidden("dA_prev", got, dA_prev)
 
-            cases.append(_case("pool_backward", index, _pool_params(setting, mode), run))
+            cases.append(_case("pool_backward", index, _pool_params(setting, mode), run, expected))
 
     for mode in ("max", "average"):
         setting = POOL_SETTINGS[1]
@@ -338,7 +340,7 @@ def pool_backward_cases(ref: Any, seed: int) -> list[Case]:
                                   "as pool_forward.")
 
         params = "finite-difference gradient check, " + _pool_params(setting, mode)
-        cases.append(_case("pool_backward", len(cases) + 1, params, gradient_check))
+        cases.append(_case("pool_backward", len(cases) + 1, params, gradient_check, numeric_gradient))
     return cases
 
 
