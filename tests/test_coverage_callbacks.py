@@ -28,68 +28,142 @@ REFERENCE = SimpleNamespace(
 )
 
 
-def arguments(*args: Any) -> tuple[Any, list[bytes]]:
-    blobs: list[bytes] = []
-    return wire.encode([list(args), {}], blobs), blobs
+class Child:
+    """The submission's side of its line to the runner: it writes requests and reads answers, as worker.py does."""
+
+    def __init__(self) -> None:
+        self.requests_r, self.requests_w = os.pipe()
+        self.replies_r, self.replies_w = os.pipe()
+        self.pipes = (self.requests_r, self.replies_w)  # the runner's ends
+
+    def ask(self, function: Any, *args: Any) -> dict[str, Any]:
+        blobs: list[bytes] = []
+        wire.send(self.requests_w, {"function": function, "args": wire.encode([list(args), {}], blobs)}, blobs)
+        return self.answer()
+
+    def answer(self) -> dict[str, Any]:
+        reply, reply_blobs = wire.receive(self.replies_r)
+        if reply.get("op") == "callback-result":
+            return {"value": wire.decode(reply["value"], reply_blobs)}
+        return reply
+
+    def close(self) -> None:
+        for fd in (self.requests_r, self.requests_w, self.replies_r, self.replies_w):
+            os.close(fd)
 
 
-def call(runner: ReferenceRunner, function: str, *args: Any, seconds: float = 30.0) -> dict[str, Any]:
-    data, blobs = arguments(*args)
-    reply, reply_blobs = runner.call(function, data, blobs, time.monotonic() + seconds)
-    if reply.get("op") == "callback-result":
-        return {"value": wire.decode(reply["value"], reply_blobs)}
-    return reply
+def soon() -> float:
+    return time.monotonic() + 30
+
+
+@pytest.fixture
+def child() -> Iterator[Child]:
+    child = Child()
+    yield child
+    child.close()
 
 
 @pytest.fixture
 def runner() -> Iterator[ReferenceRunner]:
     runner = ReferenceRunner(REFERENCE, memory_mb=64)
     yield runner
-    if runner.channel is not None:  # it ends on its own once nobody asks (and a measured runner saves its data)
-        os.close(runner.channel.write_fd)
+    if runner.control is not None:  # it ends on its own once the grader stops telling it (a measured runner saves data)
+        os.close(runner.control.write_fd)
         os.waitid(os.P_PID, runner.pid, os.WEXITED | os.WNOWAIT)
-    runner.stop()
+        runner.control = None
+        os.waitpid(runner.pid, 0)
+        os.close(runner.pidfd)
 
 
-def test_the_reference_answers_and_its_failures_are_named_briefly(runner: ReferenceRunner) -> None:
-    assert call(runner, "double", np.arange(3)) == {"value": pytest.approx(np.array([0, 2, 4]))}
+def test_the_reference_answers_what_is_allowed_and_its_failures_are_named_briefly(runner: ReferenceRunner,
+                                                                                 child: Child) -> None:
+    runner.allow(frozenset({"double", "divide", "ones"}), child.pipes, soon())
+    assert child.ask("double", np.arange(3)) == {"value": pytest.approx(np.array([0, 2, 4]))}
     pid = runner.pid
-    assert call(runner, "divide", 0) == {"op": "callback-error", "message": "divide failed on these arguments: ZeroDivisionError"}
-    assert call(runner, "ones", 10**8) == {"op": "callback-error", "message": "ones ran out of memory on these arguments"}
-    assert call(runner, "double", 21) == {"value": 42}
+    assert child.ask("divide", 0) == {"op": "callback-error", "message": "divide failed on these arguments: ZeroDivisionError"}
+    assert child.ask("ones", 10**8) == {"op": "callback-error", "message": "ones ran out of memory on these arguments"}
+    assert child.ask("double", 21) == {"value": 42}
     assert runner.pid == pid  # the reference's failures cost nothing but their own answer
 
 
-def test_a_reference_past_the_deadline_is_killed_and_started_again(runner: ReferenceRunner) -> None:
-    call(runner, "double", 1)
+def test_only_what_the_call_under_way_allows_is_answered(runner: ReferenceRunner, child: Child) -> None:
+    runner.allow(frozenset({"double"}), child.pipes, soon())
+    assert child.ask("divide", 1) == {"op": "callback-error", "message": "divide is not available"}
+    assert child.ask(["double"], 1) == {"op": "callback-error", "message": " is not available"}  # not a name at all
+    runner.allow(frozenset({"divide"}), child.pipes, soon())
+    assert child.ask("double", 1) == {"op": "callback-error", "message": "double is not available"}
+    assert child.ask("divide", 2) == {"value": 0.5}
+    runner.allow(frozenset(), child.pipes, soon())  # a call that allows nothing: the runner still refuses
+    assert child.ask("divide", 2)["op"] == "callback-error"
+
+
+def test_no_runner_starts_for_a_call_that_allows_nothing(runner: ReferenceRunner, child: Child) -> None:
+    runner.allow(frozenset(), child.pipes, soon())
+    assert not runner.running and runner.worked() == 0
+
+
+def test_the_clock_counts_the_references_own_time(runner: ReferenceRunner, child: Child) -> None:
+    runner.allow(frozenset({"wait", "double"}), child.pipes, soon())
+    assert child.ask("double", 1) == {"value": 2}
+    assert runner.worked() < 0.1 and not runner.busy()
+    blobs: list[bytes] = []
+    wire.send(child.requests_w, {"function": "wait", "args": wire.encode([[0.3], {}], blobs)}, blobs)
+    time.sleep(0.15)
+    assert runner.busy() and runner.worked() >= 0.1  # while it works, too: the grader reads it to give time back
+    assert child.answer() == {"value": None}
+    assert 0.3 <= runner.worked() < 1 and not runner.busy()
+    time.sleep(0.2)  # a child that does not read (or asks nothing) adds nothing
+    assert runner.worked() < 1
+
+
+def test_a_request_it_cannot_read_is_answered_and_the_runner_goes_on(runner: ReferenceRunner, child: Child) -> None:
+    runner.allow(frozenset({"double"}), child.pipes, soon())
+    header = b'{"function": "double", "args": [], "$blobs": [-1]}'
+    os.write(child.requests_w, len(header).to_bytes(4, "big") + header)
+    assert child.answer()["message"].startswith("the request could not be read")
+    assert child.ask("double", 5) == {"value": 10}
+
+
+def test_a_new_runner_drops_what_an_earlier_child_left_unread(runner: ReferenceRunner, child: Child) -> None:
+    blobs: list[bytes] = []
+    wire.send(child.requests_w, {"function": "double", "args": wire.encode([[1], {}], blobs)}, blobs)
+    os.write(child.requests_w, b"\x00\x00\x01")  # and half a frame
+    runner.allow(frozenset({"double"}), child.pipes, soon())
+    assert child.ask("double", 7) == {"value": 14}
+
+
+def test_a_stopped_or_dead_runner_is_collected_and_another_starts(runner: ReferenceRunner, child: Child) -> None:
+    runner.allow(frozenset({"double"}), child.pipes, soon())
     first = runner.pid
-    with pytest.raises(TimeoutError):
-        call(runner, "wait", 60, seconds=0.2)
-    assert runner.channel is None
+    runner.stop()
     with pytest.raises(ChildProcessError):
         os.waitpid(first, os.WNOHANG)  # killed and reaped, not left behind
-    assert call(runner, "double", 4) == {"value": 8}
-    assert runner.pid != first
+    runner.stop()  # twice: nothing to do
+    runner.allow(frozenset({"double"}), child.pipes, soon())
+    second = runner.pid
+    assert second != first and child.ask("double", 4) == {"value": 8}
+    os.kill(second, signal.SIGKILL)  # what its memory limit or a crash in NumPy does
+    os.waitid(os.P_PID, second, os.WEXITED | os.WNOWAIT)
+    runner.allow(frozenset({"double"}), child.pipes, soon())  # telling a dead runner stops it
+    assert not runner.running
+    runner.allow(frozenset({"double"}), child.pipes, soon())
+    assert runner.pid not in (first, second) and child.ask("double", 3) == {"value": 6}
 
 
-def test_a_runner_that_died_answers_could_not_run_and_is_replaced(runner: ReferenceRunner) -> None:
-    call(runner, "double", 1)
-    first = runner.pid
-    os.kill(first, signal.SIGKILL)  # what its memory limit or a crash in NumPy does
-    assert call(runner, "double", 2) == {"op": "callback-error", "message": "double could not run on these arguments"}
-    assert runner.channel is None
-    assert call(runner, "double", 3) == {"value": 6}
-    assert runner.pid != first
-
-
-def test_the_runner_ends_on_its_own_when_the_grader_stops_asking(runner: ReferenceRunner) -> None:
-    call(runner, "double", 1)
-    assert runner.channel is not None
-    os.close(runner.channel.write_fd)  # the requests pipe: the runner reads its end
+@pytest.mark.parametrize("closed", ["control", "requests"])
+def test_the_runner_ends_on_its_own_when_the_grader_or_the_sandbox_is_gone(runner: ReferenceRunner, child: Child,
+                                                                           closed: str) -> None:
+    runner.allow(frozenset({"double"}), child.pipes, soon())
+    assert runner.control is not None
+    if closed == "control":
+        runner.control.close()  # the grader's end of what it tells the runner
+    else:
+        os.close(child.requests_w)  # the sandbox's end of the requests (the runner holds only the other)
+        child.requests_w = os.open(os.devnull, os.O_WRONLY)
     ended = os.waitid(os.P_PID, runner.pid, os.WEXITED | os.WNOWAIT)
     assert (ended.si_code, ended.si_status) == (os.CLD_EXITED, 0)
-    runner.stop()  # one descriptor already closed, the process already ended: still stops cleanly
-    assert runner.channel is None
+    runner.stop()  # the process already ended: still stops cleanly
+    assert runner.control is None
     with pytest.raises(ChildProcessError):
         os.waitpid(ended.si_pid, os.WNOHANG)
 

@@ -350,6 +350,56 @@ def test_a_call_that_keeps_the_reference_busy_still_ends(isolated: Worker) -> No
     isolated.end()
 
 
+KILLS_THE_REFERENCE = Submission("x.ipynb", (Chunk(1, 1, "def", ("helper", "f"), textwrap.dedent("""\
+    def helper(x):
+        return x
+    def f(x):
+        return helper(x)
+    """)),))
+
+
+def test_a_reference_that_dies_answering_costs_its_call_only() -> None:
+    """The runner killed in the middle of a request (its memory limit, a crash in NumPy): the child waiting for the
+    answer is told, as the runner would have told it, and the next call gets a new runner."""
+    worker = Worker(sandbox_mode(), Limits(call_seconds=5, cpu_seconds=30, memory_mb=256, output_kb=1))
+    worker.use_reference(SimpleNamespace(helper=lambda x: os.kill(os.getpid(), signal.SIGKILL) if x < 0 else x + 1))
+    try:
+        worker.load(KILLS_THE_REFERENCE, ["f"])
+        assert worker.call("f", (1,), {}, frozenset({"helper"})).value == 2
+        died = worker.call("f", (-1,), {}, frozenset({"helper"}))
+        assert died.status == "raised" and "could not run on these arguments" in died.message, died
+        assert died.seconds < 2
+        assert worker.call("f", (2,), {}, frozenset({"helper"})).value == 3
+    finally:
+        worker.close()
+
+
+LEAVES_THE_LINE_DIRTY = Submission("x.ipynb", (Chunk(1, 1, "def", ("helper", "f"), textwrap.dedent("""\
+    import json, os, struct, sys
+    def helper(x):
+        return x
+    def f(x):
+        line = int(sys.argv[-2])
+        request = json.dumps({"function": "helper", "args": [[100], {"$dict": []}], "$blobs": []}).encode()
+        os.write(line, struct.pack("!I", len(request)) + request)  # an answer it never reads
+        os.write(line, struct.pack("!I", 500) + b'{"function"')  # and half a request
+        return x
+    """)),))
+
+
+def test_what_one_child_leaves_on_its_line_to_the_reference_never_reaches_the_next() -> None:
+    worker = Worker(sandbox_mode(), Limits(call_seconds=5, cpu_seconds=30, memory_mb=256, output_kb=1))
+    worker.use_reference(SimpleNamespace(helper=lambda x: x + 1))
+    try:
+        worker.load(LEAVES_THE_LINE_DIRTY, ["f"])
+        assert worker.call("f", (1,), {}, frozenset({"helper"})).value == 1
+        worker.end()
+        worker.load(KILLS_THE_REFERENCE, ["f"])
+        assert [worker.call("f", (x,), {}, frozenset({"helper"})).value for x in (1, 2)] == [2, 3]
+    finally:
+        worker.close()
+
+
 # --- the worker's bytecode ----------------------------------------------------------------------------------------
 
 def test_the_sandbox_starts_from_bytecode_built_once_and_survives_a_bad_one(tmp_path: Path,
@@ -375,21 +425,16 @@ def test_the_sandbox_starts_from_bytecode_built_once_and_survives_a_bad_one(tmp_
         worker.close()
 
 
-# The child asks the reference for a 5 MB answer by writing the request itself, then never reads it.
+# The child asks the reference for a 5 MB answer by writing the request itself on its line to the reference runner
+# (the worker's third descriptor argument), then never reads it.
 ASKS_AND_STALLS = Submission("x.ipynb", (Chunk(1, 1, "def", ("big", "h"), textwrap.dedent("""\
-    import fcntl, json, os, stat, struct, time
+    import json, os, struct, sys, time
     def big(n):
         return n
     def h(n):
-        out = next(fd for fd in range(3, 256) if _writes(fd))
-        request = json.dumps({"op": "callback", "function": "big", "args": [[n], {"$dict": []}], "$blobs": []}).encode()
-        os.write(out, struct.pack("!I", len(request)) + request)
+        request = json.dumps({"function": "big", "args": [[n], {"$dict": []}], "$blobs": []}).encode()
+        os.write(int(sys.argv[-2]), struct.pack("!I", len(request)) + request)
         time.sleep(10**6)
-    def _writes(fd):
-        try:
-            return stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
-        except OSError:
-            return False
     """)),))
 
 

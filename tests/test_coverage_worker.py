@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -148,28 +149,34 @@ def test_a_definition_that_fails_as_it_loads_costs_its_chunk(worker: Worker) -> 
         worker.end()
 
 
-# --- frames a submission forges on its own channel -----------------------------------------------------------------
+# --- what a child leaves on its line to the reference ---------------------------------------------------------------
 
 FORGES = '''
 import os, select, sys, wire
 
 def forge():
-    fd_in, fd_out = int(sys.argv[-2]), int(sys.argv[-1])
-    wire.send(fd_out, {"op": "callback", "function": "zero_pad", "args": [[], {}]})
-    select.select([fd_in], [], [])  # the grader's answer has arrived: leave it unread
+    line_out, line_in = int(sys.argv[-2]), int(sys.argv[-1])
+    wire.send(line_out, {"function": "double", "args": [[1], {"$dict": []}]})
+    select.select([line_in], [], [])  # the runner's answer has arrived: leave it unread
     os._exit(0)
 
 def honest(x):
-    return x * 2
+    return double(x)
+
+def double(x):
+    return 0
 '''
 
 
-def test_a_reply_left_unread_by_a_child_never_reaches_the_next(worker: Worker) -> None:
-    loaded = worker.load(submission(FORGES), ["forge", "honest"])
+def test_a_reply_left_unread_by_a_child_never_reaches_the_next() -> None:
+    worker = Worker(sandbox_mode(), LIMITS)
+    worker.use_reference(SimpleNamespace(double=lambda x: 2 * x))
     try:
+        loaded = worker.load(submission(FORGES), ["forge", "honest"])
         assert loaded.defined == ("forge", "honest")
-        outcome = worker.call("forge", (), {})
+        outcome = worker.call("forge", (), {}, frozenset({"double"}))
         assert (outcome.status, "exit code 0" in outcome.message) == ("crash", True), outcome
-        assert worker.call("honest", (21,), {}).value == 42  # a new child, whose channel starts empty
+        # a new child, whose line starts empty: its own answer, not the one left behind
+        assert worker.call("honest", (21,), {}, frozenset({"double"})).value == 42
     finally:
-        worker.end()
+        worker.close()

@@ -117,36 +117,37 @@ def conv_forward(A_prev, W, b, hparameters):
     zero_pad(np.zeros((1, 1, 1, 1)), 12000)
     return None
 '''
-# The submission's own end of its channel to the grader: the pipe it may write to (whatever its number).
+# The submission's own end of its channel to the grader (the worker's second descriptor argument).
 CHANNEL = '''
-import fcntl, os, stat
+import os, sys
 def channel():
-    for fd in range(3, 256):
-        try:
-            if stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
-                return fd
-        except OSError:
-            pass
+    return int(sys.argv[-3])
+'''
+# The submission's own line to the reference runner (the worker's third descriptor argument, as its command line says).
+REFERENCE_LINE = '''
+import os, sys
+def reference_line():
+    return int(sys.argv[-2])
 '''
 # Asks for a large reference answer by writing the request itself, then never reads the reply.
-STALLS_CALLBACK = CHANNEL + '''
+STALLS_CALLBACK = REFERENCE_LINE + '''
 import io, json, struct, time
 import numpy as np
 def conv_forward(A_prev, W, b, hparameters):
     array = io.BytesIO()
     np.save(array, np.zeros((1, 1, 1, 1)))  # padded by 400: a 5 MB answer, far more than a pipe holds
-    request = json.dumps({"op": "callback", "function": "zero_pad", "args": [[{"$array": 0}, 400], {"$dict": []}],
+    request = json.dumps({"function": "zero_pad", "args": [[{"$array": 0}, 400], {"$dict": []}],
                           "$blobs": [len(array.getvalue())]}).encode()
-    os.write(channel(), struct.pack("!I", len(request)) + request + array.getvalue())
+    os.write(reference_line(), struct.pack("!I", len(request)) + request + array.getvalue())
     time.sleep(10**6)
 '''
-# A callback request whose function name is not a string: the grader answers that it is not available, and the
-# function's own error is what the student sees (not "the grader failed on this submission").
-ODD_CALLBACK = CHANNEL + '''
+# A request whose function name is not a string: the runner answers that it is not available, and the function's own
+# error is what the student sees (not "the grader failed on this submission").
+ODD_CALLBACK = REFERENCE_LINE + '''
 import json, struct
 def conv_forward(A_prev, W, b, hparameters):
-    request = json.dumps({"op": "callback", "function": ["zero_pad"], "args": [], "$blobs": []}).encode()
-    os.write(channel(), struct.pack("!I", len(request)) + request)
+    request = json.dumps({"function": ["zero_pad"], "args": [], "$blobs": []}).encode()
+    os.write(reference_line(), struct.pack("!I", len(request)) + request)
     raise ValueError("asked for an odd callback")
 '''
 # A frame announcing 256 MB of array, and garbage: the grader must refuse both before reading them.

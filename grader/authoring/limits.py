@@ -175,7 +175,7 @@ def limits_check(assignment: Assignment, suite: Suite) -> tuple[list[str], list[
         estimate = busiest.with_callbacks
         lines.append(f"limits: {where(busiest)} calls other graded functions {busiest.graded_calls} times; for a student "
                      f"who got those wrong, each is a round trip to the reference out of the sandbox (counted at "
-                     f"{duration(CALLBACK_SECONDS)}, though the grader's own part of it is given back): about "
+                     f"{duration(CALLBACK_SECONDS)}, though the reference's own part of it is given back): about "
                      f"{duration(estimate)}, and call_seconds leaves at least {margin(limit / estimate)}")
         if limit < CALLBACK_MARGIN * estimate:
             problems.append(f"call_seconds = {limit:g} s is less than {CALLBACK_MARGIN}x the slowest call estimated with "

@@ -3,21 +3,30 @@
 A student's function may call the reference of a graded function it depends on; the arguments are
 the student's. ``zero_pad(x, 12000)`` would make the grader allocate gigabytes, a negative window
 would make it loop for a minute. So the reference runs in a process forked from the grader (it has
-the reference loaded already) under an address-space limit, and every exchange with it has the
-calling check's deadline. The grader only relays bytes: the arguments are decoded, and the answer
-encoded, in the forked process.
+the reference loaded already) under an address-space limit. The submission's child asks it directly,
+through a pipe pair of its own into the sandbox (a round trip through the grader cost twice the hops):
+the runner reads the child's requests, decodes them, answers only the functions the grader allowed for
+the call under way, and keeps on a clock the grader can read how long the reference itself worked, which
+the grader gives back to the call. It serves one submission: the grader stops it when the child ends, so
+nothing one child left in the pipes reaches the next.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import resource
+import select
 import signal
+import struct
+import time
 from types import SimpleNamespace
 from typing import Any
 
 from grader.grading import wire
 from grader.grading.channel import Channel, ChannelClosed
+
+_CLOCK = struct.Struct("qq")  # nanoseconds the reference worked before, and since when it works now (0: idle)
 
 
 def _close_all_but(keep: set[int]) -> None:
@@ -29,80 +38,131 @@ def _close_all_but(keep: set[int]) -> None:
                 pass
 
 
-def _serve(reference: SimpleNamespace, memory_mb: int, requests: int, replies: int) -> None:
+def _answer(reference: SimpleNamespace, request: dict[str, Any], blobs: list[bytes], allowed: frozenset[str],
+            clock: mmap.mmap) -> tuple[dict[str, Any], list[bytes]]:
+    name = request.get("function")
+    name = name if isinstance(name, str) else ""  # the child's word: a list here must not stop the runner
+    if name not in allowed:
+        return {"op": "callback-error", "message": f"{wire.clean_string(name[:60])} is not available"}, []
+    worked, _ = _CLOCK.unpack_from(clock)
+    started = time.monotonic_ns()
+    _CLOCK.pack_into(clock, 0, worked, started)
+    out: list[bytes] = []
+    try:
+        args, kwargs = wire.decode(request["args"], blobs)
+        return {"op": "callback-result", "value": wire.encode(getattr(reference, name)(*args, **kwargs), out)}, out
+    except MemoryError:
+        return {"op": "callback-error", "message": f"{name} ran out of memory on these arguments"}, []
+    except Exception as error:  # the student's arguments made the reference fail: tell the student, briefly
+        return {"op": "callback-error", "message": f"{name} failed on these arguments: {type(error).__name__}"}, []
+    finally:
+        _CLOCK.pack_into(clock, 0, worked + time.monotonic_ns() - started, 0)
+
+
+def _serve(reference: SimpleNamespace, memory_mb: int, control: int, requests: int, replies: int,
+           clock: mmap.mmap) -> None:
     with open("/proc/self/status") as status:
         vm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
     limit = vm_kb * 1024 + memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    allowed: frozenset[str] = frozenset()
     while True:
-        try:
-            request, blobs = wire.receive(requests)
-        except EOFError:
-            return
-        name = str(request.get("function"))
-        reply: dict[str, Any]
+        ready = select.select([control, requests], [], [])[0]
+        if control in ready:  # first: what the grader allows for the call it is about to make
+            try:
+                message, _ = wire.receive(control)
+            except EOFError:
+                return
+            allowed = frozenset(name for name in message.get("allow", []) if isinstance(name, str))
+            continue
         out: list[bytes] = []
         try:
-            args, kwargs = wire.decode(request["args"], blobs)
-            reply = {"op": "callback-result", "value": wire.encode(getattr(reference, name)(*args, **kwargs), out)}
-        except MemoryError:
-            reply, out = {"op": "callback-error", "message": f"{name} ran out of memory on these arguments"}, []
-        except Exception as error:  # the student's arguments made the reference fail: tell the student, briefly
-            reply, out = {"op": "callback-error", "message": f"{name} failed on these arguments: {type(error).__name__}"}, []
-        wire.send(replies, reply, out)
+            request, blobs = wire.receive(requests)
+        except EOFError:  # the sandbox is gone
+            return
+        except wire.WireError as error:  # the child's stream is out of step: its own loss, until it ends
+            reply = {"op": "callback-error", "message": f"the request could not be read: {error}"}
+        else:
+            reply, out = _answer(reference, request, blobs, allowed, clock)
+        wire.send(replies, reply, out)  # a child that does not read its answer stops only itself: it is not counted
 
 
 class ReferenceRunner:
-    """One forked process per grading job, started on first use and again after it is killed."""
+    """The reference's process for one submission's child, started when a call first allows it a function."""
 
     def __init__(self, reference: SimpleNamespace, memory_mb: int) -> None:
         self.reference = reference
         self.memory_mb = memory_mb
         self.pid = 0
-        self.channel: Channel | None = None
+        self.pidfd = -1  # readable once the runner has ended
+        self.control: Channel | None = None
+        self.clock = mmap.mmap(-1, _CLOCK.size)
 
-    def _start(self) -> Channel:
-        requests_r, requests_w = os.pipe()
-        replies_r, replies_w = os.pipe()
+    @property
+    def running(self) -> bool:
+        return self.control is not None
+
+    def _start(self, requests: int, replies: int) -> Channel:
+        _drain(requests)  # what an earlier child wrote and no runner read
+        _CLOCK.pack_into(self.clock, 0, 0, 0)
+        control_r, control_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                _close_all_but({0, 1, 2, requests_r, replies_w})  # the sandbox's pipes stay the grader's alone
+                _close_all_but({0, 1, 2, control_r, requests, replies})  # the clock is shared memory, not a file
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                _serve(self.reference, self.memory_mb, requests_r, replies_w)
+                _serve(self.reference, self.memory_mb, control_r, requests, replies, self.clock)
             except BaseException:
                 code = 70
             os._exit(code)
-        os.close(requests_r)
-        os.close(replies_w)
+        os.close(control_r)
         self.pid = pid
-        self.channel = Channel(replies_r, requests_w)
-        return self.channel
+        self.pidfd = os.pidfd_open(pid)
+        self.control = Channel(control_w, control_w)  # one way: the grader only tells it what to allow
+        return self.control
 
-    def call(self, function: str, args: Any, blobs: list[bytes], deadline: float) -> tuple[dict[str, Any], list[bytes]]:
-        """The reply to send back into the sandbox. Raises TimeoutError when the deadline passes (the runner
-        is then killed, and started again on the next call)."""
-        channel = self.channel or self._start()
+    def allow(self, functions: frozenset[str], pipes: tuple[int, ...], deadline: float) -> None:
+        """Before a call: answer the child's requests of ``functions`` only (started on the first that allows one,
+        on the sandbox's reference ``pipes``: requests, replies). Raises TimeoutError past the deadline."""
+        if not functions and self.control is None:
+            return
+        control = self.control or self._start(*pipes)
         try:
-            channel.send({"function": function, "args": args}, blobs, deadline)
-            return channel.receive(deadline)
-        except TimeoutError:
+            control.send({"allow": sorted(functions)}, [], deadline)
+        except ChannelClosed:  # it died: the next call starts another
             self.stop()
-            raise
-        except ChannelClosed:  # killed by its memory limit or a crash in NumPy
-            self.stop()
-            return {"op": "callback-error", "message": f"{function} could not run on these arguments"}, []
+
+    def worked(self) -> float:
+        """Seconds the reference has worked for this child, the current request included."""
+        before, since = _CLOCK.unpack_from(self.clock)
+        return (before + (time.monotonic_ns() - since if since else 0)) / 1e9
+
+    def busy(self) -> bool:
+        """Whether it is working on a request (or died while it was)."""
+        return self.control is not None and _CLOCK.unpack_from(self.clock)[1] != 0
 
     def stop(self) -> None:
-        if self.channel is None:
+        if self.control is None:
             return
-        self.channel.close()
-        self.channel = None
+        self.control.close()
+        self.control = None
         try:
             os.kill(self.pid, signal.SIGKILL)
         except OSError:
             pass
         os.waitpid(self.pid, 0)
+        os.close(self.pidfd)
+        self.pidfd = -1
 
+
+def _drain(fd: int) -> None:
+    os.set_blocking(fd, False)
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, True)

@@ -19,7 +19,11 @@ class ChannelClosed(Exception):
 
 
 class Interrupted(Exception):
-    """The watched descriptor became readable while waiting: the other side is gone."""
+    """A watched descriptor became readable while waiting (the other side, or a helper, is gone): ``fd`` says which."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(fd)
+        self.fd = fd
 
 
 class Channel:
@@ -27,8 +31,8 @@ class Channel:
         self.read_fd, self.write_fd, self.watch = read_fd, write_fd, watch
         os.set_blocking(write_fd, False)
 
-    def _wait(self, fd: int, writing: bool, deadline: float) -> None:
-        watched = [self.watch] if self.watch is not None else []
+    def _wait(self, fd: int, writing: bool, deadline: float, also: tuple[int, ...] = ()) -> None:
+        watched = [self.watch, *also] if self.watch is not None else list(also)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -38,7 +42,7 @@ class Channel:
             if (writable if writing else fd in readable):
                 return
             if readable:
-                raise Interrupted
+                raise Interrupted(readable[0])
 
     def send(self, message: dict[str, Any], blobs: list[bytes], deadline: float) -> None:
         from grader.grading import wire  # here: a sandbox is started (and its channels made) before NumPy is imported
@@ -53,11 +57,12 @@ class Channel:
             except OSError as error:  # EPIPE: nobody reads any more
                 raise ChannelClosed(str(error)) from error
 
-    def receive(self, deadline: float) -> tuple[dict[str, Any], list[bytes]]:
+    def receive(self, deadline: float, also: tuple[int, ...] = ()) -> tuple[dict[str, Any], list[bytes]]:
+        """The next message; Interrupted when ``watch``, or one of ``also``, becomes readable first."""
         from grader.grading import wire
 
         def read(fd: int, size: int) -> bytes:
-            return wire.read_exact(fd, size, wait=lambda fd: self._wait(fd, False, deadline))
+            return wire.read_exact(fd, size, wait=lambda fd: self._wait(fd, False, deadline, also))
 
         try:
             return wire.receive(self.read_fd, read)

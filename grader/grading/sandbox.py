@@ -120,7 +120,7 @@ def _python_roots() -> list[str]:
 COURSE_DIR = "/opt/course"  # the assignment's helper modules and data files, read-only, as beside the notebook
 
 
-def bwrap_command(data_fds: tuple[int, int], files: tuple[Path, ...] = (), environment: Environment | None = None) -> list[str]:
+def bwrap_command(data_fds: tuple[int, ...], files: tuple[Path, ...] = (), environment: Environment | None = None) -> list[str]:
     """The sandbox's command line. With ``environment``, its interpreter runs the worker, and only its folders (and
     its base Python's, whose own site-packages are hidden) are bound: none of the grader's packages can be seen."""
     command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
@@ -268,6 +268,7 @@ class Worker:
         self.ready = False
         self.runner: ReferenceRunner | None = None
         self._loading = 0.0  # the deadline of the notebook's definitions being loaded
+        self.reference_pipes: tuple[int, ...] = ()  # the runner's ends of the child's line to it: requests, replies
 
     def use_reference(self, reference: Any) -> None:
         """The reference functions that answer the child's calls of graded functions it may not run itself."""
@@ -280,7 +281,9 @@ class Worker:
     def start(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        data_fds = (to_child_r, from_child_w)
+        requests_r, requests_w = os.pipe()  # the child's own line to the reference runner (grading/callbacks.py)
+        replies_r, replies_w = os.pipe()
+        data_fds = (to_child_r, from_child_w, requests_w, replies_r)
         switch: dict[str, Any] = {}
         if self.mode == "bwrap":
             command, env, cwd = bwrap_command(data_fds, self.files, self.environment), dict(QUIET_ENV), None
@@ -300,8 +303,9 @@ class Worker:
                 switch = {"user": user[0], "group": user[1], "extra_groups": []}
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         env=env, cwd=cwd, start_new_session=True, pass_fds=data_fds, **switch)
-        os.close(to_child_r)
-        os.close(from_child_w)
+        for fd in data_fds:
+            os.close(fd)
+        self.reference_pipes = (requests_r, replies_w)
         assert self.process.stdin and self.process.stdout
         self.control = Channel(self.process.stdout.fileno(), self.process.stdin.fileno())
         self.data = Channel(from_child_r, to_child_w, watch=self.process.stdout.fileno())
@@ -342,6 +346,11 @@ class Worker:
         if self.data is not None:
             self.data.close()
             self.data = None
+        if self.runner is not None:
+            self.runner.stop()
+        for fd in self.reference_pipes:
+            os.close(fd)
+        self.reference_pipes = ()
         self.control = None
         self.child_alive = False
         if self.scratch is not None:
@@ -364,6 +373,8 @@ class Worker:
             raise WorkerDied("the sandbox stopped answering") from error
         self.child_alive = False
         self.data.drain()
+        if self.runner is not None:  # it served this child only: what the child left in its pipes dies with it
+            self.runner.stop()
         if message.get("op") != "exited" or type(message.get("code")) is not int:
             self.stop()
             raise WorkerDied("the sandbox sent an unexpected message")
@@ -474,20 +485,29 @@ class Worker:
         started = time.monotonic()
         deadline = started + self.limits.call_seconds
         ceiling = deadline + CALLBACK_ALLOWANCE * self.limits.call_seconds
-        answering = 0.0
+        runner, given = self.runner, 0.0
         try:
+            if runner is not None:
+                runner.allow(stubs, self.reference_pipes, deadline)
+            worked = runner.worked() if runner is not None else 0.0
             self.data.send(request, blobs, deadline)
             while True:
-                message, reply_blobs = self.data.receive(deadline)
-                if message.get("op") != "callback":
+                watched = (runner.pidfd,) if runner is not None and runner.running else ()
+                try:
+                    message, reply_blobs = self.data.receive(deadline, also=watched)
                     break
-                reply, answer_blobs, spent = self._answer_callback(message, reply_blobs, stubs, ceiling)
-                answering += spent
-                deadline = min(started + self.limits.call_seconds + answering, ceiling)
-                self.data.send(reply, answer_blobs, deadline)  # a child that does not read its answer spends its own time
+                except TimeoutError:  # the reference's own time answering the child is given back, up to the ceiling
+                    given = max(given, runner.worked() - worked) if runner is not None and runner.running else given
+                    deadline = min(started + self.limits.call_seconds + given, ceiling)
+                    if deadline <= time.monotonic():
+                        raise
+                except Interrupted as stop:
+                    if not watched or stop.fd != watched[0]:
+                        raise
+                    self._runner_died()
         except TimeoutError:
             self._end_child()
-            answered = f", not counting {answering:.1f} s the grader spent answering its calls" if answering >= 0.05 else ""
+            answered = f", not counting {given:.1f} s the grader spent answering its calls" if given >= 0.05 else ""
             return CallOutcome("timeout", message=f"{function} did not finish within {self.limits.call_seconds:g} s"
                                                   f"{answered} (an infinite loop, or waiting for input?)",
                                seconds=time.monotonic() - started)
@@ -502,17 +522,25 @@ class Worker:
             return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
         return self._outcome(message, reply_blobs)
 
-    def _answer_callback(self, message: dict[str, Any], blobs: list[bytes], stubs: frozenset[str],
-                         deadline: float) -> tuple[dict[str, Any], list[bytes], float]:
-        """The answer to a call of the reference from the child, and the seconds the reference took to give it (the
-        grader's time, given back to the call: only the runner's, never what the child controls, such as reading)."""
-        name = message.get("function")
-        name = name if isinstance(name, str) else ""  # the child's word: a list here must not crash the grader
-        if self.runner is None or name not in stubs:
-            return {"op": "callback-error", "message": f"{_text(name, 60)} is not available"}, [], 0.0
-        started = time.monotonic()
-        reply, reply_blobs = self.runner.call(name, message.get("args"), blobs, deadline)
-        return reply, reply_blobs, time.monotonic() - started
+    def _runner_died(self) -> None:
+        """The reference runner ended (its memory limit, a crash in NumPy). If it died answering, the child waiting
+        for that answer is told, as the runner would have told it; the next call that allows a function starts
+        another runner."""
+        from grader.grading import wire
+
+        assert self.runner is not None
+        answering = self.runner.busy()
+        self.runner.stop()
+        if answering and self.reference_pipes:
+            replies = self.reference_pipes[1]
+            os.set_blocking(replies, False)  # no runner shares it now; a child that reads nothing loses only this
+            try:
+                os.write(replies, wire.frame({"op": "callback-error", "message": "the reference could not run on these "
+                                                                                "arguments"}))
+            except OSError:
+                pass
+            finally:
+                os.set_blocking(replies, True)
 
     def _outcome(self, message: dict[str, Any], blobs: list[bytes]) -> CallOutcome:
         from grader.grading import wire

@@ -3,17 +3,20 @@
 It imports NumPy once, then for each submission forks a fresh process that sets its resource
 limits, loads the submission's chunks and calls its functions on request, sending back plain
 data (see wire.py). It never sees tests, expected values or reference solutions; it can only
-ask the grader to run a reference function on its behalf (isolation), and the grader decides
-whether to answer.
+ask the reference runner (grading/callbacks.py, a process of the grader's outside the sandbox) to
+run a reference function on its behalf (isolation), and the runner answers only what the grader
+allowed for the call under way.
 
-Two channels, so that nothing a submission does reaches the next one. The control channel
+Three channels, so that nothing a submission does reaches the next one. The control channel
 (stdin/stdout, then pointed at /dev/null so that prints cannot corrupt it) is the zygote's: the
 grader sends ``load`` or ``end`` there, and the zygote answers ``ready``, ``exited``. The data
-channel (two more pipes, named on the command line) is the child's: it answers ``loaded`` and then serves ``call`` messages
-(``returned``, ``raised``, ... possibly after ``callback`` round trips). The child closes the
-control channel before any student code runs, and the zygote is not dumpable, so student code
-can neither forge the zygote's messages nor touch its memory; what a child leaves unread on the
-data channel is drained before the next child starts, and its files are wiped.
+channel (two more pipes, named on the command line) is the child's: it answers ``loaded`` and then
+serves ``call`` messages (``returned``, ``raised``, ...). The child's line to the reference runner
+(two more pipes, named after them) carries its requests and the runner's answers. The child closes
+the control channel before any student code runs, and the zygote is not dumpable, so student code
+can neither forge the zygote's messages nor touch its memory; what a child leaves unread on its
+channels is drained before the next child starts (the runner that served it is stopped), and its
+files are wiped.
 """
 
 from __future__ import annotations
@@ -206,8 +209,8 @@ def _set_limits(limits: dict[str, Any]) -> None:
 class Session:
     """One submission, loaded in a forked child."""
 
-    def __init__(self, fd_in: int, fd_out: int, request: dict[str, Any]) -> None:
-        self.fd_in, self.fd_out = fd_in, fd_out
+    def __init__(self, fds: tuple[int, int, int, int], request: dict[str, Any]) -> None:
+        self.fd_in, self.fd_out, self.reference_out, self.reference_in = fds
         self.output = CappedText(int(request["limits"]["output_kb"]) * 1024)
         sys.stdout = sys.stderr = self.output  # what loading prints is dropped with the first call's reset
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
@@ -236,7 +239,8 @@ class Session:
             self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": _student_traceback(error)})
 
     def _stub(self, name: str) -> Any:
-        """Stands in for a graded function the submission got wrong: the grader answers with the reference."""
+        """Stands in for a graded function the submission got wrong: the reference answers, from its own process
+        outside the sandbox (grading/callbacks.py), through a pipe pair of its own."""
 
         def stub(*args: Any, **kwargs: Any) -> Any:
             blobs: list[bytes] = []
@@ -244,8 +248,8 @@ class Session:
                 encoded = wire.encode([list(args), kwargs], blobs)
             except wire.WireError as error:
                 raise TypeError(f"{name} was called with {error}") from None
-            wire.send(self.fd_out, {"op": "callback", "function": name, "args": encoded}, blobs)
-            reply, reply_blobs = wire.receive(self.fd_in)
+            wire.send(self.reference_out, {"function": name, "args": encoded}, blobs)
+            reply, reply_blobs = wire.receive(self.reference_in)
             if reply.get("op") == "callback-result":
                 return wire.decode(reply["value"], reply_blobs)
             raise RuntimeError(str(reply.get("message", f"{name} failed")))
@@ -306,15 +310,15 @@ class Session:
             self.call(request, blobs)
 
 
-def _run_child(data_in: int, data_out: int, request: dict[str, Any], seccomp: _Filter) -> None:
+def _run_child(fds: tuple[int, int, int, int], request: dict[str, Any], seccomp: _Filter) -> None:
     try:
         _set_limits(request["limits"])
         seccomp.lock_down()
     except Unsafe as error:
-        wire.send(data_out, {"op": "unsafe", "message": str(error)})
+        wire.send(fds[1], {"op": "unsafe", "message": str(error)})
         return
     warnings.simplefilter("default")
-    session = Session(data_in, data_out, request)
+    session = Session(fds, request)
     session.serve(request["functions"])
 
 
@@ -392,17 +396,19 @@ def _harden_zygote() -> None:
         raise Unsafe("a new session keyring could not be joined")
 
 
-def _serve_child(control_in: int, control_out: int, data_in: int, data_out: int, request: dict[str, Any],
+def _serve_child(control_in: int, control_out: int, fds: tuple[int, int, int, int], request: dict[str, Any],
                  seccomp: _Filter) -> int:
-    """Fork the child for one submission and wait until it exits or the grader says ``end``; its exit code."""
-    _drain(data_in)
+    """Fork the child for one submission and wait until it exits or the grader says ``end``; its exit code. ``fds``:
+    the child's data channel (in, out) and its line to the reference runner (out, in)."""
+    _drain(fds[0])
+    _drain(fds[3])  # answers a runner gave an earlier child that never read them (that runner is gone)
     child = os.fork()
     if child == 0:
         os.close(control_in)
         os.close(control_out)
         code = 0
         try:
-            _run_child(data_in, data_out, request, seccomp)
+            _run_child(fds, request, seccomp)
         except BaseException:
             code = 70
         os._exit(code)
@@ -430,7 +436,7 @@ def _serve_child(control_in: int, control_out: int, data_in: int, data_out: int,
 
 def main() -> None:
     control_in, control_out = os.dup(0), os.dup(1)
-    data_in, data_out = int(sys.argv[1]), int(sys.argv[2])
+    data_in, data_out, reference_out, reference_in = map(int, sys.argv[1:5])
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -451,7 +457,7 @@ def main() -> None:
             return
         if request.get("op") != "load":
             continue
-        code = _serve_child(control_in, control_out, data_in, data_out, request, seccomp)
+        code = _serve_child(control_in, control_out, (data_in, data_out, reference_out, reference_in), request, seccomp)
         _kill_leftovers()
         for folder in folders:
             _wipe(folder, modes[folder])
