@@ -87,11 +87,13 @@ def _sandbox(requested: str) -> str:
 
 
 def _prestart(assignment: Assignment, requested: str, count: int, jobs: int) -> None:
-    """Start the sandbox before the grading machinery is imported, and before bubblewrap's probe (``_sandbox``), so
-    that their start-ups overlap (one job only)."""
-    if (count == 1 or jobs == 1) and assignment.environment is None:
-        from grader.grading.sandbox import likely_mode, prestart
+    """Start the sandbox (one job only) and bubblewrap's probe (``_sandbox`` takes its answer) before the grading
+    machinery is imported, so that their start-ups overlap."""
+    from grader.grading.sandbox import likely_mode, prestart, probe_ahead
 
+    if requested != "none":
+        probe_ahead()
+    if (count == 1 or jobs == 1) and assignment.environment is None:
         prestart(likely_mode(requested), assignment.limits, assignment.course_files)
 
 
@@ -111,6 +113,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             from grader.grading.extract import extract_ahead
 
             extract_ahead(args.submissions[0])
+        import grader.running.batch  # noqa: F401  (NumPy and the rest, while the probe and the sandbox start)
     # on a cluster, bubblewrap is needed on the workers (each refuses without it), not here
     mode = ("none" if args.sandbox == "none" else "bwrap") if cluster else _sandbox(args.sandbox)
     if not args.submissions:  # the course form: what `grader collect` took in and the current tests have not graded
@@ -161,9 +164,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     course = args.course if args.course is not None else Path.cwd()
     assignment = load_assignment(find_named_assignment(name, course))
     _prestart(assignment, args.sandbox, 1, 1)
-    mode = _sandbox(args.sandbox)
     from grader.grading.check import check_text, student_chunks
     from grader.running.batch import grade_paths
+
+    mode = _sandbox(args.sandbox)
 
     (report,) = grade_paths(assignment, [notebook], mode, suite="public")
     failing = sum(not f.passed for f in report.functions) > 1  # only then can one failure come from another

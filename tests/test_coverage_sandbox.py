@@ -116,6 +116,19 @@ def test_a_bwrap_that_cannot_run_or_hangs_is_not_usable(monkeypatch: pytest.Monk
     assert resolve_mode("auto") == "none"  # installed, but namespaces are not allowed here
 
 
+@pytest.mark.parametrize(("probe", "mode"), [(["true"], "bwrap"), (["false"], "none")])
+def test_a_probe_started_ahead_is_the_one_resolve_mode_takes(monkeypatch: pytest.MonkeyPatch, probe: list[str],
+                                                             mode: str) -> None:
+    monkeypatch.setattr(grader.grading.sandbox.shutil, "which", lambda name: "/usr/bin/bwrap")
+    monkeypatch.setattr(grader.grading.sandbox, "PROBE", probe)
+    grader.grading.sandbox.probe_ahead()
+    started = grader.grading.sandbox._probe
+    assert started is not None
+    monkeypatch.setattr(grader.grading.sandbox.subprocess, "run", lambda *a, **k: pytest.fail("probed again"))
+    assert resolve_mode("auto") == mode
+    assert grader.grading.sandbox._probe is None and started.returncode is not None  # taken once, and collected
+
+
 @pytest.mark.parametrize(("code", "expected"), [
     (-signal.SIGXCPU, ("timeout", "more CPU time")),
     (-signal.SIGXFSZ, ("crash", "file larger than allowed")),
