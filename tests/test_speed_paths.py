@@ -398,3 +398,16 @@ def test_an_extraction_started_ahead_is_the_one_taken_and_one_never_taken_is_col
     extract._cancel_started()
     with pytest.raises(ChildProcessError):
         os.waitpid(never.pid, os.WNOHANG)
+
+
+def test_a_batch_extracts_each_next_notebook_ahead_and_leaves_no_child(assignment: Assignment) -> None:
+    """--jobs 1 parses the next notebook while it grades one (extract_ahead): the same grades as one by one, a path
+    given twice included, and no extraction child left once the batch is done."""
+    from grader.grading import extract
+    from grader.running.batch import grade_stream
+
+    alice, bob = EXAMPLES[0], next(p for p in EXAMPLES if p.stem == "bob_partly_right")
+    paths = [bob, alice, bob]
+    graded = dict(grade_stream(assignment, paths, sandbox_mode()))
+    assert [graded[i].score for i in range(3)] == [graded[0].score, 100, graded[0].score] and graded[0].score < 100
+    assert extract._started == {}

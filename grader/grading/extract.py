@@ -440,12 +440,13 @@ _started: dict[str, Running] = {}
 
 def extract_ahead(path: Path) -> None:
     """Start ``extract_bounded(path)`` now, while the caller goes on (one grade: while the grader imports NumPy and
-    loads the tests): the next ``extract_bounded`` of the same path takes its answer. Never taken: stopped at exit."""
-    if not _started:
-        atexit.register(_cancel_started)
-    _started[os.fspath(path)] = start_bounded(lambda: _encoded(path), EXTRACT_SECONDS, EXTRACT_MEMORY_MB)
+    loads the tests; a batch: while the notebook before is graded): the next ``extract_bounded`` of the same path takes
+    its answer. Never taken: stopped at exit."""
+    if os.fspath(path) not in _started:
+        _started[os.fspath(path)] = start_bounded(lambda: _encoded(path), EXTRACT_SECONDS, EXTRACT_MEMORY_MB)
 
 
+@atexit.register
 def _cancel_started() -> None:
     while _started:
         _started.popitem()[1].cancel()

@@ -17,6 +17,7 @@ from typing import Any
 from grader.authoring.reference_check import verify_reference, verify_reference_in
 from grader.config import Assignment
 from grader.errors import UsageError
+from grader.grading.extract import extract_ahead
 from grader.grading.grade import GRADER_ERROR, grade_submission, not_graded
 from grader.grading.sandbox import Worker, take_started
 from grader.grading.suite import Suite, load_suite, split_kind
@@ -106,7 +107,10 @@ def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs:
     if jobs <= 1 or len(paths) <= 1:
         _start_job(assignment, mode, suite)
         try:
-            yield from enumerate(map(_grade_one, paths))
+            for index, path in enumerate(paths):
+                if index + 1 < len(paths):
+                    extract_ahead(paths[index + 1])  # parsed on the other core while this one is graded
+                yield index, _grade_one(path)
         finally:
             assert _job is not None
             _job[2].close()
