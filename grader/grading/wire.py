@@ -59,9 +59,7 @@ def encode(value: Any, blobs: list[bytes], depth: int = 0) -> Any:
         if value.nbytes > MAX_MESSAGE:
             raise WireError(f"an array of shape {value.shape} is too large to be checked "
                             f"({value.nbytes // 2**20} MB; at most {MAX_MESSAGE // 2**20} MB)")
-        buffer = io.BytesIO()
-        np.save(buffer, value, allow_pickle=False)
-        blobs.append(buffer.getvalue())
+        blobs.append(_npy(value))
         return {"$array": len(blobs) - 1}
     if isinstance(value, np.generic) and kind.__module__ == "numpy" and value.dtype.kind in "biufc":
         return {"$scalar": value.dtype.str, "value": repr(value.item())}
@@ -75,6 +73,18 @@ def encode(value: Any, blobs: list[bytes], depth: int = 0) -> Any:
             raise WireError("a dict can only be checked if its keys are strings")
         return {"$dict": [[key, encode(item, blobs, depth + 1)] for key, item in value.items()]}
     raise WireError(f"a {_type_name(value)} object cannot be checked (return numbers, arrays, tuples, lists or dicts)")
+
+
+def _npy(value: np.ndarray) -> bytes:
+    """A plain array as a version 1.0 ``.npy`` file, written directly (~1 us instead of np.save's ~7: a call moves
+    several arrays each way, and the worker hashes each argument before and after); a Fortran-ordered one by NumPy."""
+    if value.flags.f_contiguous and not value.flags.c_contiguous:
+        buffer = io.BytesIO()
+        np.save(buffer, value, allow_pickle=False)
+        return buffer.getvalue()
+    header = f"{{'descr': '{value.dtype.str}', 'fortran_order': False, 'shape': {value.shape!r}, }}"
+    header += " " * (64 - (len(header) + 11) % 64) + "\n"  # the data starts at a multiple of 64 bytes
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1") + value.tobytes()
 
 
 def _literal(text: Any) -> Any:
