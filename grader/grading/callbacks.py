@@ -104,7 +104,7 @@ class ReferenceRunner:
         return self.control is not None
 
     def _start(self, requests: int, replies: int) -> Channel:
-        _drain(requests)  # what an earlier child wrote and no runner read
+        wire.drain(requests)  # what an earlier child wrote and no runner read
         _CLOCK.pack_into(self.clock, 0, 0, 0)
         control_r, control_w = os.pipe()
         pid = os.fork()
@@ -155,14 +155,3 @@ class ReferenceRunner:
         os.waitpid(self.pid, 0)
         os.close(self.pidfd)
         self.pidfd = -1
-
-
-def _drain(fd: int) -> None:
-    os.set_blocking(fd, False)
-    try:
-        while os.read(fd, 1 << 16):
-            pass
-    except BlockingIOError:
-        pass
-    finally:
-        os.set_blocking(fd, True)

@@ -229,6 +229,19 @@ def read_exact(fd: int, size: int, wait: Any = None) -> bytes:
     return b"".join(chunks)
 
 
+def drain(fd: int) -> None:
+    """Throw away whatever is waiting in a pipe (left unread by a process that has ended); its blocking mode stays."""
+    blocking = os.get_blocking(fd)
+    os.set_blocking(fd, False)
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, blocking)
+
+
 def receive(fd: int, read: Any = read_exact) -> tuple[dict[str, Any], list[bytes]]:
     """Read one message; ``read(fd, n)`` may be replaced by one that enforces a deadline."""
     (length,) = struct.unpack("!I", read(fd, 4))

@@ -369,19 +369,6 @@ def _wipe(folder: str, mode: int) -> None:
                     stack.append((entry.path, False))
 
 
-def _drain(fd: int) -> None:
-    """Throw away whatever a finished child left unread in a pipe."""
-    blocking = os.get_blocking(fd)
-    os.set_blocking(fd, False)
-    try:
-        while os.read(fd, 1 << 16):
-            pass
-    except BlockingIOError:
-        pass
-    finally:
-        os.set_blocking(fd, blocking)
-
-
 def _harden_zygote() -> None:
     """No process of a submission may read or write the zygote's memory (PR_SET_DUMPABLE 0), and none may
     see the grader's keys (a new, empty session keyring)."""
@@ -400,8 +387,8 @@ def _serve_child(control_in: int, control_out: int, fds: tuple[int, int, int, in
                  seccomp: _Filter) -> int:
     """Fork the child for one submission and wait until it exits or the grader says ``end``; its exit code. ``fds``:
     the child's data channel (in, out) and its line to the reference runner (out, in)."""
-    _drain(fds[0])
-    _drain(fds[3])  # answers a runner gave an earlier child that never read them (that runner is gone)
+    wire.drain(fds[0])
+    wire.drain(fds[3])  # answers a runner gave an earlier child that never read them (that runner is gone)
     child = os.fork()
     if child == 0:
         os.close(control_in)
