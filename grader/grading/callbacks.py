@@ -128,11 +128,13 @@ class ReferenceRunner:
         on the sandbox's reference ``pipes``: requests, replies). Raises TimeoutError past the deadline."""
         if not functions and self.control is None:
             return
-        control = self.control or self._start(*pipes)
-        try:
-            control.send({"allow": sorted(functions)}, [], deadline)
-        except ChannelClosed:  # it died: the next call starts another
-            self.stop()
+        for _ in range(2):  # one that died since the last call is replaced at once
+            control = self.control or self._start(*pipes)
+            try:
+                control.send({"allow": sorted(functions)}, [], deadline)
+                return
+            except ChannelClosed:
+                self.stop()
 
     def worked(self) -> float:
         """Seconds the reference has worked for this child, the current request included."""
