@@ -25,7 +25,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-from grader import model
+from grader import model, notebooks
 from grader.bounded import AnswerTooLarge, Running, start_bounded
 from grader.config import Assignment
 from grader.errors import NotebookError
@@ -423,7 +423,7 @@ def extract_submission(path: Path) -> Submission:
 def extract_kept(path: Path) -> Submission:
     """``extract_submission`` of an instructor's notebook (the master), kept per version of the notebook and of this
     code (grader/kept.py): each grade reads it back instead of parsing the notebook again (~0.015 s)."""
-    key = version_key(read_regular_file(path), __file__, model.__file__)
+    key = version_key(read_regular_file(path), __file__, model.__file__, notebooks.__file__)
     kept = read_kept("extracted", key)
     if kept is not None:
         try:
