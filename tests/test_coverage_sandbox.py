@@ -363,11 +363,16 @@ def test_a_call_that_keeps_the_reference_busy_still_ends(isolated: Worker) -> No
     isolated.end()
 
 
-KILLS_THE_REFERENCE = Submission("x.ipynb", (Chunk(1, 1, "def", ("helper", "f"), textwrap.dedent("""\
+KILLS_THE_REFERENCE = Submission("x.ipynb", (Chunk(1, 1, "def", ("helper", "f", "g"), textwrap.dedent("""\
     def helper(x):
         return x
     def f(x):
         return helper(x)
+    def g(x):
+        try:
+            return helper(x)
+        except RuntimeError:
+            return helper(-x)
     """)),))
 
 
@@ -377,12 +382,14 @@ def test_a_reference_that_dies_answering_costs_its_call_only() -> None:
     worker = Worker(sandbox_mode(), Limits(call_seconds=5, cpu_seconds=30, memory_mb=256, output_kb=1))
     worker.use_reference(SimpleNamespace(helper=lambda x: os.kill(os.getpid(), signal.SIGKILL) if x < 0 else x + 1))
     try:
-        worker.load(KILLS_THE_REFERENCE, ["f"])
+        worker.load(KILLS_THE_REFERENCE, ["f", "g"])
         assert worker.call("f", (1,), {}, frozenset({"helper"})).value == 2
         died = worker.call("f", (-1,), {}, frozenset({"helper"}))
         assert died.status == "raised" and "could not run on these arguments" in died.message, died
         assert died.seconds < 2
         assert worker.call("f", (2,), {}, frozenset({"helper"})).value == 3
+        again = worker.call("g", (-1,), {}, frozenset({"helper"}))  # the same call asks again: a new runner answers
+        assert (again.status, again.value) == ("returned", 2), again
     finally:
         worker.close()
 

@@ -103,8 +103,9 @@ class ReferenceRunner:
     def running(self) -> bool:
         return self.control is not None
 
-    def _start(self, requests: int, replies: int) -> Channel:
-        wire.drain(requests)  # what an earlier child wrote and no runner read
+    def _start(self, requests: int, replies: int, drain: bool) -> Channel:
+        if drain:
+            wire.drain(requests)  # what an earlier child wrote and no runner read
         _CLOCK.pack_into(self.clock, 0, 0, 0)
         control_r, control_w = os.pipe()
         pid = os.fork()
@@ -123,13 +124,14 @@ class ReferenceRunner:
         self.control = Channel(control_w, control_w)  # one way: the grader only tells it what to allow
         return self.control
 
-    def allow(self, functions: frozenset[str], pipes: tuple[int, ...], deadline: float) -> None:
+    def allow(self, functions: frozenset[str], pipes: tuple[int, ...], deadline: float, drain: bool = True) -> None:
         """Before a call: answer the child's requests of ``functions`` only (started on the first that allows one,
-        on the sandbox's reference ``pipes``: requests, replies). Raises TimeoutError past the deadline."""
+        on the sandbox's reference ``pipes``: requests, replies, dropping what is waiting there unless ``drain`` is
+        False: in the middle of a call, it is the child's next request). Raises TimeoutError past the deadline."""
         if not functions and self.control is None:
             return
         for _ in range(2):  # one that died since the last call is replaced at once
-            control = self.control or self._start(*pipes)
+            control = self.control or self._start(pipes[0], pipes[1], drain)
             try:
                 control.send({"allow": sorted(functions)}, [], deadline)
                 return

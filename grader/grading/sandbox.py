@@ -525,10 +525,10 @@ class Worker:
                 except Interrupted as stop:
                     if not watched or stop.fd != watched[0]:
                         raise
-                    self._runner_died()
+                    self._runner_died(stubs, deadline)
         except TimeoutError:
             self._end_child()
-            answered = f", not counting {given:.1f} s the grader spent answering its calls" if given >= 0.05 else ""
+            answered = f", not counting {given:.1f} s the reference spent answering its calls" if given >= 0.05 else ""
             return CallOutcome("timeout", message=f"{function} did not finish within {self.limits.call_seconds:g} s"
                                                   f"{answered} (an infinite loop, or waiting for input?)",
                                seconds=time.monotonic() - started)
@@ -543,10 +543,9 @@ class Worker:
             return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
         return self._outcome(message, reply_blobs)
 
-    def _runner_died(self) -> None:
+    def _runner_died(self, stubs: frozenset[str], deadline: float) -> None:
         """The reference runner ended (its memory limit, a crash in NumPy). If it died answering, the child waiting
-        for that answer is told, as the runner would have told it; the next call that allows a function starts
-        another runner."""
+        for that answer is told, as the runner would have told it; another runner serves the rest of the call."""
         from grader.grading import wire
 
         assert self.runner is not None
@@ -562,6 +561,7 @@ class Worker:
                 pass
             finally:
                 os.set_blocking(replies, True)
+        self.runner.allow(stubs, self.reference_pipes, deadline, drain=False)
 
     def _outcome(self, message: dict[str, Any], blobs: list[bytes]) -> CallOutcome:
         from grader.grading import wire
