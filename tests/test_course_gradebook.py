@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,6 +188,13 @@ def test_one_students_standing_reads_only_that_students_rows(tmp_path: Path, ass
         assert alice.student.id == "alice" and alice.grade.raw_score == 7.0 and alice.grade.attempts == 1
 
 
+def grader_failed(assignment: Any) -> GradeReport:
+    """The report of a grading whose one check the grader (not the student) failed."""
+    return GradeReport(assignment.name, assignment.title, "a.ipynb", 0.0, assignment.max_score,
+                       (FunctionScore("zero_pad", 10.0, False, 0.0, 1, 0),),
+                       (CheckResult("zero_pad", "zero_pad_test", "public", "grader-error", "the test raised"),))
+
+
 def test_a_grading_the_grader_failed_is_not_recorded_and_stays_pending(tmp_path: Path, assignment,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A grader error (a broken test, reference or machine) is not the student's grade: recorded, its 0 would count in
@@ -194,9 +202,7 @@ def test_a_grading_the_grader_failed_is_not_recorded_and_stays_pending(tmp_path:
     from grader.course import course_grade
     from grader.course.course_grade import grade_course, suite_version
 
-    broken = GradeReport(assignment.name, assignment.title, "a.ipynb", 0.0, assignment.max_score,
-                         (FunctionScore("zero_pad", 10.0, False, 0.0, 1, 0),),
-                         (CheckResult("zero_pad", "zero_pad_test", "public", "grader-error", "the test raised"),))
+    broken = grader_failed(assignment)
     monkeypatch.setattr(course_grade, "grade_attempts", lambda assignment, rows, *a, **k: [(row, broken) for row in rows])
     with Gradebook(tmp_path / "gradebook.sqlite") as gradebook:
         gradebook.put_students([Student("alice", "Alice")])
@@ -215,9 +221,7 @@ def test_a_regrade_the_grader_failed_is_not_recorded_and_the_old_grade_stands(tm
     good = GradeReport(assignment.name, assignment.title, "a.ipynb", 10.0, assignment.max_score,
                        (FunctionScore("zero_pad", 10.0, False, 10.0, 1, 1),),
                        (CheckResult("zero_pad", "zero_pad_test", "public", "passed"),))
-    broken = GradeReport(assignment.name, assignment.title, "a.ipynb", 0.0, assignment.max_score,
-                         (FunctionScore("zero_pad", 10.0, False, 0.0, 1, 0),),
-                         (CheckResult("zero_pad", "zero_pad_test", "public", "grader-error", "the test raised"),))
+    broken = grader_failed(assignment)
     monkeypatch.setattr(module_regrade, "grade_attempts", lambda assignment, rows, *a, **k: [(row, broken) for row in rows])
     with Gradebook(tmp_path / "gradebook.sqlite") as gradebook:
         gradebook.put_students([Student("alice", "Alice")])

@@ -8,6 +8,7 @@ real worker can be made to do the wrong thing (its zygote killed, its child ende
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -363,6 +364,17 @@ def test_a_call_that_keeps_the_reference_busy_still_ends(isolated: Worker) -> No
     isolated.end()
 
 
+@contextlib.contextmanager
+def lending(reference: SimpleNamespace, call_seconds: float = 5) -> Iterator[Worker]:
+    """A worker of its own whose isolated calls the ``reference`` answers."""
+    worker = Worker(sandbox_mode(), Limits(call_seconds=call_seconds, cpu_seconds=30, memory_mb=256, output_kb=1))
+    worker.use_reference(reference)
+    try:
+        yield worker
+    finally:
+        worker.close()
+
+
 KILLS_THE_REFERENCE = Submission("x.ipynb", (Chunk(1, 1, "def", ("helper", "f", "g"), textwrap.dedent("""\
     def helper(x):
         return x
@@ -379,9 +391,7 @@ KILLS_THE_REFERENCE = Submission("x.ipynb", (Chunk(1, 1, "def", ("helper", "f", 
 def test_a_reference_that_dies_answering_costs_its_call_only() -> None:
     """The runner killed in the middle of a request (its memory limit, a crash in NumPy): the child waiting for the
     answer is told, as the runner would have told it, and the next call gets a new runner."""
-    worker = Worker(sandbox_mode(), Limits(call_seconds=5, cpu_seconds=30, memory_mb=256, output_kb=1))
-    worker.use_reference(SimpleNamespace(helper=lambda x: os.kill(os.getpid(), signal.SIGKILL) if x < 0 else x + 1))
-    try:
+    with lending(SimpleNamespace(helper=lambda x: os.kill(os.getpid(), signal.SIGKILL) if x < 0 else x + 1)) as worker:
         worker.load(KILLS_THE_REFERENCE, ["f", "g"])
         assert worker.call("f", (1,), {}, frozenset({"helper"})).value == 2
         died = worker.call("f", (-1,), {}, frozenset({"helper"}))
@@ -390,8 +400,6 @@ def test_a_reference_that_dies_answering_costs_its_call_only() -> None:
         assert worker.call("f", (2,), {}, frozenset({"helper"})).value == 3
         again = worker.call("g", (-1,), {}, frozenset({"helper"}))  # the same call asks again: a new runner answers
         assert (again.status, again.value) == ("returned", 2), again
-    finally:
-        worker.close()
 
 
 LEAVES_THE_LINE_DIRTY = Submission("x.ipynb", (Chunk(1, 1, "def", ("helper", "f"), textwrap.dedent("""\
@@ -408,16 +416,12 @@ LEAVES_THE_LINE_DIRTY = Submission("x.ipynb", (Chunk(1, 1, "def", ("helper", "f"
 
 
 def test_what_one_child_leaves_on_its_line_to_the_reference_never_reaches_the_next() -> None:
-    worker = Worker(sandbox_mode(), Limits(call_seconds=5, cpu_seconds=30, memory_mb=256, output_kb=1))
-    worker.use_reference(SimpleNamespace(helper=lambda x: x + 1))
-    try:
+    with lending(SimpleNamespace(helper=lambda x: x + 1)) as worker:
         worker.load(LEAVES_THE_LINE_DIRTY, ["f"])
         assert worker.call("f", (1,), {}, frozenset({"helper"})).value == 1
         worker.end()
         worker.load(KILLS_THE_REFERENCE, ["f"])
         assert [worker.call("f", (x,), {}, frozenset({"helper"})).value for x in (1, 2)] == [2, 3]
-    finally:
-        worker.close()
 
 
 # --- the worker's bytecode ----------------------------------------------------------------------------------------
@@ -461,11 +465,7 @@ ASKS_AND_STALLS = Submission("x.ipynb", (Chunk(1, 1, "def", ("big", "h"), textwr
 def test_a_child_that_does_not_read_its_answer_gets_no_time_back() -> None:
     """Only the reference's own time is given back: the grader waiting to hand an answer to a child that does not
     read it is the child's time, so the call ends at its own limit, not at the ceiling of what may be given back."""
-    worker = Worker(sandbox_mode(), Limits(call_seconds=1, cpu_seconds=30, memory_mb=256, output_kb=1))
-    worker.use_reference(SimpleNamespace(big=lambda n: __import__("numpy").zeros(n)))
-    try:
+    with lending(SimpleNamespace(big=lambda n: __import__("numpy").zeros(n)), call_seconds=1) as worker:
         worker.load(ASKS_AND_STALLS, ["h"])
         outcome = worker.call("h", (700_000,), {}, frozenset({"big"}))  # 5.6 MB: far more than a pipe holds
         assert outcome.status == "timeout" and outcome.seconds < 1 + grader.grading.sandbox.CALLBACK_ALLOWANCE, outcome
-    finally:
-        worker.close()

@@ -434,9 +434,9 @@ def annotate_ahead(release: Path | None) -> None:
     global _ahead
     if _ahead is None:
         _ahead = (release, Ahead(lambda: warm_up(release), _serve, ANNOTATE_SECONDS, ANNOTATE_MEMORY_MB))
-        atexit.register(_cancel_ahead)
 
 
+@atexit.register
 def _cancel_ahead() -> None:
     global _ahead
     if _ahead is not None:
