@@ -16,7 +16,7 @@ Wall clock of the whole command, median of ``--repeats`` runs, all in one run so
 load; beside it the CPU seconds of the command and the processes it waited for (less sensitive to other people's work
 than the wall clock, though not immune; the sandboxes' own time is not in it: bubblewrap's PID namespaces are killed,
 not waited for, so the kernel adds their time to nobody's account, see bench_single.py). Goals (issue 14): (d) <= 1.5
-x (c) per notebook, (b) <= 3 x (a). A timeout costs its limit by design (``call_seconds`` of wall clock, once per
+x (c) per notebook, (b) <= 3 x (a). A timeout costs its limit by design (``call_seconds`` of CPU time, once per
 timed-out function): the cohort line says how much waiting that is, and the cohort is timed again without the
 notebooks that time out. Last, ``-X importtime`` totals of one grade and one check: the modules imported, independent
 of the notebooks. Python's bytecode cache is on, as it is by default (PYTHONDONTWRITEBYTECODE is dropped for the
@@ -161,7 +161,7 @@ def _times_out(results: Path) -> bool:
 
 
 def timeouts(out: Path) -> int:
-    """How many functions timed out in the graded folder (each cost ``call_seconds`` of wall clock)."""
+    """How many functions timed out in the graded folder (each cost ``call_seconds`` of CPU time)."""
     count = 0
     for results in out.glob("*/results.json"):
         seen = {t["extra_data"]["function"] for t in json.loads(results.read_text())["tests"]
@@ -263,7 +263,7 @@ def main() -> None:
         ratio=f"{quiet[0] / len(calm) / (batch[0] / n):>7.2f}x of (c); {quiet[0] / len(calm) / (own[0] / n):.2f}x of (c')")
     print(f"cohort of {n} (seed {args.seed}): mean score {statistics.fmean(scores):.1f}, "
           f"{sum(s == 100 for s in scores)} at 100, {sum(s == 0 for s in scores)} at 0; {waited / call_seconds:.0f} "
-          f"function(s) timed out, {waited:.0f} s of waiting by design (~{waited / 2:.1f} s of wall clock with 2 jobs); "
+          f"function(s) timed out, {waited:g} s of computing by design (~{waited / 2:.1f} s of wall clock with 2 jobs); "
           f"median of {REPEATS} runs; bytecode cache {'off' if ENV.get('PYTHONDONTWRITEBYTECODE') else 'on'}")
     print("imports (-X importtime, top-level modules): " + ", ".join(f"{k} {v:.3f} s" for k, v in imports.items()))
 

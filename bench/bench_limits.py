@@ -16,16 +16,17 @@ also carries its arguments and answer across the sandbox's channel (and, when th
 function the student got wrong, one round trip per call of that reference), so the slowest call is also timed
 as grading makes it (column "sandboxed"): the slow style (without one, the master notebook) loaded into a
 sandbox worker (bubblewrap where installed) and called through the grader's Proxy, wall clock of the whole call
-as the call_seconds deadline sees it (plus the grader's copy of the arguments). Column "callbacks": the same
-for functions whose reference calls other graded functions (conv_forward, conv_backward, pool_backward), as if
-the student got all of those wrong, so that isolation answers each of their calls with the reference through
-a round trip out of the sandbox. Per function: the slowest reference call, the slowest slow-style call,
-call_seconds and the margin (call_seconds / slow-style time, in process), and the margins at 2 s in process and
-sandboxed (the slower of the two sandboxed columns); then the smallest margin if call_seconds were 2 s, what one
-round trip to the reference costs (beside the 1 ms ``grader validate`` counts for it), and the whole submission's
-time of calls (every check once, as one grading runs them) beside ``cpu_seconds``, the CPU
-limit of one submission's worker. ``--load`` runs a busy-loop process beside the measurement, as in a batch with
-``--jobs 2`` on two cores. Prints figures, asserts nothing.
+(plus the grader's copy of the arguments). Column "callbacks": the same for functions whose reference calls
+other graded functions (conv_forward, conv_backward, pool_backward), as if the student got all of those wrong,
+so that isolation answers each of their calls with the reference through a round trip out of the sandbox.
+call_seconds counts the child's CPU time only (not the reference's answers, not the machine's other work); a
+single call is too short for the kernel's count (10 ms ticks), so the sandboxed columns are wall clock, which is
+more. Per function: the slowest reference call, the slowest slow-style call, the margin call_seconds leaves it
+(in process), and the margin it leaves the slower of the two sandboxed columns; then the smallest margin, the
+child's CPU time in one round trip to the reference (2000 calls of one; beside what ``grader validate`` counts
+for it), and the whole submission's time of calls (every check once, as one grading runs them; sandboxed, with
+the child's CPU time) beside ``cpu_seconds``, the CPU limit of one submission's worker. ``--load`` runs a
+busy-loop process beside the measurement, as in a batch with ``--jobs 2`` on two cores. Prints figures, asserts nothing.
 
     .venv/bin/python bench/bench_limits.py [--assignment cnn_step_by_step] [--repeats 5] [--load] [--no-sandbox]
 """
@@ -48,7 +49,6 @@ from grader.authoring.limits import CALLBACK_SECONDS, SlowestCall, duration, mar
 from grader.config import Assignment, load_assignment
 from grader.grading.suite import Suite, load_suite
 
-PROPOSED_SECONDS = 2.0
 #: seeds the slow style is checked under, besides the suite's own: any of them picks other random inputs
 CHECK_SEEDS = (1, 2)
 
@@ -339,11 +339,12 @@ def slow_style_notebook(functions: list[Callable[..., Any]], folder: Path) -> Pa
 
 
 def sandboxed_calls(assignment: Assignment, suite: Suite, notebook: Path, names: list[str], repeats: int,
-                    stubbed: bool = False) -> tuple[str, list[SlowestCall]]:
+                    stubbed: bool = False) -> tuple[str, list[SlowestCall], float]:
     """The slowest call of each check with ``notebook``'s functions graded as a student's: loaded into a sandbox
-    worker (bubblewrap where installed), called through grading's Proxy. ``stubbed``: only the functions whose
-    reference calls other graded functions, each as if the student got all of those wrong, so that every call
-    of one is answered by the reference through a round trip out of the sandbox (isolation's callbacks)."""
+    worker (bubblewrap where installed), called through grading's Proxy; and the child's CPU time for every check
+    once. ``stubbed``: only the functions whose reference calls other graded functions, each as if the student got
+    all of those wrong, so that every call of one is answered by the reference through a round trip out of the
+    sandbox (isolation's callbacks)."""
     from grader.grading.extract import allowed_chunks, extract_submission
     from grader.grading.grade import Proxy
     from grader.grading.sandbox import Worker, resolve_mode
@@ -358,9 +359,34 @@ def sandboxed_calls(assignment: Assignment, suite: Suite, notebook: Path, names:
             worker.use_reference(suite.reference)
         proxies = {name: Proxy(worker, name, suite.stubs_for(name, set(names)) if stubbed else {}) for name in names
                    if not stubbed or suite.depends.get(name)}
-        return mode, slowest_calls(suite, proxies, repeats, budget=float("inf"))  # type: ignore[arg-type]
+        before = worker.cpu_seconds() or 0.0
+        calls = slowest_calls(suite, proxies, repeats, budget=float("inf"))  # type: ignore[arg-type]
+        return mode, calls, ((worker.cpu_seconds() or 0.0) - before) / repeats
     finally:
         worker.end()
+        worker.close()
+
+
+def round_trip_cpu(calls: int = 2000) -> tuple[float, float]:
+    """The child's CPU time and the wall clock of one round trip to the reference: a function that calls a stubbed
+    one ``calls`` times with a (3, 3, 4) array, as conv_forward calls conv_single_step."""
+    from types import SimpleNamespace
+
+    from grader.config import Limits
+    from grader.grading.sandbox import Worker, resolve_mode
+    from grader.model import Chunk, Submission
+
+    code = ("import numpy as np\ndef helper(x):\n    return x\ndef caller(n):\n    a = np.ones((3, 3, 4))\n"
+            "    for _ in range(n):\n        helper(a)\n")
+    worker = Worker(resolve_mode("auto"), Limits(call_seconds=30))
+    worker.use_reference(SimpleNamespace(helper=lambda x: float(np.sum(x))))
+    try:
+        worker.load(Submission("round_trip.ipynb", (Chunk(1, 1, "def", ("helper", "caller"), code),)), ["helper", "caller"])
+        worker.call("caller", (10,), {}, frozenset({"helper"}))  # the runner started
+        before, started = worker.cpu_seconds() or 0.0, time.perf_counter()
+        worker.call("caller", (calls,), {}, frozenset({"helper"}))
+        return ((worker.cpu_seconds() or 0.0) - before) / calls, (time.perf_counter() - started) / calls
+    finally:
         worker.close()
 
 
@@ -389,14 +415,15 @@ def main() -> None:
                                   counted=suite.depends)
         slowest_calls(suite, slow, repeats=1)  # warm-up: first calls pay for NumPy's lazy set-ups
         slow_calls = slowest_calls(suite, slow, args.repeats, budget=float("inf"))
-        mode, boxed, stubbed = "", [], []
+        mode, boxed, stubbed, boxed_cpu, stubbed_cpu, trip = "", [], [], 0.0, 0.0, (0.0, 0.0)
         if not args.no_sandbox:
             with tempfile.TemporaryDirectory(prefix="bench-limits-") as folder:
                 notebook = slow_style_notebook([*SLOW_HELPERS.get(assignment.name, ()), *slow.values()],
                                                                Path(folder)) if slow else assignment.master_notebook
-                mode, boxed = sandboxed_calls(assignment, suite, notebook, names, args.repeats)
+                mode, boxed, boxed_cpu = sandboxed_calls(assignment, suite, notebook, names, args.repeats)
                 if assignment.isolate:
-                    _, stubbed = sandboxed_calls(assignment, suite, notebook, names, args.repeats, stubbed=True)
+                    _, stubbed, stubbed_cpu = sandboxed_calls(assignment, suite, notebook, names, args.repeats, stubbed=True)
+            trip = round_trip_cpu()
     finally:
         if spinner:
             spinner.terminate()
@@ -410,7 +437,7 @@ def main() -> None:
     width = max(len(name) for name in names)
     spot = max([len("slowest slow-style call"), *(len(where(c)) for c in by_slow.values())])
     header = (f"{'function':<{width}} {'reference':>10} {'slow style':>10} {'sandboxed':>10} {'callbacks':>10}  "
-              f"{'slowest slow-style call':<{spot}} {'margin':>8} {'at 2 s':>8} {'sandboxed at 2 s':>16}")
+              f"{'slowest slow-style call':<{spot}} {'margin':>8} {'sandboxed':>9}")
     print(header + "\n" + "-" * len(header))
     margins: list[tuple[float, str, SlowestCall]] = []
     for name in names:
@@ -419,33 +446,29 @@ def main() -> None:
         if timed is None:
             print(f"{name:<{width}} not called by any check")
             continue
-        margins.append((PROPOSED_SECONDS / timed.seconds, f"{'slow style' if slowest else 'reference'}, in process", timed))
-        margins += [(PROPOSED_SECONDS / c.seconds, f"{boxed_style}, sandboxed{how}", c)
+        margins.append((limit / timed.seconds, f"{'slow style' if slowest else 'reference'}, in process", timed))
+        margins += [(limit / c.seconds, f"{boxed_style}, sandboxed, wall clock{how}", c)
                     for c, how in ((box, ""), (stub, ", every graded function it calls by callback")) if c]
         boxed_worst = max((c.seconds for c in (box, stub) if c), default=0.0)
         print(f"{name:<{width}} {duration(ref.seconds) if ref else '-':>10} "
               f"{duration(slowest.seconds) if slowest else '-':>10} {duration(box.seconds) if box else '-':>10} "
               f"{duration(stub.seconds) if stub else '-':>10}  {where(slowest) if slowest else '-':<{spot}} "
-              f"{margin(limit / timed.seconds):>8} {margin(PROPOSED_SECONDS / timed.seconds):>8} "
-              f"{margin(PROPOSED_SECONDS / boxed_worst) if boxed_worst else '-':>16}")
+              f"{margin(limit / timed.seconds):>8} {margin(limit / boxed_worst) if boxed_worst else '-':>9}")
     if margins:
         smallest, how, timed = min(margins, key=lambda m: m[0])
-        print(f"\nsmallest margin if call_seconds were {PROPOSED_SECONDS:g} s: {margin(smallest)} "
+        print(f"\nsmallest margin call_seconds = {limit:g} s leaves: {margin(smallest)} "
               f"({how}: {where(timed)}, {duration(timed.seconds)})")
-    own = {(c.function, c.check): c.seconds for c in boxed}
-    round_trips = [(stub.seconds - own[stub.function, stub.check]) / c.graded_calls for c in reference for stub in stubbed
-                   if (stub.function, stub.check) == (c.function, c.check) and c.graded_calls >= 20
-                   and (c.function, c.check) in own]
-    if round_trips:
-        print(f"one round trip to the reference out of the sandbox (a check's slowest call with callbacks less without, "
-              f"per call of another graded function, over the {len(round_trips)} checks with 20 or more): "
-              f"{duration(min(round_trips))} to {duration(max(round_trips))}; grader validate counts "
-              f"{duration(CALLBACK_SECONDS)}")
-    for label, calls in (("reference", reference), ("slow style", slow_calls), (f"{boxed_style}, sandboxed", boxed),
-                         (f"{boxed_style}, sandboxed with callbacks", stubbed)):
+    if trip[1]:
+        print(f"one round trip to the reference out of the sandbox (2000 calls of a stubbed function): "
+              f"{duration(trip[0])} of the child's CPU time, which call_seconds counts ({duration(trip[1])} of wall "
+              f"clock, the reference's answer included); grader validate counts {duration(CALLBACK_SECONDS)}")
+    for label, calls, cpu in (("reference", reference, 0.0), ("slow style", slow_calls, 0.0),
+                              (f"{boxed_style}, sandboxed", boxed, boxed_cpu),
+                              (f"{boxed_style}, sandboxed with callbacks", stubbed, stubbed_cpu)):
         if calls:
             worst = max(calls, key=lambda c: c.worst)
-            print(f"{label}: every check once: {duration(sum(c.total for c in calls))} of calls "
+            child = f", {duration(cpu)} of the child's CPU time" if calls in (boxed, stubbed) else ""
+            print(f"{label}: every check once: {duration(sum(c.total for c in calls))} of calls{child} "
                   f"(cpu_seconds = {assignment.limits.cpu_seconds} s for the whole submission); its slowest "
                   f"single call in any of the {args.repeats} runs: {duration(worst.worst)} ({where(worst)})")
 

@@ -217,7 +217,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(cluster: Cluster, tmp_path: Pat
         while killed is None and time.monotonic() < deadline and grading.poll() is None:
             busy = [address for address, keys in client.processing().items() if keys]
             if busy:
-                time.sleep(0.5)  # inside the slow first call (1 s of the 2 s call_seconds) by now
+                time.sleep(0.5)  # inside the slow first call by now (1 s asleep: within 5 x call_seconds)
                 if client.processing().get(busy[0]):
                     killed = client.run(os.getpid, workers=[busy[0]])[busy[0]]
                     os.kill(killed, signal.SIGKILL)

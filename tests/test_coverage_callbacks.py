@@ -99,21 +99,20 @@ def test_only_what_the_call_under_way_allows_is_answered(runner: ReferenceRunner
 
 def test_no_runner_starts_for_a_call_that_allows_nothing(runner: ReferenceRunner, child: Child) -> None:
     runner.allow(frozenset(), child.pipes, soon())
-    assert not runner.running and runner.worked() == 0
+    assert not runner.running and not runner.busy()
 
 
-def test_the_clock_counts_the_references_own_time(runner: ReferenceRunner, child: Child) -> None:
+def test_the_runner_is_busy_while_it_answers_only(runner: ReferenceRunner, child: Child) -> None:
+    """The grader reads it to know whether a runner that died was answering the child (which then waits)."""
     runner.allow(frozenset({"wait", "double"}), child.pipes, soon())
     assert child.ask("double", 1) == {"value": 2}
-    assert runner.worked() < 0.1 and not runner.busy()
+    assert not runner.busy()
     blobs: list[bytes] = []
     wire.send(child.requests_w, {"function": "wait", "args": wire.encode([[0.3], {}], blobs)}, blobs)
     time.sleep(0.15)
-    assert runner.busy() and runner.worked() >= 0.1  # while it works, too: the grader reads it to give time back
+    assert runner.busy()
     assert child.answer() == {"value": None}
-    assert 0.3 <= runner.worked() < 1 and not runner.busy()
-    time.sleep(0.2)  # a child that does not read (or asks nothing) adds nothing
-    assert runner.worked() < 1
+    assert not runner.busy()
 
 
 def test_a_request_it_cannot_read_is_answered_and_the_runner_goes_on(runner: ReferenceRunner, child: Child) -> None:

@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -33,8 +34,8 @@ SUBMISSION = Submission("x.ipynb", (Chunk(1, 1, "def", ("f",), "def f(x):\n    r
 
 # The protocol's frames, and a zygote that serves loads and calls with whatever ``on_load``/``on_call`` do.
 FAKE = '''
-import json, os, select, struct, sys, time
-data_in, data_out = int(sys.argv[1]), int(sys.argv[2])
+import json, os, select, socket, struct, sys, time
+meter, data_in, data_out = socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
 
 def send(fd, message):
     body = json.dumps({**message, "$blobs": []}).encode()
@@ -66,6 +67,7 @@ while True:
         message = receive(0)
         if message["op"] == "load":
             loads += 1
+            meter.send(b"m")  # a child without a stat file: the grader counts wall-clock time
             on_load(loads)
         elif message["op"] == "end":
             send(1, {"op": "exited", "code": 0})
@@ -325,6 +327,123 @@ def test_a_child_that_leaves_the_protocol_costs_one_call(real: Worker) -> None:
 
 # --- call_seconds is the student's own time -----------------------------------------------------------------------
 
+# --- the limit of a call: the child's own CPU time -----------------------------------------------------------------
+
+BURNS = Submission("x.ipynb", (Chunk(1, 1, "def", ("burn", "spin", "renamed", "in_threads", "files", "halves"),
+                                     textwrap.dedent("""\
+    import json, os, struct, sys, threading, time
+    def burn(seconds):
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+        return "done"
+    def spin():
+        while True:
+            pass
+    def renamed():
+        with open("/proc/self/comm", "w") as name:  # the name in /proc/<pid>/stat, before the times
+            name.write(") 9 9 9 9 9 9 9")
+        spin()
+    def in_threads():
+        workers = [threading.Thread(target=spin, daemon=True) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        workers[0].join()  # this thread computes nothing
+    def files():
+        found = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                found.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                pass  # the listing's own, closed since
+        return sorted(found)
+    def halves(value):  # its answer written on its channel itself, in two halves 0.7 s apart, computing nothing
+        body = json.dumps({"op": "returned", "value": value, "changed": {}, "output": "", "$blobs": []}).encode()
+        os.write(int(sys.argv[-3]), struct.pack("!I", len(body)))
+        time.sleep(0.7)
+        os.write(int(sys.argv[-3]), body)
+        time.sleep(60)
+    """)),))
+FUNCTIONS = ["burn", "spin", "renamed", "in_threads", "files", "halves"]
+
+
+@contextlib.contextmanager
+def one_core(competitors: int) -> Iterator[None]:
+    """This process (and the sandbox it starts) on one core, shared with ``competitors`` busy processes."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    busy = [subprocess.Popen([sys.executable, "-c", "print(flush=True)\nwhile True: pass"], stdout=subprocess.PIPE)
+            for _ in range(competitors)]
+    try:
+        for process in busy:
+            assert process.stdout and process.stdout.readline() == b"\n"  # it computes from now on
+        yield
+    finally:
+        for process in busy:
+            process.kill()
+            process.communicate()
+        os.sched_setaffinity(0, before)
+
+
+def test_a_busy_machine_does_not_make_a_correct_call_time_out() -> None:
+    """0.25 s of computing on a core shared three ways takes 0.75 s or more: over call_seconds = 0.5 of wall clock,
+    well within 0.5 s of its own CPU time. The same machine still stops a loop at 0.5 s of CPU time."""
+    with one_core(competitors=2):
+        worker = Worker(sandbox_mode(), Limits(call_seconds=0.5, cpu_seconds=30, memory_mb=256, output_kb=1))
+        try:
+            worker.load(BURNS, FUNCTIONS)
+            started = time.monotonic()
+            outcome = worker.call("burn", (0.25,), {})
+            assert (outcome.status, outcome.value) == ("returned", "done"), outcome
+            assert time.monotonic() - started > 0.5  # the load was there: by wall clock it would have timed out
+            outcome = worker.call("spin", (), {})
+            assert outcome.status == "timeout" and "used 0.5 s of CPU time" in outcome.message, outcome
+        finally:
+            worker.close()
+
+
+@pytest.fixture(scope="module")
+def metered() -> Iterator[Worker]:
+    worker = Worker(sandbox_mode(), Limits(call_seconds=0.5, cpu_seconds=30, memory_mb=256, output_kb=1))
+    worker.load(BURNS, FUNCTIONS)
+    yield worker
+    worker.close()
+
+
+@pytest.mark.parametrize("function", ["spin", "renamed", "in_threads"])
+def test_every_thread_counts_and_a_name_cannot_hide_the_time(metered: Worker, function: str) -> None:
+    """Threads that compute while the calling one waits are the call's time; a process named ") 9 9 9 ..." does not
+    shift the fields read after its name."""
+    outcome = metered.call(function, (), {})
+    assert outcome.status == "timeout" and "used 0.5 s of CPU time" in outcome.message, outcome
+    assert outcome.seconds < 1.5, outcome
+
+
+def test_the_child_holds_none_of_the_zygotes_lines(metered: Worker) -> None:
+    """Its channel and its line to the reference are pipes; the zygote's control channel and the socket that hands
+    the grader each child's stat file are closed before any student code runs."""
+    outcome = metered.call("files", (), {})
+    assert outcome.status == "returned", outcome
+    assert not any(target.startswith("socket:") for target in outcome.value), outcome.value
+    assert sum(target.startswith("pipe:") for target in outcome.value) == 4, outcome.value
+
+
+def test_an_answer_still_arriving_when_the_wall_clock_is_checked_is_read_whole(metered: Worker) -> None:
+    """At 0.5 s the grader finds half an answer and the child's CPU time under the limit: it waits on, and reads the
+    answer from its start (reading half of it, then waiting, read the second half as a new message)."""
+    outcome = metered.call("halves", (7,), {})
+    assert (outcome.status, outcome.value) == ("returned", 7), outcome
+    metered.end()  # this child sleeps on: the next test gets one of its own
+    metered.load(BURNS, FUNCTIONS)
+
+
+def test_without_the_stat_file_wall_clock_time_is_counted(metered: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metered, "cpu_seconds", lambda: None)
+    outcome = metered.call("spin", (), {})
+    assert outcome.status == "timeout" and "did not finish within 0.5 s" in outcome.message, outcome
+    assert outcome.seconds < 1, outcome
+
+
 CALLS_THE_REFERENCE = Submission("x.ipynb", (Chunk(1, 1, "def", ("slow", "f", "g"), textwrap.dedent("""\
     def slow(x):
         return x
@@ -356,10 +475,11 @@ def test_the_time_the_reference_takes_answering_is_not_the_students(isolated: Wo
 
 
 def test_a_call_that_keeps_the_reference_busy_still_ends(isolated: Worker) -> None:
+    """Its own CPU time stays small while the reference works: the wall clock's ceiling ends it, and says so."""
     isolated.load(CALLS_THE_REFERENCE, ["f", "g"])
     outcome = isolated.call("g", (0,), {}, frozenset({"slow"}))
-    assert outcome.status == "timeout" and "not counting" in outcome.message, outcome
-    ceiling = (1 + grader.grading.sandbox.CALLBACK_ALLOWANCE) * 1
+    assert outcome.status == "timeout" and "computing for only 0.0 s" in outcome.message, outcome
+    ceiling = grader.grading.sandbox.WALL_FACTOR * 1
     assert ceiling - 0.5 < outcome.seconds < ceiling + 2, outcome.seconds
     isolated.end()
 
@@ -450,7 +570,7 @@ def test_the_sandbox_starts_from_bytecode_built_once_and_survives_a_bad_one(tmp_
 
 
 # The child asks the reference for a 5 MB answer by writing the request itself on its line to the reference runner
-# (the worker's third descriptor argument), then never reads it.
+# (the descriptor before last on the worker's command line), then never reads it.
 ASKS_AND_STALLS = Submission("x.ipynb", (Chunk(1, 1, "def", ("big", "h"), textwrap.dedent("""\
     import json, os, struct, sys, time
     def big(n):
@@ -462,10 +582,14 @@ ASKS_AND_STALLS = Submission("x.ipynb", (Chunk(1, 1, "def", ("big", "h"), textwr
     """)),))
 
 
-def test_a_child_that_does_not_read_its_answer_gets_no_time_back() -> None:
-    """Only the reference's own time is given back: the grader waiting to hand an answer to a child that does not
-    read it is the child's time, so the call ends at its own limit, not at the ceiling of what may be given back."""
-    with lending(SimpleNamespace(big=lambda n: __import__("numpy").zeros(n)), call_seconds=1) as worker:
-        worker.load(ASKS_AND_STALLS, ["h"])
+def test_a_child_that_stalls_the_runner_ends_at_the_wall_clock_and_the_next_is_served() -> None:
+    """A child that does not read a 5 MB answer leaves the runner blocked writing it, and computes nothing: the
+    wall clock's ceiling ends the call; the next child gets a runner and a line of its own."""
+    with lending(SimpleNamespace(big=lambda n: __import__("numpy").zeros(n)), call_seconds=0.3) as worker:
+        worker.load(ASKS_AND_STALLS, ["big", "h"])
         outcome = worker.call("h", (700_000,), {}, frozenset({"big"}))  # 5.6 MB: far more than a pipe holds
-        assert outcome.status == "timeout" and outcome.seconds < 1 + grader.grading.sandbox.CALLBACK_ALLOWANCE, outcome
+        ceiling = grader.grading.sandbox.WALL_FACTOR * 0.3
+        assert outcome.status == "timeout" and "computing for only 0.0 s" in outcome.message, outcome
+        assert ceiling - 0.2 < outcome.seconds < ceiling + 1, outcome.seconds
+        outcome = worker.call("big", (3,), {}, frozenset({"big"}))
+        assert (outcome.status, outcome.value) == ("returned", 3), outcome

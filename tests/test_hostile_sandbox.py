@@ -117,13 +117,13 @@ def conv_forward(A_prev, W, b, hparameters):
     zero_pad(np.zeros((1, 1, 1, 1)), 12000)
     return None
 '''
-# The submission's own end of its channel to the grader (the worker's second descriptor argument).
+# The submission's own end of its channel to the grader (the third of the worker's five descriptor arguments).
 CHANNEL = '''
 import os, sys
 def channel():
     return int(sys.argv[-3])
 '''
-# The submission's own line to the reference runner (the worker's third descriptor argument, as its command line says).
+# The submission's own line to the reference runner (the fourth of the worker's descriptor arguments).
 REFERENCE_LINE = '''
 import os, sys
 def reference_line():

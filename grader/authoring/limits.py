@@ -25,8 +25,10 @@ MARGIN = 20
 REPEATS = 3
 REPEAT_BUDGET = 0.5
 #: a call of another graded function that a student got wrong is answered by the reference, out of the sandbox and
-#: back: 0.25 to 0.45 ms here, up to 0.75 ms with both cores busy (bench/bench_limits.py); counted at 1 ms
-CALLBACK_SECONDS = 0.001
+#: back; call_seconds counts the child's CPU time only, which is about 60 µs of such a round trip here (encoding
+#: the arguments, reading the answer; bench/bench_limits.py), while the reference's own time is not counted;
+#: counted at 0.2 ms
+CALLBACK_SECONDS = 0.0002
 #: call_seconds must be at least this many times the slowest call estimated with those round trips
 CALLBACK_MARGIN = 5
 
@@ -147,6 +149,11 @@ def where(call: SlowestCall) -> str:
     return f"{call.function}, {call.check.removeprefix(call.function).strip()}"
 
 
+def _at_least(seconds: float) -> str:
+    """A limit to suggest: ``seconds`` rounded up to a tenth."""
+    return f"{math.ceil(seconds * 10 - 1e-9) / 10:g}"
+
+
 def limits_check(assignment: Assignment, suite: Suite) -> tuple[list[str], list[str]]:
     """Lines on how much room ``call_seconds`` leaves the reference's slowest call, and problems when it is less
     than MARGIN times that call (a correct student solution slower than the reference would time out and earn
@@ -168,20 +175,20 @@ def limits_check(assignment: Assignment, suite: Suite) -> tuple[list[str], list[
     if ratio < MARGIN:
         problems.append(f"call_seconds = {limit:g} s is less than {MARGIN}x the reference's slowest call "
                         f"({duration(slowest.seconds)}, {where(slowest)}): a correct but slower student solution could "
-                        f"time out and earn nothing; set [limits] call_seconds = {math.ceil(MARGIN * slowest.seconds)} "
+                        f"time out and earn nothing; set [limits] call_seconds = {_at_least(MARGIN * slowest.seconds)} "
                         f"or more in assignment.toml, or make that check's inputs smaller")
     busiest = max(calls, key=lambda c: c.with_callbacks)
     if busiest.graded_calls:
         estimate = busiest.with_callbacks
         lines.append(f"limits: {where(busiest)} calls other graded functions {busiest.graded_calls} times; for a student "
                      f"who got those wrong, each is a round trip to the reference out of the sandbox (counted at "
-                     f"{duration(CALLBACK_SECONDS)}, though the reference's own part of it is given back): about "
+                     f"{duration(CALLBACK_SECONDS)} of its own CPU time; the reference's is not counted): about "
                      f"{duration(estimate)}, and call_seconds leaves at least {margin(limit / estimate)}")
         if limit < CALLBACK_MARGIN * estimate:
             problems.append(f"call_seconds = {limit:g} s is less than {CALLBACK_MARGIN}x the slowest call estimated with "
                             f"round trips to the reference ({duration(estimate)}, {where(busiest)}, "
                             f"{busiest.graded_calls} calls of other graded functions): a correct solution whose helper "
                             f"functions are wrong could time out and earn nothing; set [limits] call_seconds = "
-                            f"{math.ceil(CALLBACK_MARGIN * estimate)} or more in assignment.toml, or make that check's "
+                            f"{_at_least(CALLBACK_MARGIN * estimate)} or more in assignment.toml, or make that check's "
                             f"inputs smaller")
     return lines, problems

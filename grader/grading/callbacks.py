@@ -5,10 +5,10 @@ the student's. ``zero_pad(x, 12000)`` would make the grader allocate gigabytes, 
 would make it loop for a minute. So the reference runs in a process forked from the grader (it has
 the reference loaded already) under an address-space limit. The submission's child asks it directly,
 through a pipe pair of its own into the sandbox (a round trip through the grader cost twice the hops):
-the runner reads the child's requests, decodes them, answers only the functions the grader allowed for
-the call under way, and keeps on a clock the grader can read how long the reference itself worked, which
-the grader gives back to the call. It serves one submission: the grader stops it when the child ends, so
-nothing one child left in the pipes reaches the next.
+the runner reads the child's requests, decodes them, and answers only the functions the grader allowed for
+the call under way; a flag in shared memory tells the grader whether it is working on one. Its time is not
+the student's: a call's limit counts the child's CPU time. It serves one submission: the grader stops it
+when the child ends, so nothing one child left in the pipes reaches the next.
 """
 
 from __future__ import annotations
@@ -18,15 +18,11 @@ import os
 import resource
 import select
 import signal
-import struct
-import time
 from types import SimpleNamespace
 from typing import Any
 
 from grader.grading import wire
 from grader.grading.channel import Channel, ChannelClosed
-
-_CLOCK = struct.Struct("qq")  # nanoseconds the reference worked before, and since when it works now (0: idle)
 
 
 def _close_all_but(keep: set[int]) -> None:
@@ -39,14 +35,12 @@ def _close_all_but(keep: set[int]) -> None:
 
 
 def _answer(reference: SimpleNamespace, request: dict[str, Any], blobs: list[bytes], allowed: frozenset[str],
-            clock: mmap.mmap) -> tuple[dict[str, Any], list[bytes]]:
+            busy: mmap.mmap) -> tuple[dict[str, Any], list[bytes]]:
     name = request.get("function")
     name = name if isinstance(name, str) else ""  # the child's word: a list here must not stop the runner
     if name not in allowed:
         return {"op": "callback-error", "message": f"{wire.clean_string(name[:60])} is not available"}, []
-    worked, _ = _CLOCK.unpack_from(clock)
-    started = time.monotonic_ns()
-    _CLOCK.pack_into(clock, 0, worked, started)
+    busy[0] = 1
     out: list[bytes] = []
     try:
         args, kwargs = wire.decode(request["args"], blobs)
@@ -56,11 +50,11 @@ def _answer(reference: SimpleNamespace, request: dict[str, Any], blobs: list[byt
     except Exception as error:  # the student's arguments made the reference fail: tell the student, briefly
         return {"op": "callback-error", "message": f"{name} failed on these arguments: {type(error).__name__}"}, []
     finally:
-        _CLOCK.pack_into(clock, 0, worked + time.monotonic_ns() - started, 0)
+        busy[0] = 0
 
 
 def _serve(reference: SimpleNamespace, memory_mb: int, control: int, requests: int, replies: int,
-           clock: mmap.mmap) -> None:
+           busy: mmap.mmap) -> None:
     with open("/proc/self/status") as status:
         vm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
     limit = vm_kb * 1024 + memory_mb * 1024 * 1024
@@ -84,7 +78,7 @@ def _serve(reference: SimpleNamespace, memory_mb: int, control: int, requests: i
         except wire.WireError as error:  # the child's stream is out of step: its own loss, until it ends
             reply = {"op": "callback-error", "message": f"the request could not be read: {error}"}
         else:
-            reply, out = _answer(reference, request, blobs, allowed, clock)
+            reply, out = _answer(reference, request, blobs, allowed, busy)
         wire.send(replies, reply, out)  # a child that does not read its answer stops only itself: it is not counted
 
 
@@ -97,7 +91,7 @@ class ReferenceRunner:
         self.pid = 0
         self.pidfd = -1  # readable once the runner has ended
         self.control: Channel | None = None
-        self.clock = mmap.mmap(-1, _CLOCK.size)
+        self.busy_flag = mmap.mmap(-1, 1)  # shared with the runner: 1 while it answers a request
 
     @property
     def running(self) -> bool:
@@ -106,15 +100,15 @@ class ReferenceRunner:
     def _start(self, requests: int, replies: int, drain: bool) -> Channel:
         if drain:
             wire.drain(requests)  # what an earlier child wrote and no runner read
-        _CLOCK.pack_into(self.clock, 0, 0, 0)
+        self.busy_flag[0] = 0
         control_r, control_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                _close_all_but({0, 1, 2, control_r, requests, replies})  # the clock is shared memory, not a file
+                _close_all_but({0, 1, 2, control_r, requests, replies})  # the flag is shared memory, not a file
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                _serve(self.reference, self.memory_mb, control_r, requests, replies, self.clock)
+                _serve(self.reference, self.memory_mb, control_r, requests, replies, self.busy_flag)
             except BaseException:
                 code = 70
             os._exit(code)
@@ -138,14 +132,9 @@ class ReferenceRunner:
             except ChannelClosed:
                 self.stop()
 
-    def worked(self) -> float:
-        """Seconds the reference has worked for this child, the current request included."""
-        before, since = _CLOCK.unpack_from(self.clock)
-        return (before + (time.monotonic_ns() - since if since else 0)) / 1e9
-
     def busy(self) -> bool:
         """Whether it is working on a request (or died while it was)."""
-        return self.control is not None and _CLOCK.unpack_from(self.clock)[1] != 0
+        return self.control is not None and self.busy_flag[0] == 1
 
     def stop(self) -> None:
         if self.control is None:

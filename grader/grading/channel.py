@@ -57,6 +57,11 @@ class Channel:
             except OSError as error:  # EPIPE: nobody reads any more
                 raise ChannelClosed(str(error)) from error
 
+    def wait(self, deadline: float, also: tuple[int, ...] = ()) -> None:
+        """Until a message begins to arrive: TimeoutError or Interrupted, as ``receive``, but nothing is read, so
+        waiting again loses nothing (a deadline reached halfway through a message would leave the rest unread)."""
+        self._wait(self.read_fd, False, deadline, also)
+
     def receive(self, deadline: float, also: tuple[int, ...] = ()) -> tuple[dict[str, Any], list[bytes]]:
         """The next message; Interrupted when ``watch``, or one of ``also``, becomes readable first."""
         from grader.grading import wire

@@ -45,9 +45,12 @@ START_SECONDS = 30.0
 END_SECONDS = 5.0  # for the zygote to kill a child and clean up after it
 TMPFS_MB = 64  # the private /tmp (and 16 MB for /dev/shm): files are memory, so they are capped too
 MESSAGE_CHARS = 8192  # an exception message or load error as shown to anyone
-#: ``call_seconds`` is the student's own time: what the grader spends answering its calls of the reference (isolation)
-#: is given back, up to this many times ``call_seconds`` more, so a call always ends.
-CALLBACK_ALLOWANCE = 4
+#: ``call_seconds`` is CPU time of the student's own process, read from the kernel's count for the child: a machine
+#: busy with other work does not make a correct call time out, and the reference answering the child's calls
+#: (isolation) is not counted. A call that waits instead of computing (for input, a lock, the reference working on
+#: enormous arguments) ends after this many times ``call_seconds`` of wall clock.
+WALL_FACTOR = 5
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 QUIET_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "PYTHONHASHSEED": "0",
@@ -290,6 +293,8 @@ class Worker:
         self.runner: ReferenceRunner | None = None
         self._loading = 0.0  # the deadline of the notebook's definitions being loaded
         self.reference_pipes: tuple[int, ...] = ()  # the runner's ends of the child's line to it: requests, replies
+        self.meter_line: Any = None  # a socket: the zygote sends each child's /proc stat file on it
+        self.meter = -1  # the current child's stat file (-1: none, wall-clock time is counted)
 
     def use_reference(self, reference: Any) -> None:
         """The reference functions that answer the child's calls of graded functions it may not run itself."""
@@ -300,11 +305,14 @@ class Worker:
     # --- the zygote's life -------------------------------------------------------------------
 
     def start(self) -> None:
+        import _socket
+
+        self.meter_line, meter = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_DGRAM)
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         requests_r, requests_w = os.pipe()  # the child's own line to the reference runner (grading/callbacks.py)
         replies_r, replies_w = os.pipe()
-        data_fds = (to_child_r, from_child_w, requests_w, replies_r)
+        data_fds = (meter.fileno(), to_child_r, from_child_w, requests_w, replies_r)
         switch: dict[str, Any] = {}
         if self.mode == "bwrap":
             command, env, cwd = bwrap_command(data_fds, self.files, self.environment), dict(QUIET_ENV), None
@@ -324,7 +332,8 @@ class Worker:
                 switch = {"user": user[0], "group": user[1], "extra_groups": []}
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         env=env, cwd=cwd, start_new_session=True, pass_fds=data_fds, **switch)
-        for fd in data_fds:
+        meter.close()
+        for fd in data_fds[1:]:
             os.close(fd)
         self.reference_pipes = (requests_r, replies_w)
         assert self.process.stdin and self.process.stdout
@@ -372,6 +381,10 @@ class Worker:
         for fd in self.reference_pipes:
             os.close(fd)
         self.reference_pipes = ()
+        self._drop_meter()
+        if self.meter_line is not None:
+            self.meter_line.close()
+            self.meter_line = None
         self.control = None
         self.child_alive = False
         if self.scratch is not None:
@@ -432,6 +445,7 @@ class Worker:
                 self.stop()  # no student code has run yet, so this is the grader's failure, never the notebook's
                 return Loaded((), (), failure=f"the sandbox did not start ({str(error) or 'timeout'})", unsafe=True)
         assert self.control and self.data
+        self._drop_meter()
         limits = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                   "output_kb": self.limits.output_kb}
         chunks = [{"cell": c.cell, "line": c.line, "code": c.code} for c in submission.chunks]
@@ -480,7 +494,49 @@ class Worker:
         defined = tuple(name for name in functions if isinstance(defined, list) and name in defined)
         problems = tuple(f"cell {e.get('cell')}: {_text(e.get('error'))}" for e in (errors if isinstance(errors, list) else [])
                          if isinstance(e, dict) and type(e.get("cell")) is int)
+        self._take_meter(min(deadline, time.monotonic() + END_SECONDS))  # sent as the child was forked
         return Loaded(defined, problems[:50])
+
+    def _take_meter(self, deadline: float) -> None:
+        """The zygote's message for the new child, sent as it forked it: the child's stat file, or none."""
+        meter = self._next_meter(max(0.0, deadline - time.monotonic()))
+        self.meter = -1 if meter is None else meter
+
+    def _drop_meter(self) -> None:
+        """Close the last child's stat file, and any the zygote sent that was not taken (a load that failed)."""
+        if self.meter >= 0:
+            os.close(self.meter)
+            self.meter = -1
+        while (left := self._next_meter(0.0)) is not None:
+            if left >= 0:
+                os.close(left)
+
+    def _next_meter(self, seconds: float) -> int | None:
+        """The file in the zygote's next message on the meter line (-1: none), or None if none came in ``seconds``."""
+        import _socket
+        import select
+
+        if self.meter_line is None or not select.select([self.meter_line], [], [], seconds)[0]:
+            return None
+        try:
+            _, extra, _, _ = self.meter_line.recvmsg(1, _socket.CMSG_SPACE(4))
+        except OSError:
+            return None
+        for level, kind, data in extra:  # room for one file: the kernel closes any more it was sent
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(data) >= 4:
+                return int.from_bytes(data[:4], sys.byteorder)
+        return -1
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the current child has used, every thread counted; None without its stat file."""
+        if self.meter < 0:
+            return None
+        try:
+            line = os.pread(self.meter, 1024, 0)
+            fields = line[line.rfind(b")") + 2:].split()  # after the name, which the child can set to anything
+            return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        except (OSError, ValueError, IndexError):
+            return None
 
     def end(self) -> None:
         """Finish the current submission: its child and anything it started are gone afterwards."""
@@ -503,35 +559,39 @@ class Worker:
         blobs: list[bytes] = []
         request = {"op": "call", "function": function, "args": wire.encode([list(args), kwargs], blobs),
                    "stubs": sorted(stubs)}
-        started = time.monotonic()
-        deadline = started + self.limits.call_seconds
-        ceiling = deadline + CALLBACK_ALLOWANCE * self.limits.call_seconds
-        runner, given = self.runner, 0.0
+        limit, started, before = self.limits.call_seconds, time.monotonic(), self.cpu_seconds()
+        deadline, ceiling = started + limit, started + WALL_FACTOR * limit
+        runner = self.runner
         try:
             if runner is not None:
                 runner.allow(stubs, self.reference_pipes, deadline)
-            worked = runner.worked() if runner is not None else 0.0
             self.data.send(request, blobs, deadline)
             while True:
                 watched = (runner.pidfd,) if runner is not None and runner.running else ()
                 try:
-                    message, reply_blobs = self.data.receive(deadline, also=watched)
+                    self.data.wait(deadline, also=watched)
                     break
-                except TimeoutError:  # the reference's own time answering the child is given back, up to the ceiling
-                    given = max(given, runner.worked() - worked) if runner is not None and runner.running else given
-                    deadline = min(started + self.limits.call_seconds + given, ceiling)
-                    if deadline <= time.monotonic():
+                except TimeoutError:  # as much wall clock as the limit: has the child used as much CPU time?
+                    now, spent = time.monotonic(), self._spent(before, started)
+                    if spent >= limit or now >= ceiling:
                         raise
+                    deadline = min(now + max(limit - spent, 0.02), ceiling)
                 except Interrupted as stop:
                     if not watched or stop.fd != watched[0]:
                         raise
                     self._runner_died(stubs, deadline)
+            message, reply_blobs = self.data.receive(ceiling)  # the answer, begun: it has until the ceiling to finish
         except TimeoutError:
+            spent, waited = self._spent(before, started), time.monotonic() - started
             self._end_child()
-            answered = f", not counting {given:.1f} s the reference spent answering its calls" if given >= 0.05 else ""
-            return CallOutcome("timeout", message=f"{function} did not finish within {self.limits.call_seconds:g} s"
-                                                  f"{answered} (an infinite loop, or waiting for input?)",
-                               seconds=time.monotonic() - started)
+            if before is None:
+                text = f"{function} did not finish within {limit:g} s (an infinite loop, or waiting for input?)"
+            elif spent >= limit:
+                text = f"{function} used {limit:g} s of CPU time without finishing (an infinite loop?)"
+            else:
+                text = (f"{function} did not finish within {WALL_FACTOR * limit:g} s, computing for only {spent:.1f} s of them "
+                        "(waiting for input, or for something that never comes?)")
+            return CallOutcome("timeout", message=text, seconds=waited)
         except Interrupted:
             try:
                 status, text = _describe_exit(self._child_exited(time.monotonic() + END_SECONDS))
@@ -542,6 +602,11 @@ class Worker:
             self._end_child()
             return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
         return self._outcome(message, reply_blobs)
+
+    def _spent(self, before: float | None, started: float) -> float:
+        """The child's CPU time since ``before``; wall-clock time since ``started`` when it cannot be read."""
+        now = self.cpu_seconds()
+        return time.monotonic() - started if before is None or now is None else now - before
 
     def _runner_died(self, stubs: frozenset[str], deadline: float) -> None:
         """The reference runner ended (its memory limit, a crash in NumPy). If it died answering, the child waiting

@@ -7,16 +7,17 @@ ask the reference runner (grading/callbacks.py, a process of the grader's outsid
 run a reference function on its behalf (isolation), and the runner answers only what the grader
 allowed for the call under way.
 
-Three channels, so that nothing a submission does reaches the next one. The control channel
+Three channels and a meter, so that nothing a submission does reaches the next one. The control channel
 (stdin/stdout, then pointed at /dev/null so that prints cannot corrupt it) is the zygote's: the
 grader sends ``load`` or ``end`` there, and the zygote answers ``ready``, ``exited``. The data
 channel (two more pipes, named on the command line) is the child's: it answers ``loaded`` and then
 serves ``call`` messages (``returned``, ``raised``, ...). The child's line to the reference runner
-(two more pipes, named after them) carries its requests and the runner's answers. The child closes
-the control channel before any student code runs, and the zygote is not dumpable, so student code
-can neither forge the zygote's messages nor touch its memory; what a child leaves unread on its
-channels is drained before the next child starts (the runner that served it is stopped), and its
-files are wiped.
+(two more pipes, named after them) carries its requests and the runner's answers. A socket (named
+first) carries nothing but, for each child, its /proc stat file, open: the grader reads the child's CPU
+time there, its limit on a call. The child closes the control channel and that socket before any
+student code runs, and the zygote is not dumpable, so student code can neither forge the zygote's
+messages nor touch its memory; what a child leaves unread on its channels is drained before the next
+child starts (the runner that served it is stopped), and its files are wiped.
 """
 
 from __future__ import annotations
@@ -383,22 +384,25 @@ def _harden_zygote() -> None:
         raise Unsafe("a new session keyring could not be joined")
 
 
-def _serve_child(control_in: int, control_out: int, fds: tuple[int, int, int, int], request: dict[str, Any],
+def _serve_child(own: tuple[int, int, int], fds: tuple[int, int, int, int], request: dict[str, Any],
                  seccomp: _Filter) -> int:
-    """Fork the child for one submission and wait until it exits or the grader says ``end``; its exit code. ``fds``:
-    the child's data channel (in, out) and its line to the reference runner (out, in)."""
+    """Fork the child for one submission and wait until it exits or the grader says ``end``; its exit code. ``own``:
+    the zygote's control channel (in, out) and its line for the child's meter, all closed in the child; ``fds``: the
+    child's data channel (in, out) and its line to the reference runner (out, in)."""
+    control_in, meter = own[0], own[2]
     wire.drain(fds[0])
     wire.drain(fds[3])  # answers a runner gave an earlier child that never read them (that runner is gone)
     child = os.fork()
     if child == 0:
-        os.close(control_in)
-        os.close(control_out)
+        for fd in own:
+            os.close(fd)
         code = 0
         try:
             _run_child(fds, request, seccomp)
         except BaseException:
             code = 70
         os._exit(code)
+    _send_meter(meter, child)
     import select
 
     exited = os.pidfd_open(child)
@@ -421,9 +425,31 @@ def _serve_child(control_in: int, control_out: int, fds: tuple[int, int, int, in
     return os.waitstatus_to_exitcode(status)
 
 
+def _send_meter(meter: int, child: int) -> None:
+    """Hand the grader the child's /proc stat file, open, where it reads the CPU time the child has used: its limit
+    on a call (the child's PID means nothing outside this namespace; an open file does). A message without a file,
+    if it cannot be opened: the grader then counts wall-clock time."""
+    import _socket
+
+    try:
+        stat_file = os.open(f"/proc/{child}/stat", os.O_RDONLY)
+    except OSError:
+        stat_file = -1
+    line = _socket.socket(fileno=meter)
+    try:
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, stat_file.to_bytes(4, sys.byteorder))] if stat_file >= 0 else []
+        line.sendmsg([b"m"], rights, _socket.MSG_DONTWAIT)
+    except OSError:
+        pass  # a grader that reads nothing more counts wall-clock time
+    finally:
+        line.detach()
+        if stat_file >= 0:
+            os.close(stat_file)
+
+
 def main() -> None:
     control_in, control_out = os.dup(0), os.dup(1)
-    data_in, data_out, reference_out, reference_in = map(int, sys.argv[1:5])
+    meter, data_in, data_out, reference_out, reference_in = map(int, sys.argv[1:6])
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -444,7 +470,8 @@ def main() -> None:
             return
         if request.get("op") != "load":
             continue
-        code = _serve_child(control_in, control_out, (data_in, data_out, reference_out, reference_in), request, seccomp)
+        code = _serve_child((control_in, control_out, meter), (data_in, data_out, reference_out, reference_in), request,
+                            seccomp)
         _kill_leftovers()
         for folder in folders:
             _wipe(folder, modes[folder])
