@@ -325,9 +325,7 @@ def test_a_child_that_leaves_the_protocol_costs_one_call(real: Worker) -> None:
     real.end()
 
 
-# --- call_seconds is the student's own time -----------------------------------------------------------------------
-
-# --- the limit of a call: the child's own CPU time -----------------------------------------------------------------
+# --- call_seconds is the child's own CPU time ----------------------------------------------------------------------
 
 BURNS = Submission("x.ipynb", (Chunk(1, 1, "def", ("burn", "spin", "renamed", "in_threads", "files", "halves"),
                                      textwrap.dedent("""\
