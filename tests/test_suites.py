@@ -516,24 +516,42 @@ def test_prepared_hidden_cases_run_without_working_out_their_answers_again(hidde
     assert calls == []
 
 
-def test_the_gradient_checks_own_forward_passes_agree_with_the_reference(hidden: ModuleType, reference: SimpleNamespace) -> None:
-    """The finite-difference checks differentiate a vectorised forward pass of their own (cheaper than the reference's
-    loops): on every setting and both dtypes it must give the reference's loss, or correct code would fail them."""
-    rng = np.random.default_rng(7)
-    for setting in hidden.CONV_SETTINGS:
+@pytest.mark.parametrize("seed", [SEED, 1, 2])
+def test_the_hidden_checks_own_passes_agree_with_the_reference(hidden: ModuleType, reference: SimpleNamespace,
+                                                               seed: int) -> None:
+    """The hidden checks work out expected values (and the finite-difference losses) with vectorised passes of their
+    own, cheaper than the reference's loops: on every setting, both dtypes and both modes they must give the
+    reference's results, or correct code would fail them."""
+    close = partial(np.testing.assert_allclose, rtol=1e-9, atol=1e-12)
+    rng = np.random.default_rng(seed)
+    for index, setting in enumerate(hidden.CONV_SETTINGS):
         for dtype in (np.float64, np.float32):
-            A_prev, W, b, hparameters = hidden._conv_inputs(SEED, 1, setting, dtype)
-            Z = reference.conv_forward(A_prev, W, b, hparameters)[0]
+            inputs = hidden._conv_inputs(seed, index, setting, dtype)
+            Z = reference.conv_forward(*inputs)[0]
             assert Z.shape == hidden._conv_out(setting)
+            np.testing.assert_allclose(hidden._conv_forward(*inputs), Z, rtol=1e-9 if dtype is np.float64 else 1e-5,
+                                       atol=1e-12 if dtype is np.float64 else 1e-5)
             G = rng.standard_normal(Z.shape)
-            assert hidden._conv_loss(A_prev, W, b, hparameters, G) == pytest.approx(float(np.sum(Z * G)), rel=1e-5)
-    for setting in hidden.POOL_SETTINGS:
+            assert hidden._conv_loss(*inputs, G) == pytest.approx(float(np.sum(Z * G)), rel=1e-5)
+        inputs = hidden._conv_inputs(seed, index, setting)
+        dZ = rng.standard_normal(hidden._conv_out(setting))
+        for mine, theirs in zip(hidden._conv_backward(dZ, inputs), reference.conv_backward(dZ, inputs), strict=True):
+            close(mine, theirs)
+    for index, setting in enumerate(hidden.POOL_SETTINGS):
         for mode in ("max", "average"):
-            A_prev, hparameters = hidden._pool_inputs(SEED, 1, setting)
-            A = reference.pool_forward(A_prev, hparameters, mode=mode)[0]
-            assert A.shape == hidden._pool_out(setting)
-            G = rng.standard_normal(A.shape)
-            assert hidden._pool_loss(A_prev, hparameters, mode, G) == pytest.approx(float(np.sum(A * G)), rel=1e-9)
+            for dtype in (np.float64, np.float32):
+                A_prev, hparameters = hidden._pool_inputs(seed, index, setting, dtype)
+                A = reference.pool_forward(A_prev, hparameters, mode=mode)[0]
+                assert A.shape == hidden._pool_out(setting)
+                np.testing.assert_allclose(hidden._pool_forward(A_prev, hparameters, mode), A,
+                                           rtol=1e-9 if dtype is np.float64 else 1e-5, atol=1e-12 if dtype is np.float64 else 1e-6)
+            A_prev, hparameters = hidden._pool_inputs(seed, index, setting)
+            dA = rng.standard_normal(hidden._pool_out(setting))
+            close(hidden._pool_backward(dA, (A_prev, hparameters), mode),
+                  reference.pool_backward(dA, (A_prev, hparameters), mode=mode))
+            G = rng.standard_normal(dA.shape)
+            assert hidden._pool_loss(A_prev, hparameters, mode, G) == pytest.approx(
+                float(np.sum(reference.pool_forward(A_prev, hparameters, mode=mode)[0] * G)), rel=1e-9)
 
 
 @pytest.mark.parametrize("mode", ["max", "average"])
