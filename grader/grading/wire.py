@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import struct
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -122,7 +124,7 @@ def _array(blob: bytes) -> np.ndarray:
         raise WireError("malformed array")
     if len(shape) > MAX_DEPTH:
         raise WireError("malformed array: too many dimensions")
-    if len(blob) - offset != int(np.prod(shape, dtype=object)) * dtype.itemsize:
+    if len(blob) - offset != math.prod(shape) * dtype.itemsize:  # Python's integers: no overflow
         raise WireError("malformed array: its size does not match its shape")
     flat = np.frombuffer(blob, dtype=dtype, offset=offset)
     return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")
@@ -142,11 +144,18 @@ def _canonical_header(blob: bytes) -> tuple[tuple[int, ...], bool, np.dtype[Any]
     found = _NPY_HEADER.fullmatch(blob, 10, end) if end <= len(blob) else None
     if found is None:
         return None
-    try:
-        dtype = np.dtype(found[1].decode("ascii"))
-    except TypeError:  # a size no NumPy type has ('<f3'): NumPy's parser refuses it too
+    dtype = _dtype(found[1])
+    if dtype is None:
         return None
     return tuple(int(n) for n in found[3].replace(b",", b" ").split()), found[2] == b"True", dtype, end
+
+
+@lru_cache(maxsize=256)  # a handful in practice; bounded whatever headers a submission forges
+def _dtype(descr: bytes) -> np.dtype[Any] | None:
+    try:
+        return np.dtype(descr.decode("ascii"))
+    except TypeError:  # a size no NumPy type has ('<f3'): NumPy's parser refuses it too
+        return None
 
 
 def decode(data: Any, blobs: list[bytes], depth: int = 0, budget: list[int] | None = None) -> Any:
