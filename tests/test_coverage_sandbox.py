@@ -22,6 +22,7 @@ from types import SimpleNamespace
 
 import pytest
 
+import grader.grading.callbacks
 import grader.grading.sandbox
 from grader.config import Limits
 from grader.errors import UsageError
@@ -506,9 +507,10 @@ KILLS_THE_REFERENCE = Submission("x.ipynb", (Chunk(1, 1, "def", ("helper", "f", 
     """)),))
 
 
-def test_a_reference_that_dies_answering_costs_its_call_only() -> None:
+def test_a_reference_that_dies_answering_costs_its_call_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """The runner killed in the middle of a request (its memory limit, a crash in NumPy): the child waiting for the
-    answer is told, as the runner would have told it, and the next call gets a new runner."""
+    answer is told, as the runner would have told it, and the next call gets a new runner. Within the same call
+    too, however late the new runner is told what it may answer: the child is told only after that."""
     with lending(SimpleNamespace(helper=lambda x: os.kill(os.getpid(), signal.SIGKILL) if x < 0 else x + 1)) as worker:
         worker.load(KILLS_THE_REFERENCE, ["f", "g"])
         assert worker.call("f", (1,), {}, frozenset({"helper"})).value == 2
@@ -516,6 +518,9 @@ def test_a_reference_that_dies_answering_costs_its_call_only() -> None:
         assert died.status == "raised" and "could not run on these arguments" in died.message, died
         assert died.seconds < 2
         assert worker.call("f", (2,), {}, frozenset({"helper"})).value == 3
+        start = grader.grading.callbacks.ReferenceRunner._start  # a runner that starts before it is told anything
+        monkeypatch.setattr(grader.grading.callbacks.ReferenceRunner, "_start",
+                            lambda *args, **kwargs: (start(*args, **kwargs), time.sleep(0.1))[0])
         again = worker.call("g", (-1,), {}, frozenset({"helper"}))  # the same call asks again: a new runner answers
         assert (again.status, again.value) == ("returned", 2), again
 

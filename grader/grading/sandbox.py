@@ -616,17 +616,18 @@ class Worker:
         assert self.runner is not None
         answering = self.runner.busy()
         self.runner.stop()
+        # the next runner first, told what it may answer: the child, once told, may ask again at once
+        self.runner.allow(stubs, self.reference_pipes, deadline, drain=False)
         if answering and self.reference_pipes:
             replies = self.reference_pipes[1]
-            os.set_blocking(replies, False)  # no runner shares it now; a child that reads nothing loses only this
-            try:
+            os.set_blocking(replies, False)  # a child that reads nothing loses only this answer
+            try:  # the new runner writes nothing before the child asks again, which it cannot do before reading this
                 os.write(replies, wire.frame({"op": "callback-error", "message": "the reference could not run on these "
                                                                                 "arguments"}))
             except OSError:
                 pass
             finally:
                 os.set_blocking(replies, True)
-        self.runner.allow(stubs, self.reference_pipes, deadline, drain=False)
 
     def _outcome(self, message: dict[str, Any], blobs: list[bytes]) -> CallOutcome:
         from grader.grading import wire
