@@ -339,7 +339,7 @@ def slow_style_notebook(functions: list[Callable[..., Any]], folder: Path) -> Pa
 
 
 def sandboxed_calls(assignment: Assignment, suite: Suite, notebook: Path, names: list[str], repeats: int,
-                    stubbed: bool = False) -> tuple[str, list[SlowestCall], float]:
+                    stubbed: bool = False) -> tuple[str, list[SlowestCall], float | None]:
     """The slowest call of each check with ``notebook``'s functions graded as a student's: loaded into a sandbox
     worker (bubblewrap where installed), called through grading's Proxy; and the child's CPU time for every check
     once. ``stubbed``: only the functions whose reference calls other graded functions, each as if the student got
@@ -359,15 +359,20 @@ def sandboxed_calls(assignment: Assignment, suite: Suite, notebook: Path, names:
             worker.use_reference(suite.reference)
         proxies = {name: Proxy(worker, name, suite.stubs_for(name, set(names)) if stubbed else {}) for name in names
                    if not stubbed or suite.depends.get(name)}
-        before = worker.cpu_seconds() or 0.0
+        before = worker.cpu_seconds()
         calls = slowest_calls(suite, proxies, repeats, budget=float("inf"))  # type: ignore[arg-type]
-        return mode, calls, ((worker.cpu_seconds() or 0.0) - before) / repeats
+        return mode, calls, _spent(before, worker.cpu_seconds(), repeats)
     finally:
         worker.end()
         worker.close()
 
 
-def round_trip_cpu(calls: int = 2000) -> tuple[float, float]:
+def _spent(before: float | None, after: float | None, count: int) -> float | None:
+    """The child's CPU time per ``count`` between two readings; None when the kernel's count could not be read."""
+    return None if before is None or after is None else (after - before) / count
+
+
+def round_trip_cpu(calls: int = 2000) -> tuple[float | None, float]:
     """The child's CPU time and the wall clock of one round trip to the reference: a function that calls a stubbed
     one ``calls`` times with a (3, 3, 4) array, as conv_forward calls conv_single_step."""
     from types import SimpleNamespace
@@ -383,9 +388,9 @@ def round_trip_cpu(calls: int = 2000) -> tuple[float, float]:
     try:
         worker.load(Submission("round_trip.ipynb", (Chunk(1, 1, "def", ("helper", "caller"), code),)), ["helper", "caller"])
         worker.call("caller", (10,), {}, frozenset({"helper"}))  # the runner started
-        before, started = worker.cpu_seconds() or 0.0, time.perf_counter()
+        before, started = worker.cpu_seconds(), time.perf_counter()
         worker.call("caller", (calls,), {}, frozenset({"helper"}))
-        return ((worker.cpu_seconds() or 0.0) - before) / calls, (time.perf_counter() - started) / calls
+        return _spent(before, worker.cpu_seconds(), calls), (time.perf_counter() - started) / calls
     finally:
         worker.close()
 
@@ -415,7 +420,12 @@ def main() -> None:
                                   counted=suite.depends)
         slowest_calls(suite, slow, repeats=1)  # warm-up: first calls pay for NumPy's lazy set-ups
         slow_calls = slowest_calls(suite, slow, args.repeats, budget=float("inf"))
-        mode, boxed, stubbed, boxed_cpu, stubbed_cpu, trip = "", [], [], 0.0, 0.0, (0.0, 0.0)
+        mode = ""
+        boxed: list[SlowestCall] = []
+        stubbed: list[SlowestCall] = []
+        boxed_cpu: float | None = None
+        stubbed_cpu: float | None = None
+        trip: tuple[float | None, float] = (None, 0.0)
         if not args.no_sandbox:
             with tempfile.TemporaryDirectory(prefix="bench-limits-") as folder:
                 notebook = slow_style_notebook([*SLOW_HELPERS.get(assignment.name, ()), *slow.values()],
@@ -460,14 +470,15 @@ def main() -> None:
               f"({how}: {where(timed)}, {duration(timed.seconds)})")
     if trip[1]:
         print(f"one round trip to the reference out of the sandbox (2000 calls of a stubbed function): "
-              f"{duration(trip[0])} of the child's CPU time, which call_seconds counts ({duration(trip[1])} of wall "
+              f"{duration(trip[0]) if trip[0] is not None else 'unread'} of the child's CPU time, which call_seconds "
+              f"counts ({duration(trip[1])} of wall "
               f"clock, the reference's answer included); grader validate counts {duration(CALLBACK_SECONDS)}")
-    for label, calls, cpu in (("reference", reference, 0.0), ("slow style", slow_calls, 0.0),
+    for label, calls, cpu in (("reference", reference, None), ("slow style", slow_calls, None),
                               (f"{boxed_style}, sandboxed", boxed, boxed_cpu),
                               (f"{boxed_style}, sandboxed with callbacks", stubbed, stubbed_cpu)):
         if calls:
             worst = max(calls, key=lambda c: c.worst)
-            child = f", {duration(cpu)} of the child's CPU time" if calls in (boxed, stubbed) else ""
+            child = f", {duration(cpu)} of the child's CPU time" if cpu is not None else ""
             print(f"{label}: every check once: {duration(sum(c.total for c in calls))} of calls{child} "
                   f"(cpu_seconds = {assignment.limits.cpu_seconds} s for the whole submission); its slowest "
                   f"single call in any of the {args.repeats} runs: {duration(worst.worst)} ({where(worst)})")

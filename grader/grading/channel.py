@@ -62,12 +62,12 @@ class Channel:
         waiting again loses nothing (a deadline reached halfway through a message would leave the rest unread)."""
         self._wait(self.read_fd, False, deadline, also)
 
-    def receive(self, deadline: float, also: tuple[int, ...] = ()) -> tuple[dict[str, Any], list[bytes]]:
-        """The next message; Interrupted when ``watch``, or one of ``also``, becomes readable first."""
+    def receive(self, deadline: float) -> tuple[dict[str, Any], list[bytes]]:
+        """The next message; Interrupted when ``watch`` becomes readable first."""
         from grader.grading import wire
 
         def read(fd: int, size: int) -> bytes:
-            return wire.read_exact(fd, size, wait=lambda fd: self._wait(fd, False, deadline, also))
+            return wire.read_exact(fd, size, wait=lambda fd: self._wait(fd, False, deadline))
 
         try:
             return wire.receive(self.read_fd, read)
