@@ -72,10 +72,12 @@ class Running:
 
 
 class Ahead:
-    """A child forked before its work is known: it runs ``prepare`` (the caller's own set-up: imports, templates)
-    while the caller goes on, then waits for one job (bytes from the caller, never from a submission) and answers
-    ``serve(job)`` under the same deadline and limits as ``run_bounded``, counted from when the job is sent. A
-    ``prepare`` that raises is left for ``serve`` to meet again (and answer for)."""
+    """A child forked before its work is known: it runs ``prepare`` (the caller's own set-up: imports, templates, and
+    perhaps input read ahead, so under the memory and CPU limits already) while the caller goes on, then waits for
+    one job (bytes from the caller, never from a submission) and answers ``serve(job)`` under the same deadline and
+    limits as ``run_bounded``, the deadline counted from when the job is sent (the caller's wait for the answer
+    ends there, whether or not ``prepare`` is done). A ``prepare`` that raises is left for ``serve`` to meet again
+    (and answer for)."""
 
     def __init__(self, prepare: Callable[[], None], serve: Callable[[bytes], bytes], seconds: float, memory_mb: int) -> None:
         self.seconds = seconds
@@ -126,6 +128,7 @@ def _write_until(fd: int, data: bytes, deadline: float) -> bool:
 def _ahead(prepare: Callable[[], None], serve: Callable[[bytes], bytes], job_fd: int, answer_fd: int, seconds: float,
            memory_mb: int) -> None:
     try:
+        limit_self(seconds, memory_mb)  # ``prepare`` may read the submission ahead: as hostile as the job
         with contextlib.suppress(Exception):
             prepare()
         with os.fdopen(job_fd, "rb") as pipe:

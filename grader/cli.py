@@ -127,10 +127,6 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise UsageError("--out DIR is needed when SUBMISSION files are given")
     from grader.running.batch import grade_all
 
-    if not cluster and args.annotate and len(args.submissions) == 1:
-        from grader.reporting.annotate import annotate_ahead
-
-        annotate_ahead(assignment.student_notebook)
     named = grade_all(assignment, args.submissions, args.out, mode, jobs=args.jobs, junit=args.junit, annotate=args.annotate,
                       cluster=cluster)
     _print_table(named)

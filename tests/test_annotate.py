@@ -315,13 +315,20 @@ def test_a_renderer_that_cannot_start_costs_the_views_not_the_batch(tmp_path: Pa
 RELEASE = ROOT / "assignments" / "cnn_step_by_step" / "cnn_step_by_step.ipynb"
 
 
-@pytest.mark.parametrize("ahead_for", [RELEASE, None], ids=["same release", "another release"])
-def test_views_written_by_the_child_forked_ahead_are_the_views_written_after(tmp_path: Path, ahead_for: Path | None) -> None:
-    """One `grader grade` forks the writer before grading (annotate_ahead); what it writes is what the writer forked
-    after grading writes, and a writer forked for another release is stopped, not used."""
-    path = ROOT / "examples" / "submissions" / "bob_partly_right.ipynb"
+SUBMISSIONS = ROOT / "examples" / "submissions"
+
+
+@pytest.mark.parametrize(("ahead_for", "read_ahead"), [
+    (RELEASE, None), (RELEASE, "bob_partly_right"), (RELEASE, "dave_corrupted"), (None, "bob_partly_right"),
+], ids=["same release", "the submission read ahead", "another submission read ahead", "another release"])
+def test_views_written_by_the_child_forked_ahead_are_the_views_written_after(tmp_path: Path, ahead_for: Path | None,
+                                                                             read_ahead: str | None) -> None:
+    """One `grader grade` forks the writer as grading starts (annotate_ahead), and it reads the submission ahead;
+    what it writes is what the writer forked after grading writes, whatever it read ahead (an unreadable notebook,
+    another file), and a writer forked for another release is stopped, not used."""
+    path = SUBMISSIONS / "bob_partly_right.ipynb"
     assert write_annotated_bounded(report(), path, tmp_path / "after", release=RELEASE) == (True, "")
-    annotate.annotate_ahead(ahead_for)
+    annotate.annotate_ahead(ahead_for, SUBMISSIONS / f"{read_ahead}.ipynb" if read_ahead else None)
     child = annotate._ahead[1].pid if annotate._ahead else 0
     assert write_annotated_bounded(report(), path, tmp_path / "ahead", release=RELEASE) == (True, "")
     assert annotate._ahead is None
@@ -335,7 +342,7 @@ def test_one_unreadable_notebook_graded_alone_gets_no_views_and_no_link(tmp_path
     """Alone, the views are written by the child forked ahead while the page is written, assuming them: when they
     cannot be, the page is written again without the link."""
     out = tmp_path / "out"
-    run_cli("grade", "cnn_step_by_step", ROOT / "examples" / "submissions" / "dave_corrupted.ipynb", "--out", out,
+    run_cli("grade", "cnn_step_by_step", SUBMISSIONS / "dave_corrupted.ipynb", "--out", out,
             "--sandbox", sandbox_mode())
     folder = out / "dave_corrupted"
     assert sorted(p.name for p in folder.iterdir()) == ["feedback.html", "feedback.md", "results.json"]

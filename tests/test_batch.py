@@ -88,3 +88,31 @@ def test_a_failure_writing_one_submissions_reports_leaves_a_short_results_file(t
     for name in ("summary.html", "grades.csv", "grades.sqlite", "junit.xml"):
         assert (out / name).is_file(), name
     assert not list(out.rglob(".*"))
+
+
+def test_the_reports_made_ready_while_the_sandbox_loads_cost_no_grade(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """One notebook: the feedback page's template and the views' writer are made ready while the sandbox runs its
+    definitions (``meanwhile``), once; if that fails, the grade stands and the reports are still written."""
+    import grader.reporting.report
+
+    assignment = load_assignment("cnn_step_by_step", ROOT)
+    real = batch.grade_submission
+    seen: list[bool] = []
+
+    def watched(path, assignment, suite, worker, meanwhile=None):  # type: ignore[no-untyped-def]
+        def recorded() -> None:
+            seen.append(worker.child_alive)  # the definitions are on their way to the sandbox
+            assert meanwhile is not None
+            meanwhile()
+
+        return real(path, assignment, suite, worker, recorded)
+
+    def broken() -> None:
+        raise RuntimeError("simulated: templates missing")
+
+    monkeypatch.setattr(batch, "grade_submission", watched)
+    monkeypatch.setattr(grader.reporting.report, "warm_up", broken)
+    named = batch.grade_all(assignment, [EXAMPLE], tmp_path / "out", sandbox_mode(), progress=False, annotate=False)
+    assert seen == [True] and named[0][1].score == 100
+    assert "100" in (tmp_path / "out" / EXAMPLE.stem / "feedback.html").read_text()

@@ -74,6 +74,13 @@ def test_the_job_runs_under_the_memory_limit() -> None:
     assert raw == b"" and os.waitstatus_to_exitcode(status) == 1  # MemoryError: no answer
 
 
+def test_the_preparation_runs_under_the_memory_limit_too() -> None:
+    """A preparation may read a submission ahead: a notebook built to exhaust memory costs only the child."""
+    grown: list[bytearray] = []
+    ahead = Ahead(lambda: grown.append(bytearray(400 << 20)), lambda job: str(len(grown)).encode(), 10, 64)
+    assert ahead.send(b"job").finish(1 << 16)[0] == b"0"  # the MemoryError was the preparation's: the job still ran
+
+
 def test_a_child_never_used_is_stopped() -> None:
     ahead = Ahead(lambda: time.sleep(60), lambda job: b"", 10, 256)
     ahead.cancel()

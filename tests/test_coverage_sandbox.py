@@ -164,6 +164,17 @@ def test_a_zygote_that_does_not_start_is_the_graders_failure(fake: Callable[...,
     assert worker.process is None  # stopped: the next submission starts a new one
 
 
+def test_the_definitions_go_to_a_zygote_still_starting(fake: Callable[..., Worker]) -> None:
+    """``begin_load`` does not wait for the zygote's "ready": a pipe holds the definitions, so its start-up overlaps
+    the grader's work until ``finish_load``, which reads "ready" first."""
+    worker = fake("def on_start():\n    time.sleep(0.3)\n    send(1, {'op': 'ready'})\n")
+    worker.start()
+    assert worker.begin_load(SUBMISSION, ["f"]) is None
+    assert not worker.ready  # sent before the zygote said it was ready
+    loaded = worker.finish_load()
+    assert (loaded.failure, loaded.defined, worker.ready) == ("", ("f",), True)
+
+
 # --- a load that goes wrong -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("on_load", "failure", "unsafe"), [

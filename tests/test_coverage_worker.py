@@ -90,6 +90,22 @@ def test_a_submission_that_locks_its_folder_leaves_nothing_for_the_next(worker: 
     assert run(worker, LOCKS_ITS_FOLDER, "look").value == before
 
 
+DRAWS = "import numpy as np\n\ndef draw():\n    return [float(v) for v in np.random.rand(3)]"
+
+
+def test_every_child_draws_the_same_random_numbers(worker: Worker) -> None:
+    """NumPy's random module is loaded in the zygote (not again in every child), and its global state is set as
+    each child starts: a function that draws without a seed gets the same numbers in every grade, in any job."""
+    first = run(worker, DRAWS, "draw").value
+    assert isinstance(first, list) and len(set(first)) == 3
+    assert run(worker, DRAWS, "draw").value == first
+    other = Worker(sandbox_mode(), LIMITS)
+    try:
+        assert run(other, DRAWS, "draw").value == first
+    finally:
+        other.close()
+
+
 # --- arguments, tracebacks, output ----------------------------------------------------------------------------------
 
 CHANGES = '''

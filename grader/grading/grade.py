@@ -203,7 +203,9 @@ def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResu
     return own, list(known.values())
 
 
-def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: Worker) -> GradeReport:
+def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: Worker,
+                     meanwhile: Callable[[], None] | None = None) -> GradeReport:
+    """``meanwhile``: the caller's own work, done while the sandbox runs the notebook's definitions."""
     started = time.perf_counter()
     names = [f.name for f in assignment.functions]
     try:
@@ -215,6 +217,8 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     suite = suite.for_submission(assignment, submission)  # hidden cases drawn from this notebook's own seed
     loaded = worker.begin_load(submission, names)
     if loaded is None:  # the sandbox runs the notebook's definitions while the hidden cases work out their answers
+        if meanwhile is not None:
+            meanwhile()
         suite.prepare_hidden()
         loaded = worker.finish_load()
     if loaded.unsafe:  # the grader's fault: nothing of the student's ran, and they are told so

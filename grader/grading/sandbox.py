@@ -347,9 +347,9 @@ class Worker:
             shutil.copyfile(path, folder / path.name)
         return str(folder)
 
-    def _await_ready(self) -> None:
+    def _await_ready(self, seconds: float = START_SECONDS) -> None:
         assert self.control
-        message, _ = self.control.receive(time.monotonic() + START_SECONDS)
+        message, _ = self.control.receive(time.monotonic() + seconds)
         if message.get("op") == "unsafe":
             raise WorkerDied(f"the sandbox could not be locked down: {_text(message.get('message'), 300)}")
         if message.get("op") != "ready":
@@ -433,39 +433,51 @@ class Worker:
 
     def begin_load(self, submission: Submission, functions: list[str]) -> Loaded | None:
         """``load`` in two halves, so that the caller works while the sandbox runs the notebook's definitions: this
-        one sends them (or gives the Loaded that says why it could not), ``finish_load`` waits for the answer."""
+        one sends them (or gives the Loaded that says why it could not), ``finish_load`` waits for the answer. A
+        sandbox still starting gets them at once too (a pipe holds them), so its start-up also overlaps that work."""
         self.current = (submission, functions)
         if self.process is None or self.process.poll() is not None:
             self.stop()
             self.start()
-        if not self.ready:
-            try:
-                self._await_ready()
-            except (TimeoutError, ChannelClosed, WorkerDied) as error:
-                self.stop()  # no student code has run yet, so this is the grader's failure, never the notebook's
-                return Loaded((), (), failure=f"the sandbox did not start ({str(error) or 'timeout'})", unsafe=True)
         assert self.control and self.data
         self._drop_meter()
         limits = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                   "output_kb": self.limits.output_kb}
         chunks = [{"cell": c.cell, "line": c.line, "code": c.code} for c in submission.chunks]
-        self._loading = time.monotonic() + self._load_seconds()
+        self._loading = time.monotonic() + self._load_seconds() + (0.0 if self.ready else START_SECONDS)
         try:
             self.control.send({"op": "load", "chunks": chunks, "functions": functions, "limits": limits,
                                "course_dir": self.course_dir}, [], self._loading)
             self.child_alive = True
-        except TimeoutError:
+        except (TimeoutError, ChannelClosed) as error:
+            if not self.ready:
+                reason: Exception = error
+                try:  # a zygote that could not lock itself down says so before it exits
+                    self._await_ready(seconds=1.0)
+                except (TimeoutError, ChannelClosed, WorkerDied) as said:
+                    reason = said
+                return self._not_started(reason)
             self._end_child()
+            if isinstance(error, ChannelClosed):
+                return Loaded((), (), failure=f"the sandbox failed while loading the notebook: {error}")
             return Loaded((), (), failure=f"loading the notebook's definitions took longer than {self._load_seconds():.0f} s")
-        except ChannelClosed as error:
-            self._end_child()
-            return Loaded((), (), failure=f"the sandbox failed while loading the notebook: {error}")
         return None
+
+    def _not_started(self, error: Exception) -> Loaded:
+        """No student code has run yet, so this is the grader's failure, never the notebook's."""
+        self.stop()
+        return Loaded((), (), failure=f"the sandbox did not start ({str(error) or 'timeout'})", unsafe=True)
 
     def _load_seconds(self) -> float:
         return max(10.0, 2 * self.limits.call_seconds)
 
     def finish_load(self) -> Loaded:
+        if not self.ready:
+            try:
+                self._await_ready()
+            except (TimeoutError, ChannelClosed, WorkerDied) as error:
+                return self._not_started(error)
+            self._loading = time.monotonic() + self._load_seconds()  # the zygote reads the definitions now
         assert self.control and self.data and self.current
         deadline, seconds, functions = self._loading, self._load_seconds(), self.current[1]
         try:

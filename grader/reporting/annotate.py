@@ -355,6 +355,33 @@ def render_page(notebook: Node, title: str) -> str:
     return notebook_page.render(notebook, clean_line(title, 200), safe_html)
 
 
+#: What feedback cells are made of (summary_cell, function_cell): Markdown compiles the patterns of each kind of block
+#: the first time it meets one, ~10 ms in all, which no page should wait for.
+WARM_MARKDOWN = """# a &#95;
+
+**b** (1%) [c](feedback.html)
+
+| d | e |
+| --- | --- |
+| f | 1 / 2 |
+
+**g** in h
+
+- i: `j`
+- k
+
+Called `l(m)`
+
+````
+n
+````
+
+![o](attachment:p.svg)
+
+Passed: q
+"""
+
+
 @lru_cache(maxsize=4)
 def warm_up(release: Path | None = None) -> None:
     """Compile the templates and import what rendering needs once, before children are forked from this process; with
@@ -364,18 +391,16 @@ def warm_up(release: Path | None = None) -> None:
     renders with, and kept (grader/kept.py): the next grade reads them back in ~1 ms instead of ~0.15 s."""
     from grader.reporting import notebook_page
 
-    cells = [new_markdown_cell("# a\n\n`b` | c\n--- | ---\n1 | 2"), new_code_cell("x = 1", [], None)]
-    key = None
-    if release is not None:
-        with contextlib.suppress(NotebookError):
-            key = version_key(read_regular_file(release), __file__, notebook_page.__file__, *_renderers())
-            if _restored(read_kept(RENDERED, key), notebook_page):
-                notebook_page.prepare(safe_html)
-                return
-            cells += [student_cell(cell) for cell in read_nodes(release).cells if not is_feedback(cell)]
-    render_page(new_notebook(cells=cells, metadata={"language_info": {"name": "python"}}), "warm-up")
-    if key is not None:  # only the instructor's cells are in the memo yet: never a student's
-        keep(RENDERED, key, json.dumps(notebook_page.saved_memo(safe_html), ensure_ascii=False))
+    notebook_page.prepare(safe_html, WARM_MARKDOWN)
+    if release is None:
+        return
+    with contextlib.suppress(NotebookError):
+        key = version_key(read_regular_file(release), __file__, notebook_page.__file__, *_renderers())
+        if not _restored(read_kept(RENDERED, key), notebook_page):
+            cells = [student_cell(cell) for cell in read_nodes(release).cells if not is_feedback(cell)]
+            render_page(new_notebook(cells=cells, metadata={"language_info": {"name": "python"}}), "warm-up")
+            # only the instructor's cells are in the memo yet: never a student's
+            keep(RENDERED, key, json.dumps(notebook_page.saved_memo(safe_html), ensure_ascii=False))
 
 
 RENDERED = "rendered-releases"
@@ -409,13 +434,14 @@ def remove_annotated(folder: Path) -> None:
 def write_annotated(report: GradeReport, path: Path, folder: Path) -> bool:
     """Write feedback.ipynb and feedback-notebook.html for the notebook at ``path``; False (and neither file) when it
     cannot be read as a notebook: the feedback page already says why. Runs unbounded: see ``write_annotated_bounded``."""
+    known = _read_ahead.pop(path, None)
     try:
-        notebook = read_nodes(path)
+        notebook, places = known or _read(path)
     except NotebookError:
         remove_annotated(folder)
         return False
     try:
-        annotated = annotate(notebook, report, find_places(notebook))
+        annotated = annotate(notebook, report, places)
         write_atomic(folder / NOTEBOOK_FILE, writes(annotated) + "\n")
         write_atomic(folder / PAGE_FILE, render_page(annotated, f"Feedback: {report.title}"))
     except BaseException:
@@ -424,16 +450,41 @@ def write_annotated(report: GradeReport, path: Path, folder: Path) -> bool:
     return True
 
 
+def _read(path: Path) -> tuple[Node, Places]:
+    notebook = read_nodes(path)
+    return notebook, find_places(notebook)
+
+
+#: In the child forked ahead: the submission, read (and its own cells rendered) while it was graded.
+_read_ahead: dict[Path, tuple[Node, Places]] = {}
+
+
+def read_ahead(path: Path) -> None:
+    """Read the submission at ``path`` and render its own cells into the memo (never kept: see ``warm_up``), so that
+    its page waits only for the feedback cells. In the child forked ahead, bounded as its job is."""
+    notebook, places = _read(path)
+    cells = [student_cell(cell) for cell in notebook.cells if not is_feedback(cell)]
+    render_page(new_notebook(cells=cells, metadata=_metadata(notebook.get("metadata"))), "ahead")
+    _read_ahead[path] = (notebook, places)
+
+
 _ahead: tuple[Path | None, Ahead] | None = None
 
 
-def annotate_ahead(release: Path | None) -> None:
+def annotate_ahead(release: Path | None, submission: Path | None = None) -> None:
     """Fork now the child that will write the next submission's views, and let it warm up (``warm_up``: imports,
-    templates, the release's cells) while that submission is graded, on the core the grader leaves idle while it
-    waits for the sandbox: for one submission the warm-up then adds no time of its own. Never taken: stopped at exit."""
+    templates, the release's cells; then ``read_ahead`` of the ``submission``) while that submission is graded, on
+    the cores the grader and the sandbox leave idle while they wait for each other: for one submission, only the
+    feedback cells are left to render when its grade is known. Never taken: stopped at exit."""
     global _ahead
+
+    def prepare() -> None:
+        warm_up(release)  # first: what warm_up keeps must never hold a student's cells
+        if submission is not None:
+            read_ahead(submission)
+
     if _ahead is None:
-        _ahead = (release, Ahead(lambda: warm_up(release), _serve, ANNOTATE_SECONDS, ANNOTATE_MEMORY_MB))
+        _ahead = (release, Ahead(prepare, _serve, ANNOTATE_SECONDS, ANNOTATE_MEMORY_MB))
 
 
 @atexit.register

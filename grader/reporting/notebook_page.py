@@ -89,17 +89,16 @@ def _safe_kind(safe_html: Callable[[str], str]) -> str:
     return _safe_kinds[safe_html]
 
 
-def prepare(safe_html: Callable[[str], str], template: str = "feedback-notebook.html.j2") -> None:
+def prepare(safe_html: Callable[[str], str], markdown: str = "", template: str = "feedback-notebook.html.j2") -> None:
     """Compile the page's template, build Python's lexer, the Markdown parser and the style sheet, and clean once:
     what every annotated page needs (its feedback cells are new Markdown, its student's code new code), done before
-    the page is known."""
-    from pygments import highlight  # noqa: F401  (the import the first new code cell would pay)
+    the page is known. ``markdown``: a sample of what the pages' own cells are made of, parsed (not kept)."""
+    from pygments import highlight
 
     _environment(safe_html).get_template(template)
-    _lexer("python")
-    _formatter(" highlight hl-ipython3")
+    highlight("x = 1\n", _lexer("python"), _formatter(" highlight hl-ipython3"))
     _pygments_css()
-    _markdown()
+    _markdown()[0](markdown)
     safe_html("<p>warm</p>")
 
 

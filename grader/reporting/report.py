@@ -211,6 +211,12 @@ def _environment() -> Environment:
     return env
 
 
+def warm_up() -> None:
+    """Load Jinja and the feedback page's template now, while the sandbox loads the first notebook, rather than
+    after grading (a child forked afterwards, the views' writer, then finds Jinja loaded too)."""
+    _environment().get_template("feedback.html.j2")
+
+
 def render_page(template: str, **context: Any) -> str:
     """A rendered page, made valid UTF-8 without control characters here, whatever strings it was given."""
     return clean_text(_environment().get_template(template).render(**context), limit=None)

@@ -9,8 +9,8 @@ score first (who needs help), already sorted on the server: the page has no scri
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
-import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -215,6 +215,15 @@ def slowest(named: Named, top: int = SLOWEST) -> tuple[tuple[str, float], ...]:
     return tuple((name, report.execution_time) for name, report in ranked[:top])
 
 
+def _median(values: list[float]) -> float:
+    """The middle score (statistics.median, without the ~3 ms of imports it brings into every grade)."""
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    if not ordered:
+        return 0.0
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+
+
 def summarise(named: Named) -> Summary:
     """The figures, with names made clean lines here: they become links and table cells."""
     named = [(clean_line(name), report) for name, report in named]
@@ -225,8 +234,8 @@ def summarise(named: Named) -> Summary:
         submissions=len(reports),
         graded=sum(not report.error for report in reports),
         max_score=max_score,
-        mean=statistics.fmean(scores) if scores else 0.0,
-        median=statistics.median(scores) if scores else 0.0,
+        mean=math.fsum(scores) / len(scores) if scores else 0.0,
+        median=_median(scores),
         histogram=histogram(scores, max_score),
         checks=check_rates(reports),
         mistakes=mistake_counts(named),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -73,13 +75,13 @@ def _refuse_on_cluster(assignment: Assignment, mode: str) -> None:
                          "grade it on one machine (without --cluster)")
 
 
-def _grade_one(path: Path) -> GradeReport:
+def _grade_one(path: Path, meanwhile: Callable[[], None] | None = None) -> GradeReport:
     """Grade one submission; a failure of the grader itself costs this submission, never the batch."""
     assert _job is not None
     assignment, suite, worker = _job
     started = time.perf_counter()
     try:
-        report = grade_submission(path, assignment, suite, worker)
+        report = grade_submission(path, assignment, suite, worker, meanwhile)
     except Exception as error:  # a bug of ours must still leave a results file that says so
         worker.stop()
         problem = f"The grader failed on this submission ({type(error).__name__}: {error}); please tell the course staff."
@@ -88,10 +90,12 @@ def _grade_one(path: Path) -> GradeReport:
 
 
 def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
-                 suite: str = "all", cluster: str | None = None) -> Iterator[tuple[int, GradeReport]]:
+                 suite: str = "all", cluster: str | None = None,
+                 meanwhile: Callable[[], None] | None = None) -> Iterator[tuple[int, GradeReport]]:
     """(index in ``paths``, report) as each grading finishes, so a caller can record it at once; with jobs > 1
     each job is a process with its own sandbox; with ``cluster`` (a Dask scheduler's address, or ``local``) each
-    Dask worker grades in bubblewrap. Nothing is graded with a reference that fails its own checks."""
+    Dask worker grades in bubblewrap. Nothing is graded with a reference that fails its own checks. ``meanwhile``:
+    work of the caller's, done here while the first submission's definitions load in one job's sandbox."""
     if cluster:
         _refuse_on_cluster(assignment, mode)
     environment = prepare(assignment.environment)  # built here, once, before any job needs it
@@ -110,7 +114,7 @@ def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs:
             for index, path in enumerate(paths):
                 if index + 1 < len(paths):
                     extract_ahead(paths[index + 1])  # parsed on the other core while this one is graded
-                yield index, _grade_one(path)
+                yield index, _grade_one(path, meanwhile if index == 0 else None)
         finally:
             assert _job is not None
             _job[2].close()
@@ -218,6 +222,19 @@ def _progress(total: int, progress: bool) -> Any:
     return tqdm(total=total, unit="notebook", leave=False)
 
 
+def _reports_ahead(release: Path | None, submission: Path) -> None:
+    """While the sandbox loads the first notebook (``submission``): Jinja and the feedback page's template, then the
+    views' writer (for the ``release`` notebook: None when there are no views), forked with Jinja in it."""
+    from grader.reporting.report import warm_up
+
+    with contextlib.suppress(Exception):  # met again, and reported, when the reports are written
+        warm_up()
+    if release is not None:
+        from grader.reporting.annotate import annotate_ahead
+
+        annotate_ahead(release, submission)
+
+
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
               junit: Path | None = None, progress: bool = True, annotate: bool = True,
               cluster: str | None = None) -> list[tuple[str, GradeReport]]:
@@ -234,8 +251,10 @@ def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode
             for trouble in finish():
                 bar.write(clean_line(f"{name}: {trouble}", 500))
 
+    release = assignment.student_notebook if annotate else None
+    meanwhile = None if cluster or not paths else functools.partial(_reports_ahead, release, Path(paths[0]))
     try:
-        for index, report in grade_stream(assignment, paths, mode, jobs, cluster=cluster):
+        for index, report in grade_stream(assignment, paths, mode, jobs, cluster=cluster, meanwhile=meanwhile):
             name = names[index]
             finish = start_submission_reports(report, Path(paths[index]), out_dir / name, name, annotate,
                                               assignment.student_notebook)
