@@ -116,3 +116,30 @@ def test_the_reports_made_ready_while_the_sandbox_loads_cost_no_grade(tmp_path: 
     named = batch.grade_all(assignment, [EXAMPLE], tmp_path / "out", sandbox_mode(), progress=False, annotate=False)
     assert seen == [True] and named[0][1].score == 100
     assert "100" in (tmp_path / "out" / EXAMPLE.stem / "feedback.html").read_text()
+
+
+def test_a_grade_starts_without_the_garbage_collector_and_grades_with_it(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``grader grade`` turns the collector off while it starts (its imports and suite live as long as it does) and
+    back on, start-up frozen, before the first submission: a long batch's cyclic garbage is still collected."""
+    import gc
+
+    from grader import cli
+
+    real = batch.grade_submission
+    during: list[bool] = []
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        during.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "grade_submission", watched)
+    monkeypatch.setattr(cli, "_prestart", lambda *args: None)  # nothing left running in this test's process
+    monkeypatch.chdir(ROOT)
+    try:
+        code = cli.main(["grade", "cnn_step_by_step", str(EXAMPLE), "--out", str(tmp_path / "out"), "--no-annotate",
+                         "--sandbox", sandbox_mode()])
+        assert (code, during, gc.get_freeze_count() > 0) == (0, [True], True)
+    finally:
+        gc.unfreeze()
+        gc.enable()

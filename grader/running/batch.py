@@ -6,6 +6,7 @@ import atexit
 import contextlib
 import dataclasses
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -64,6 +65,17 @@ def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
     loaded = load_suite(assignment, suite)
     worker.use_reference(loaded.reference)
     _job = (assignment, loaded, worker)
+    collect_from_here()
+
+
+def collect_from_here() -> None:
+    """Turn the garbage collector back on if the command started without it (``grader grade`` and ``check``: imports
+    and the suite make objects that live as long as the command, and each collection would scan them all again,
+    ~10 ms of a grade), first freezing what start-up made: collections skip it, and children forked from here (the
+    views' writer, the reference's runner, a pool's jobs) never copy its pages by scanning it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _refuse_on_cluster(assignment: Assignment, mode: str) -> None:
@@ -106,6 +118,7 @@ def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs:
     if cluster:
         from grader.running.cluster import grade_on_cluster  # Dask is an optional extra, loaded only for a cluster
 
+        collect_from_here()
         yield from grade_on_cluster(assignment, paths, cluster, jobs, suite)
         return
     if jobs <= 1 or len(paths) <= 1:
@@ -120,6 +133,7 @@ def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs:
             _job[2].close()
         return
     load_suite(assignment, suite)  # a broken suite or a missing course key fails here, clearly, not in every job
+    collect_from_here()
     import multiprocessing  # here: one job (grader check, one notebook) needs no process pool (~0.01 s of imports)
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
