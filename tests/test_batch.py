@@ -10,6 +10,7 @@ import pytest
 
 from grader.config import load_assignment
 from grader.grading.grade import not_graded
+from grader.grading.sandbox import Worker
 from grader.grading.suite import load_suite
 from grader.running import batch
 from tests.conftest import ROOT, sandbox_mode
@@ -143,3 +144,31 @@ def test_a_grade_starts_without_the_garbage_collector_and_grades_with_it(tmp_pat
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+def test_calls_queued_ahead_change_no_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hidden checks' calls queued in the sandbox ahead of time (grade.first_calls, Proxy) give every check the same
+    result as calls made one at a time: full marks, wrong answers, exceptions, a template left as it was."""
+    import grader.grading.grade as grade
+
+    assignment = load_assignment("cnn_step_by_step", ROOT)
+    paths = [EXAMPLE, *(ROOT / "examples" / "submissions").glob("[bc]*.ipynb")]
+
+    def outcomes() -> list[tuple[str, str, str, str, str]]:
+        return [(c.name, c.outcome, c.failure, c.message, c.output)
+                for report in batch.grade_paths(assignment, paths, sandbox_mode()) for c in report.checks]
+
+    taken: list[bool] = []
+    real_take = Worker.take_queued
+
+    def take(worker: Worker) -> object:
+        answer = real_take(worker)
+        taken.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(Worker, "take_queued", take)
+    queued = outcomes()
+    assert sum(taken) > 100  # most hidden checks' calls were queued (and answered) ahead
+    monkeypatch.setattr(grade, "first_calls", lambda checks: [None] * len(checks))
+    taken.clear()
+    assert queued == outcomes() and len(queued) > 100 and not any(taken)

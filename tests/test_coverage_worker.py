@@ -106,6 +106,109 @@ def test_every_child_draws_the_same_random_numbers(worker: Worker) -> None:
         other.close()
 
 
+# --- a call queued behind another ----------------------------------------------------------------------------------
+
+QUEUES = '''
+import time
+SEEN = []
+
+def step(x):
+    SEEN.append(x)
+    if x < 0:
+        while True:
+            time.sleep(0) if x == -2 else None
+    return list(SEEN)
+'''
+
+
+def test_a_queued_call_runs_in_order_right_after_the_one_before(worker: Worker) -> None:
+    """``call(..., then=...)``: the child runs the next call as soon as it has answered, in the order the grader would
+    have made them; ``take_queued`` collects it, and a call made before collecting it drops it, answered."""
+    worker.load(submission(QUEUES), ["step"])
+    try:
+        assert worker.call("step", (1,), {}, then=((2,), {})).value == [1]
+        assert worker.queued == "step"
+        queued = worker.take_queued()
+        assert queued is not None and (queued.status, queued.value, worker.queued) == ("returned", [1, 2], None)
+        assert worker.take_queued() is None  # nothing queued now
+        worker.call("step", (3,), {}, then=((4,), {}))
+        assert worker.call("step", (5,), {}).value == [1, 2, 3, 4, 5]  # 4 was answered (and dropped) first
+    finally:
+        worker.end()
+
+
+@pytest.fixture(scope="module")
+def quick() -> Iterator[Worker]:
+    """A worker whose calls may use half a second of CPU time, as the assignments allow."""
+    worker = Worker(sandbox_mode(), Limits(call_seconds=0.5, cpu_seconds=10, memory_mb=256, output_kb=1))
+    yield worker
+    worker.close()
+
+
+def test_a_queued_call_dies_with_a_call_before_it_that_times_out(quick: Worker) -> None:
+    quick.load(submission(QUEUES), ["step"])
+    try:
+        assert quick.call("step", (-1,), {}, then=((2,), {})).status == "timeout"
+        assert quick.take_queued() is None  # lost with its child: never run
+        assert quick.call("step", (7,), {}).value == [7]  # a new child
+    finally:
+        quick.end()
+
+
+BURNS = """
+import time
+
+def burn(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return seconds
+"""
+
+
+def test_a_queued_call_has_its_own_time_limit_counted_from_its_start(quick: Worker) -> None:
+    """Its limit of CPU time starts when the child starts it, not when it was sent: after a call that used most of
+    its own, the queued one still has all of its own, and times out as itself."""
+    quick.load(submission(BURNS), ["burn"])
+    try:
+        assert quick.call("burn", (0.35,), {}, then=((0.35,), {})).value == 0.35
+        answer = quick.take_queued()
+        assert answer is not None and (answer.status, answer.value) == ("returned", 0.35)  # 0.7 s in all: two limits
+        quick.call("burn", (0.1,), {}, then=((5.0,), {}))
+        answer = quick.take_queued()
+        assert answer is not None and answer.status == "timeout" and "burn used 0.5 s of CPU time" in answer.message
+    finally:
+        quick.end()
+
+
+def test_the_proxy_gives_a_check_the_call_queued_for_it_if_it_makes_that_call(worker: Worker) -> None:
+    """A check's first call queues the next check's planned one; a second call of the same check waits for it (so
+    the order changes only there), and the next check gets that answer only for the same arguments."""
+    worker.load(submission(QUEUES), ["step"])
+    try:
+        proxy = Proxy(worker, "step", {})
+        proxy.next_check(((1,), {}))  # check A; check B will first call step(1)
+        assert proxy(0) == [0]
+        assert proxy(5) == [0, 1, 5]  # A's second call: after B's, queued behind A's first
+        proxy.next_check(((2,), {}))  # check B; check C will first call step(2)
+        assert proxy(1) == [0, 1]  # the answer queued for B, computed before A's second call
+        proxy.next_check(None)  # check C calls with other arguments: a new call (2 ran, unused)
+        assert proxy(3) == [0, 1, 5, 2, 3]
+        proxy.next_check(None)
+        assert worker.queued is None
+    finally:
+        worker.end()
+
+
+def test_a_large_call_is_not_queued(worker: Worker) -> None:
+    worker.load(submission(QUEUES), ["step"])
+    try:
+        assert worker.call("step", (1,), {}, then=((list(range(20_000)),), {})).value == [1]
+        assert (worker.queued, worker.take_queued()) == (None, None)
+    finally:
+        worker.end()
+
+
 # --- arguments, tracebacks, output ----------------------------------------------------------------------------------
 
 CHANGES = '''

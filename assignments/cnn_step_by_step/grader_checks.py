@@ -62,7 +62,8 @@ def _snapshot(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _same(a: Any, b: Any) -> bool:
+def identical(a: Any, b: Any) -> bool:
+    """The same structure, container types, shapes, dtypes and values (NaN the same as NaN): nothing changed."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (
             isinstance(a, np.ndarray)
@@ -72,9 +73,9 @@ def _same(a: Any, b: Any) -> bool:
             and bool(np.array_equal(a, b, equal_nan=True))
         )
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(map(identical, a, b))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
     return bool(a == b)
 
 
@@ -84,10 +85,10 @@ def call_unchanged(function: Callable[..., Any], name: str, *args: Any, **kwargs
     before = _snapshot((args, kwargs))
     result = function(*args, **kwargs)
     for index, (old, new) in enumerate(zip(before[0], args)):
-        if not _same(old, new):
+        if not identical(old, new):
             raise CheckFailed("modified", f"{name} changed its argument #{index + 1} in place; work on a copy.")
     for key in kwargs:
-        if not _same(before[1][key], kwargs[key]):
+        if not identical(before[1][key], kwargs[key]):
             raise CheckFailed("modified", f"{name} changed its argument {key!r} in place; work on a copy.")
     return result
 

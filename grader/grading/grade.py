@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import CheckFailed, describe
+from grader.checks import CheckFailed, describe, identical
 from grader.config import Assignment
 from grader.errors import NotebookError
 from grader.grading.extract import allowed_chunks, chunk_labels, cite_cells, extract_bounded
@@ -74,8 +74,17 @@ def _write_back(original: Any, new: Any) -> None:
             _write_back(old_item, new_item)
 
 
+Arguments = tuple[tuple[Any, ...], dict[str, Any]]
+
+
 class Proxy:
-    """Stands in for the student's function inside a check; remembers its last call and what it printed."""
+    """Stands in for the student's function inside a check; remembers its last call and what it printed.
+
+    ``then`` (set before a check runs): the arguments the next check will call with first (``first_calls``). The
+    check's first call queues it in the sandbox behind its own (``Worker.call``), so that the child runs it while
+    this check judges its answer; the next check takes that answer if it calls with those arguments, else calls
+    anew. Calls happen in the order they would without it, except that a check's second call comes after the next
+    check's first."""
 
     def __init__(self, worker: Worker, function: str, stubs: dict[str, Callable[..., Any]]) -> None:
         self.worker = worker
@@ -84,13 +93,38 @@ class Proxy:
         self.output: list[str] = []
         self.calls: list[Call] = []  # this check's calls, for recognising known mistakes
         self.last_call = ""
+        self.then: Arguments | None = None
+        self._ahead: tuple[Arguments, CallOutcome | None] | None = None  # what was queued for the next check, its answer
+        self._mine: tuple[Arguments, CallOutcome | None] | None = None  # what the check before queued for this one
         self.__name__ = function
+
+    def next_check(self, then: Arguments | None) -> None:
+        """A check begins: what the previous one queued is its own now; ``then`` is the one after's first call."""
+        if self._ahead is not None and self._ahead[1] is None:  # never collected: the sandbox must answer it first
+            self._ahead = (self._ahead[0], self.worker.take_queued())
+        self._mine, self._ahead = self._ahead, None
+        self.then = None if self.stubs else then
+
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallOutcome:
+        mine, self._mine = self._mine, None
+        then, self.then = self.then, None
+        if mine is not None and mine[1] is not None and identical((args, kwargs), mine[0]):
+            if then is not None:  # the child is idle: the next check's call starts now
+                self.worker.queue(self.function, *then)
+                self._ahead = (then, None) if self.worker.queued else None
+            return mine[1]
+        if self._ahead is not None and self._ahead[1] is None:  # a second call: the next check's call answers first
+            self._ahead = (self._ahead[0], self.worker.take_queued())
+        outcome = self.worker.call(self.function, args, kwargs, frozenset(self.stubs), then=then)
+        if then is not None and self.worker.queued:
+            self._ahead = (then, None)
+        return outcome
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         arguments = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
         self.last_call = f"{self.function}({', '.join(arguments)})"
         before = copy.deepcopy((args, kwargs))
-        outcome: CallOutcome = self.worker.call(self.function, args, kwargs, frozenset(self.stubs))
+        outcome = self._call(args, kwargs)
         self.calls.append(Call(*before, value=outcome.value, error=outcome.message if outcome.status == "raised" else ""))
         if outcome.output:
             self.output.append(outcome.output)
@@ -107,6 +141,37 @@ class Proxy:
         if outcome.status == "unencodable":
             raise CheckFailed("type", f"{self.function} returned {outcome.message.removeprefix('a ')}")
         raise StudentFailure(OUTCOME_OF_STATUS[outcome.status], outcome.message)
+
+
+class _FirstCall(BaseException):
+    """A check's first call of the student's function, stopped (a BaseException: a check that catches the student's
+    errors must not catch this)."""
+
+    def __init__(self, arguments: Arguments) -> None:
+        super().__init__()
+        self.arguments = arguments
+
+
+def first_calls(checks: list[tuple[str, str, str, Callable[[Callable[..., Any]], None]]]) -> list[Arguments | None]:
+    """The arguments each hidden check first calls the student's function with, found by running it up to that call
+    (None where it makes none, or fails first; public tests print and are not planned): see ``Proxy``."""
+
+    def stop(*args: Any, **kwargs: Any) -> None:
+        raise _FirstCall((args, kwargs))
+
+    found: list[Arguments | None] = []
+    for _, kind, _, run in checks:
+        arguments = None
+        if kind == "hidden":
+            with contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    run(stop)
+                except _FirstCall as call:
+                    arguments = call.arguments
+                except Exception:  # met again, and reported, when the check runs
+                    pass
+        found.append(arguments)
+    return found
 
 
 def run_check(function: str, name: str, kind: str, params: str, run: Callable[[Callable[..., Any]], None],
@@ -189,17 +254,21 @@ def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResu
     own: list[CheckResult] = []
     known: dict[str, MistakeMatch] = {}
     reference = getattr(suite.reference, name, None)
-    for check, kind, params, run in suite.checks_for(name):
+    checks = suite.checks_for(name)
+    planned = [*first_calls(checks)[1:], None] if not proxy.stubs else [None] * len(checks)
+    for (check, kind, params, run), then in zip(checks, planned):
         if own and own[-1].outcome == "timeout":  # the function earns nothing now; don't wait again
             own.append(CheckResult(name, check, kind, "timeout", "not run: an earlier check of this function timed out",
                                    params=params))
             continue
+        proxy.next_check(then)
         result = run_check(name, check, kind, params, run, proxy)
         own.append(result)
         if not result.passed and suite.mistakes:
             calls = [dataclasses.replace(call, failure=result.failure) for call in proxy.calls]
             for mistake in recognise(suite.mistakes, name, calls, reference, on_error=_log_recogniser):
                 known.setdefault(mistake.id, MistakeMatch(name, mistake.id, mistake.title, mistake.hint, check))
+    proxy.next_check(None)  # nothing left queued in the sandbox for the next function
     return own, list(known.values())
 
 

@@ -44,6 +44,7 @@ WORKER_FILES = ("worker.py", "wire.py")
 START_SECONDS = 30.0
 END_SECONDS = 5.0  # for the zygote to kill a child and clean up after it
 TMPFS_MB = 64  # the private /tmp (and 16 MB for /dev/shm): files are memory, so they are capped too
+QUEUE_BYTES = 32 * 1024  # a call queued behind another (its arguments'): two fit in a pipe, whatever the first's size
 MESSAGE_CHARS = 8192  # an exception message or load error as shown to anyone
 #: ``call_seconds`` is CPU time of the student's own process, read from the kernel's count for the child: a machine
 #: busy with other work does not make a correct call time out, and the reference answering the child's calls
@@ -295,6 +296,8 @@ class Worker:
         self.reference_pipes: tuple[int, ...] = ()  # the runner's ends of the child's line to it: requests, replies
         self.meter_line: Any = None  # a socket: the zygote sends each child's /proc stat file on it
         self.meter = -1  # the current child's stat file (-1: none, wall-clock time is counted)
+        self.queued: str | None = None  # the function of the call queued behind the running one (``call``'s ``then``)
+        self._queued_from: tuple[float, float | None] = (0.0, None)  # when it started: wall clock, the child's CPU
 
     def use_reference(self, reference: Any) -> None:
         """The reference functions that answer the child's calls of graded functions it may not run itself."""
@@ -435,7 +438,7 @@ class Worker:
         """``load`` in two halves, so that the caller works while the sandbox runs the notebook's definitions: this
         one sends them (or gives the Loaded that says why it could not), ``finish_load`` waits for the answer. A
         sandbox still starting gets them at once too (a pipe holds them), so its start-up also overlaps that work."""
-        self.current = (submission, functions)
+        self.current, self.queued = (submission, functions), None
         if self.process is None or self.process.poll() is not None:
             self.stop()
             self.start()
@@ -552,32 +555,88 @@ class Worker:
 
     def end(self) -> None:
         """Finish the current submission: its child and anything it started are gone afterwards."""
-        self.current = None
+        self.current = self.queued = None
         self._end_child()
 
-    def call(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-             stubs: frozenset[str] = frozenset()) -> CallOutcome:
+    def call(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], stubs: frozenset[str] = frozenset(),
+             then: tuple[tuple[Any, ...], dict[str, Any]] | None = None) -> CallOutcome:
         """Call ``function`` in the child. ``stubs`` name the graded functions whose calls the reference answers.
+        ``then``: the arguments of the next call of ``function`` (no stubs), queued behind this one if its request is
+        small: the child starts it as soon as it has answered this one, while the caller judges that answer;
+        ``take_queued`` collects it (a call made first drops it).
 
         After a crash or timeout the next call first loads the submission again in a new child.
         """
+        if self.queued is not None:  # never collected: answered (and dropped) first, so that answers never cross
+            self.take_queued()
         if not self.child_alive and self.current:
             reloaded = self.load(*self.current)
             if reloaded.failure:
                 return CallOutcome("crash", message=f"the submission could not be loaded again: {reloaded.failure}")
         assert self.data
+        limit, started, before = self.limits.call_seconds, time.monotonic(), self.cpu_seconds()
+        if self.runner is not None:
+            try:
+                self.runner.allow(stubs, self.reference_pipes, started + limit)
+            except TimeoutError:
+                return self._timed_out(function, before, started)
+        try:
+            self.data.send(*self._request(function, args, kwargs, stubs), started + limit)
+            if then is not None and not stubs:
+                request, blobs = self._request(function, *then, frozenset())
+                if sum(map(len, blobs)) + len(str(request)) <= QUEUE_BYTES:
+                    self.data.send(request, blobs, started + limit)  # the child has read this call's: room for it
+                    self.queued = function
+        except TimeoutError:
+            return self._timed_out(function, before, started)
+        except Interrupted:
+            return self._child_ended(started)
+        except ChannelClosed as error:
+            self._end_child()
+            return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
+        return self._answer(function, stubs, started, before)
+
+    def queue(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Start a call (no stubs) that ``take_queued`` will collect, when no call is running: the caller has its
+        answer to judge first. Nothing is queued (``queued`` stays None) if its request is large or the child gone."""
+        if self.queued is not None or not self.child_alive or self.data is None:
+            return
+        request, blobs = self._request(function, args, kwargs, frozenset())
+        if sum(map(len, blobs)) + len(str(request)) > QUEUE_BYTES:
+            return
+        started, before = time.monotonic(), self.cpu_seconds()
+        try:
+            self.data.send(request, blobs, started + self.limits.call_seconds)
+        except (TimeoutError, ChannelClosed, Interrupted):  # the call made instead meets it again
+            return
+        self.queued, self._queued_from = function, (started, before)
+
+    def take_queued(self) -> CallOutcome | None:
+        """The answer to the call ``call`` queued (None if none is), its time counted from the answer before."""
+        function, self.queued = self.queued, None
+        if function is None:
+            return None
+        started, before = self._queued_from
+        if not self.child_alive:  # lost with the child that timed out or crashed before it: never run
+            return None
+        return self._answer(function, frozenset(), started, before)
+
+    @staticmethod
+    def _request(function: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 stubs: frozenset[str]) -> tuple[dict[str, Any], list[bytes]]:
         from grader.grading import wire
 
         blobs: list[bytes] = []
-        request = {"op": "call", "function": function, "args": wire.encode([list(args), kwargs], blobs),
-                   "stubs": sorted(stubs)}
-        limit, started, before = self.limits.call_seconds, time.monotonic(), self.cpu_seconds()
+        return {"op": "call", "function": function, "args": wire.encode([list(args), kwargs], blobs),
+                "stubs": sorted(stubs)}, blobs
+
+    def _answer(self, function: str, stubs: frozenset[str], started: float, before: float | None) -> CallOutcome:
+        """Wait for the answer to the call the child is running, within its limit of CPU time (see ``call_seconds``)."""
+        assert self.data
+        limit = self.limits.call_seconds
         deadline, ceiling = started + limit, started + WALL_FACTOR * limit
         runner = self.runner
         try:
-            if runner is not None:
-                runner.allow(stubs, self.reference_pipes, deadline)
-            self.data.send(request, blobs, deadline)
             while True:
                 watched = (runner.pidfd,) if runner is not None and runner.running else ()
                 try:
@@ -593,27 +652,37 @@ class Worker:
                         raise
                     self._runner_died(stubs, deadline)
             message, reply_blobs = self.data.receive(ceiling)  # the answer, begun: it has until the ceiling to finish
+            if self.queued is not None:  # the queued call starts now
+                self._queued_from = (time.monotonic(), self.cpu_seconds())
         except TimeoutError:
-            spent, waited = self._spent(before, started), time.monotonic() - started
-            self._end_child()
-            if before is None:
-                text = f"{function} did not finish within {limit:g} s (an infinite loop, or waiting for input?)"
-            elif spent >= limit:
-                text = f"{function} used {limit:g} s of CPU time without finishing (an infinite loop?)"
-            else:
-                text = (f"{function} did not finish within {WALL_FACTOR * limit:g} s, computing for only {spent:.1f} s of them "
-                        "(waiting for input, or for something that never comes?)")
-            return CallOutcome("timeout", message=text, seconds=waited)
+            return self._timed_out(function, before, started)
         except Interrupted:
-            try:
-                status, text = _describe_exit(self._child_exited(time.monotonic() + END_SECONDS))
-            except WorkerDied as error:
-                status, text = "crash", str(error)
-            return CallOutcome(status, message=text, seconds=time.monotonic() - started)
+            return self._child_ended(started)
         except ChannelClosed as error:
             self._end_child()
             return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
         return self._outcome(message, reply_blobs)
+
+    def _child_ended(self, started: float) -> CallOutcome:
+        """The child exited during a call: how (a signal, an exit code), as the zygote reports it."""
+        try:
+            status, text = _describe_exit(self._child_exited(time.monotonic() + END_SECONDS))
+        except WorkerDied as error:
+            status, text = "crash", str(error)
+        return CallOutcome(status, message=text, seconds=time.monotonic() - started)
+
+    def _timed_out(self, function: str, before: float | None, started: float) -> CallOutcome:
+        limit = self.limits.call_seconds
+        spent, waited = self._spent(before, started), time.monotonic() - started
+        self._end_child()
+        if before is None:
+            text = f"{function} did not finish within {limit:g} s (an infinite loop, or waiting for input?)"
+        elif spent >= limit:
+            text = f"{function} used {limit:g} s of CPU time without finishing (an infinite loop?)"
+        else:
+            text = (f"{function} did not finish within {WALL_FACTOR * limit:g} s, computing for only {spent:.1f} s of them "
+                    "(waiting for input, or for something that never comes?)")
+        return CallOutcome("timeout", message=text, seconds=waited)
 
     def _spent(self, before: float | None, started: float) -> float:
         """The child's CPU time since ``before``; wall-clock time since ``started`` when it cannot be read."""
