@@ -583,17 +583,9 @@ class Worker:
         try:
             self.data.send(*self._request(function, args, kwargs, stubs), started + limit)
             if then is not None and not stubs:
-                request, blobs = self._request(function, *then, frozenset())
-                if sum(map(len, blobs)) + len(str(request)) <= QUEUE_BYTES:
-                    self.data.send(request, blobs, started + limit)  # the child has read this call's: room for it
-                    self.queued = function
-        except TimeoutError:
-            return self._timed_out(function, before, started)
-        except Interrupted:
-            return self._child_ended(started)
-        except ChannelClosed as error:
-            self._end_child()
-            return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
+                self._queue(function, then, started + limit)  # the child has read this call's: room for it
+        except (TimeoutError, Interrupted, ChannelClosed) as error:
+            return self._failed(error, function, before, started)
         return self._answer(function, stubs, started, before)
 
     def queue(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -601,15 +593,20 @@ class Worker:
         answer to judge first. Nothing is queued (``queued`` stays None) if its request is large or the child gone."""
         if self.queued is not None or not self.child_alive or self.data is None:
             return
-        request, blobs = self._request(function, args, kwargs, frozenset())
-        if sum(map(len, blobs)) + len(str(request)) > QUEUE_BYTES:
-            return
         started, before = time.monotonic(), self.cpu_seconds()
         try:
-            self.data.send(request, blobs, started + self.limits.call_seconds)
+            self._queue(function, (args, kwargs), started + self.limits.call_seconds)
         except (TimeoutError, ChannelClosed, Interrupted):  # the call made instead meets it again
+            self.queued = None
             return
-        self.queued, self._queued_from = function, (started, before)
+        self._queued_from = (started, before)
+
+    def _queue(self, function: str, arguments: tuple[tuple[Any, ...], dict[str, Any]], deadline: float) -> None:
+        assert self.data
+        request, blobs = self._request(function, *arguments, frozenset())
+        if sum(map(len, blobs)) + len(str(request)) <= QUEUE_BYTES:
+            self.data.send(request, blobs, deadline)
+            self.queued = function
 
     def take_queued(self) -> CallOutcome | None:
         """The answer to the call ``call`` queued (None if none is), its time counted from the answer before."""
@@ -654,14 +651,18 @@ class Worker:
             message, reply_blobs = self.data.receive(ceiling)  # the answer, begun: it has until the ceiling to finish
             if self.queued is not None:  # the queued call starts now
                 self._queued_from = (time.monotonic(), self.cpu_seconds())
-        except TimeoutError:
-            return self._timed_out(function, before, started)
-        except Interrupted:
-            return self._child_ended(started)
-        except ChannelClosed as error:
-            self._end_child()
-            return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
+        except (TimeoutError, Interrupted, ChannelClosed) as error:
+            return self._failed(error, function, before, started)
         return self._outcome(message, reply_blobs)
+
+    def _failed(self, error: Exception, function: str, before: float | None, started: float) -> CallOutcome:
+        """A call's outcome when its channel timed out, its child exited or the sandbox stopped."""
+        if isinstance(error, TimeoutError):
+            return self._timed_out(function, before, started)
+        if isinstance(error, Interrupted):
+            return self._child_ended(started)
+        self._end_child()
+        return CallOutcome("crash", message=f"the sandbox stopped while running {function}: {error}")
 
     def _child_ended(self, started: float) -> CallOutcome:
         """The child exited during a call: how (a signal, an exit code), as the zygote reports it."""
