@@ -202,3 +202,12 @@ def test_page_shows_the_roster_who_made_each_mistake_and_the_function_figures() 
     assert "<code>x: (4, 3, 3, 2), pad=2</code>" in html and "mode=&#39;average&#39;" in html
     functions_html = html[html.index('id="functions"'):html.index("<h2>Known mistakes")]
     assert "<code>zero_pad</code>" in functions_html and "2 / 5" in functions_html  # full marks: alice and carol
+
+
+@pytest.mark.parametrize("scores", [[70.0], [10.0, 90.0, 40.0], [0.0, 100.0, 55.5, 20.0], [5.0] * 6])
+def test_the_median_is_statistics_median(scores: list[float]) -> None:
+    import statistics
+
+    from grader.reporting.summary import _median
+
+    assert _median(scores) == statistics.median(scores) and _median([]) == 0.0

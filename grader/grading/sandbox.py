@@ -596,8 +596,7 @@ class Worker:
         started, before = time.monotonic(), self.cpu_seconds()
         try:
             self._queue(function, (args, kwargs), started + self.limits.call_seconds)
-        except (TimeoutError, ChannelClosed, Interrupted):  # the call made instead meets it again
-            self.queued = None
+        except (TimeoutError, ChannelClosed, Interrupted):  # nothing queued: the call made instead meets it again
             return
         self._queued_from = (started, before)
 

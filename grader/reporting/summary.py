@@ -217,10 +217,9 @@ def slowest(named: Named, top: int = SLOWEST) -> tuple[tuple[str, float], ...]:
 
 def _median(values: list[float]) -> float:
     """The middle score (statistics.median, without the ~3 ms of imports it brings into every grade)."""
-    ordered = sorted(values)
-    half = len(ordered) // 2
-    if not ordered:
+    if not values:
         return 0.0
+    ordered, half = sorted(values), len(values) // 2
     return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
