@@ -202,6 +202,26 @@ def test_a_page_rendered_after_the_release_is_the_page_rendered_cold() -> None:
     assert notebook_page.render(notebook, "t", annotate.safe_html) == cold
 
 
+@pytest.mark.parametrize("name", ["alice_full_marks", "bob_partly_right", "carol_broken"])
+def test_cells_warmed_ahead_leave_the_page_nothing_to_highlight_or_render(name: str) -> None:
+    """``warm_cells`` (the views' writer, while the submission is graded) makes the filter calls the page's template
+    makes: rendering the page afterwards adds nothing to the memo, so no code is highlighted and no Markdown parsed
+    twice; and the page is the one a cold render gives."""
+    from grader.notebooks import read_nodes
+
+    student = read_nodes(ROOT / "examples" / "submissions" / f"{name}.ipynb")
+    cells = [annotate.student_cell(cell) for cell in student.cells]
+    notebook = new_notebook(cells=cells)
+    notebook_page._memo_table.clear()
+    cold = notebook_page.render(notebook, "t", annotate.safe_html)
+    notebook_page._memo_table.clear()
+    notebook_page.warm_cells(cells, annotate.safe_html)
+    warmed = dict(notebook_page._memo_table)
+    assert any(kind.startswith("code:") for kind, _ in warmed) and any(kind == "markdown" for kind, _ in warmed)
+    assert notebook_page.render(notebook, "t", annotate.safe_html) == cold
+    assert notebook_page._memo_table == warmed
+
+
 def test_the_release_rendered_once_is_read_back_from_the_users_cache_as_rendered(tmp_path: Path,
                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The release's cells are rendered once per version and kept in the user's cache: read back, they give the

@@ -462,9 +462,10 @@ _read_ahead: dict[Path, tuple[Node, Places]] = {}
 def read_ahead(path: Path) -> None:
     """Read the submission at ``path`` and render its own cells into the memo (never kept: see ``warm_up``), so that
     its page waits only for the feedback cells. In the child forked ahead, bounded as its job is."""
+    from grader.reporting import notebook_page
+
     notebook, places = _read(path)
-    cells = [student_cell(cell) for cell in notebook.cells if not is_feedback(cell)]
-    render_page(new_notebook(cells=cells, metadata=_metadata(notebook.get("metadata"))), "ahead")
+    notebook_page.warm_cells([student_cell(cell) for cell in notebook.cells if not is_feedback(cell)], safe_html)
     _read_ahead[path] = (notebook, places)
 
 

@@ -328,12 +328,17 @@ def _math(md: Any) -> None:
         md.inline.register(name, pattern, parsers[name], before=first)
 
 
+def _rendered_markdown(source: str) -> str:
+    """A cell's Markdown (without attachments) as HTML, not yet cleaned."""
+    return _memo("markdown", source, lambda: str(_markdown()[0](source)))
+
+
 @pass_context
 def markdown2html(context: Context, source: str) -> str:
     cell = context.get("cell") or {}
     attachments = cell.get("attachments") or {}
     if not attachments:
-        return _memo("markdown", source, lambda: str(_markdown()[0](source)))
+        return _rendered_markdown(source)
     markdown, renderer = _markdown()
     renderer.attachments = attachments
     try:
@@ -361,6 +366,17 @@ def _environment(safe_html: Callable[[str], str]) -> Environment:
         "text_base64": lambda s: __import__("base64").b64encode(str(s).encode()).decode(),
     })
     return env
+
+
+def warm_cells(cells: list[Mapping[str, Any]], safe_html: Callable[[str], str]) -> None:
+    """Put into the memo what the page's filters will make of these cells' sources (their code highlighted, their
+    Markdown rendered and cleaned), without rendering a page: the filter calls the template makes, in its order."""
+    cleaned = _environment(safe_html).filters["safe_html"]
+    for cell in cells:
+        if cell.get("cell_type") == "code":
+            highlight_code(cell.get("source", ""))
+        elif cell.get("cell_type") == "markdown" and not cell.get("attachments"):
+            cleaned(_rendered_markdown(cell.get("source", "")))
 
 
 @lru_cache(maxsize=1)
