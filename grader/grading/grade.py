@@ -10,9 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import difflib
 import io
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +26,6 @@ from grader.grading.sandbox import CallOutcome, Worker
 from grader.grading.suite import Suite
 from grader.mistakes import Call, Mistake, recognise
 from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission
-from grader.reporting.plots import comparison
 from grader.text import clean_text
 
 
@@ -41,7 +38,6 @@ class StudentFailure(Exception):
         self.message = message
 
 
-LOG = logging.getLogger(__name__)
 OUTCOME_OF_STATUS = {"raised": "error", "memory": "memory", "timeout": "timeout", "crash": "crash"}
 #: The outcome of a check that failed because of the grader, a test or the reference. It earns nothing until the
 #: staff fix it (a sloppy test must not hand out points), but it is never reported as the student's mistake.
@@ -188,6 +184,8 @@ def run_check(function: str, name: str, kind: str, params: str, run: Callable[[C
         except CheckFailed as failed:
             result = {"outcome": "wrong", "failure": failed.kind, "message": failed.message}
             if kind == "public" and isinstance(failed.expected, np.ndarray) and isinstance(failed.got, np.ndarray):
+                from grader.reporting.plots import comparison  # here, as difflib and logging: only on failures
+
                 picture = comparison(failed.expected, failed.got)
                 result.update(image=picture.image, image_alt=picture.alt)
         except StudentFailure as failure:
@@ -212,6 +210,8 @@ def why_missing(name: str, submission: Submission) -> str:
         return f"{name} was not graded: {unparsed[-1]}"
     if name in submission.defined:
         return f"{name} is defined, but its cell failed when it ran (see the notes above)."
+    import difflib
+
     similar = difflib.get_close_matches(name, sorted(submission.defined), n=1, cutoff=0.75)
     hint = f" The notebook defines {similar[0]}: was it renamed? Keep the name {name}." if similar else ""
     return f"{name} is not defined in the notebook.{hint}"
@@ -246,8 +246,10 @@ def not_graded(path: Path, assignment: Assignment, suite: Suite, problem: str, s
 
 def _log_recogniser(mistake: Mistake, error: Exception) -> None:
     """A recogniser that raises is the catalogue's bug: skipped, logged for the staff, never the student's cost."""
-    LOG.warning("recogniser %r of the mistakes catalogue raised and was skipped: %s: %s", mistake.id,
-                type(error).__name__, error)
+    import logging
+
+    logging.getLogger(__name__).warning("recogniser %r of the mistakes catalogue raised and was skipped: %s: %s",
+                                        mistake.id, type(error).__name__, error)
 
 
 def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResult], list[MistakeMatch]]:

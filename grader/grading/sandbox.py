@@ -193,8 +193,6 @@ def worker_bytecode() -> Path | None:
     """worker.py's and wire.py's bytecode for this Python, compiled once into the user's cache and bound read-only
     as /opt/grader/__pycache__ (the sandbox would compile both, ~8 ms, each time it starts). Checked against the
     sources by hash as they load, so a stale folder is only slower; None when it cannot be written."""
-    import py_compile
-
     from grader.config import user_cache
 
     tag = sys.implementation.cache_tag
@@ -205,6 +203,7 @@ def worker_bytecode() -> Path | None:
     folder = user_cache("worker-bytecode", f"{tag}-{stamp}")
     if folder.is_dir():
         return folder
+    import py_compile  # here: every start but the first finds the folder built
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         build = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))

@@ -280,12 +280,13 @@ def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode
         named = [(names[index], reports[index]) for index in sorted(reports)]
         # here, not at the top: grader check and the course's grading import this module and write none of these
         from grader.reporting.gradebook import write_gradebook
-        from grader.reporting.junit import junit_xml
         from grader.reporting.summary import write_summary
 
         write_gradebook(named, out_dir)
         write_summary(named, out_dir)
         if junit:
+            from grader.reporting.junit import junit_xml
+
             write_atomic(junit, junit_xml(named))
     finally:
         settle()
