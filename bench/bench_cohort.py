@@ -20,7 +20,7 @@ x (c) per notebook, (b) <= 3 x (a). A timeout costs its limit by design (``call_
 timed-out function): the cohort line says how much waiting that is, and the cohort is timed again without the
 notebooks that time out. Last, ``-X importtime`` totals of one grade and one check: the modules imported, independent
 of the notebooks. Python's bytecode cache is on, as it is by default (PYTHONDONTWRITEBYTECODE is dropped for the
-commands timed), and one untimed grade fills it and Jinja's template cache first.
+commands timed), and one untimed run of the floor and of a grade fills it (and Jinja's template cache) first.
 
     .venv/bin/python bench/bench_cohort.py [--batch 50] [--seed 14] [--repeats 3]
 """
@@ -219,6 +219,7 @@ def main() -> None:
     call_seconds = float(tomllib.loads((SOLUTION / "assignment.toml").read_text())["limits"]["call_seconds"])
     with tempfile.TemporaryDirectory(prefix="bench-cohort-") as tmp:
         work = Path(tmp)
+        subprocess.run([sys.executable, "-c", floor_code], cwd=ROOT, capture_output=True, check=False, env=ENV)  # warm
         floor = timed([sys.executable, "-c", floor_code])
         sandbox_floor = timed([sys.executable, "-c", SANDBOX_FLOOR.format(root=str(ROOT), assignment=ASSIGNMENT)])
         out = work / "out"
