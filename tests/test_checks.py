@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks import CheckFailed, call_unchanged, expect_array, expect_scalar
+from grader.checks import CheckFailed, call_unchanged, expect_array, expect_scalar, identical, snapshot
 
 MISTAKE = 2e-4  # relative: the scale of a real slip (a wrong constant, a dropped small term)
 
@@ -132,3 +132,51 @@ def test_an_array_entry_turned_to_nan_is_modified() -> None:
     with pytest.raises(CheckFailed):
         call_unchanged(to_nan, "f", np.zeros(2))
     call_unchanged(lambda x: None, "f", np.array([np.nan]))  # NaN equals NaN here: unchanged
+
+
+class _Opaque:
+    def __init__(self) -> None:
+        self.items = [np.zeros(2)]
+
+
+@pytest.mark.parametrize("value", [
+    (np.arange(6.0).reshape(2, 3), 2), {"stride": 1, "pad": [0, 1]}, [np.float32(1.5), None, True, "s", 3 + 1j],
+    (np.asfortranarray(np.ones((3, 2))), {"x": (np.zeros((0, 2)), [])}), np.array([[1], "a"], dtype=object),
+])
+def test_a_snapshot_is_a_deep_copy(value: object) -> None:
+    """``snapshot`` stands in for copy.deepcopy on every call a check makes: the same values, types and memory order,
+    and nothing shared that a call could change (an array, a list, a dict, an object array's items)."""
+    copied = snapshot(value)
+    assert type(copied) is type(value)
+    assert identical(copied, value) if not isinstance(value, np.ndarray) else list(copied) == list(value)  # object dtype
+    arrays = lambda v: [v] if isinstance(v, np.ndarray) else [a for x in (v.values() if isinstance(v, dict) else v)
+                                                           for a in arrays(x)] if isinstance(v, (list, tuple, dict)) else []
+    for mine, theirs in zip(arrays(copied), arrays(value), strict=True):
+        assert not np.shares_memory(mine, theirs) and mine.flags.f_contiguous == theirs.flags.f_contiguous
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        copied[0].append(2)
+        assert value[0] == [1]
+
+
+def test_a_snapshot_deep_copies_what_it_does_not_know() -> None:
+    opaque = _Opaque()
+    copied = snapshot({"o": opaque})["o"]
+    assert copied is not opaque and copied.items[0] is not opaque.items[0]
+
+
+def test_a_stand_in_that_reports_no_change_is_believed_and_one_that_reports_a_change_is_checked() -> None:
+    """The grader's proxy knows what a call changed (the sandbox compares the arguments before and after, and only a
+    change is written back here): ``call_unchanged`` takes its word rather than copy every argument of every call."""
+    class StandIn:
+        def __init__(self, before: object) -> None:
+            self.arguments_before = before
+
+        def __call__(self, x: np.ndarray) -> int:
+            x += 1  # as written back from the sandbox
+            return 7
+
+    assert call_unchanged(StandIn(None), "f", np.zeros(2)) == 7  # reported unchanged: nothing compared
+    with pytest.raises(CheckFailed, match="argument #1") as failed:
+        call_unchanged(StandIn(((np.zeros(2),), {})), "f", np.zeros(2))
+    assert failed.value.kind == "modified"
+    assert call_unchanged(StandIn(((np.ones(2),), {})), "f", np.zeros(2)) == 7  # the values it reports as before

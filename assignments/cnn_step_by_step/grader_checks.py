@@ -58,7 +58,21 @@ def passed(message: str = "All tests passed.") -> None:
     print(f"\033[92m{message}\033[0m")
 
 
-def _snapshot(value: Any) -> Any:
+_UNCHANGING = (type(None), bool, int, float, complex, str, bytes)
+
+
+def snapshot(value: Any) -> Any:
+    """``copy.deepcopy(value)``, several times faster for the plain data checks pass (arrays, lists, tuples and dicts
+    of them, numbers, strings): each check copies the arguments of every call. Anything else is deep-copied."""
+    kind = type(value)
+    if kind is np.ndarray and value.dtype != object:
+        return value.copy(order="K")  # as deepcopy: the same memory order
+    if kind is list or kind is tuple:
+        return kind(snapshot(item) for item in value)
+    if kind is dict:
+        return {key: snapshot(item) for key, item in value.items()}
+    if kind in _UNCHANGING or isinstance(value, np.generic):
+        return value
     return copy.deepcopy(value)
 
 
@@ -82,8 +96,13 @@ def identical(a: Any, b: Any) -> bool:
 def call_unchanged(function: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> Any:
     """Call ``function`` and fail if it modified any of its arguments in place."""
     __tracebackhide__ = True  # IPython leaves this frame out when the student's function raises through it
-    before = _snapshot((args, kwargs))
+    reported = hasattr(function, "arguments_before")  # the grader's stand-in: the sandbox says what changed
+    before: Any = None if reported else snapshot((args, kwargs))
     result = function(*args, **kwargs)
+    if reported:
+        before = function.arguments_before  # type: ignore[attr-defined]  # None: the call changed none of them
+    if before is None:
+        return result
     for index, (old, new) in enumerate(zip(before[0], args)):
         if not identical(old, new):
             raise CheckFailed("modified", f"{name} changed its argument #{index + 1} in place; work on a copy.")

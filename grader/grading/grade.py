@@ -8,7 +8,6 @@ comes back into a value or an exception.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import io
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import CheckFailed, describe, identical
+from grader.checks import CheckFailed, describe, identical, snapshot
 from grader.config import Assignment
 from grader.errors import NotebookError
 from grader.grading.extract import allowed_chunks, chunk_labels, cite_cells, extract_bounded
@@ -88,7 +87,8 @@ class Proxy:
         self.stubs = stubs
         self.output: list[str] = []
         self.calls: list[Call] = []  # this check's calls, for recognising known mistakes
-        self.last_call = ""
+        self._last: Arguments | None = None  # the arguments of the check's last call, as they were
+        self._changed = False  # whether that call changed any of them
         self.then: Arguments | None = None
         self._ahead: tuple[Arguments, CallOutcome | None] | None = None  # what was queued for the next check, its answer
         self._mine: tuple[Arguments, CallOutcome | None] | None = None  # what the check before queued for this one
@@ -116,11 +116,33 @@ class Proxy:
             self._ahead = (then, None)
         return outcome
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def forget(self) -> None:
+        """A check begins: nothing of the last one's calls is its own."""
+        self.output.clear()
+        self.calls.clear()
+        self._last, self._changed = None, False
+
+    @property
+    def last_call(self) -> str:
+        """The check's last call as one line, "zero_pad(array of shape (4, 3, 3, 2) (float64), 2)": described only
+        when a failed check shows it, from the arguments as they were when it was made."""
+        if self._last is None:
+            return ""
+        args, kwargs = self._last
         arguments = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
-        self.last_call = f"{self.function}({', '.join(arguments)})"
-        before = copy.deepcopy((args, kwargs))
+        return f"{self.function}({', '.join(arguments)})"
+
+    @property
+    def arguments_before(self) -> Arguments | None:
+        """The last call's arguments as they were before it, if it changed any in place (the sandbox says which, and
+        they are written back here), else None: ``checks.call_unchanged`` then has nothing to compare."""
+        return self._last if self._changed else None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        before: Arguments = snapshot((args, kwargs))
+        self._last, self._changed = before, False
         outcome = self._call(args, kwargs)
+        self._changed = bool(outcome.changed)
         self.calls.append(Call(*before, value=outcome.value, error=outcome.message if outcome.status == "raised" else ""))
         if outcome.output:
             self.output.append(outcome.output)
@@ -173,9 +195,7 @@ def first_calls(checks: list[tuple[str, str, str, Callable[[Callable[..., Any]],
 def run_check(function: str, name: str, kind: str, params: str, run: Callable[[Callable[..., Any]], None],
               proxy: Proxy) -> CheckResult:
     """Run one check against the proxy; every way it can end becomes a CheckResult."""
-    proxy.output.clear()
-    proxy.calls.clear()
-    proxy.last_call = ""
+    proxy.forget()
     started = time.perf_counter()
     result: dict[str, str] = {"outcome": "passed"}
     with contextlib.redirect_stdout(io.StringIO()):  # public tests print their success line

@@ -11,14 +11,14 @@ to CheckFailed here never carry expected values.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-from grader.checks import Case, CheckFailed, call_unchanged, expect_array, expect_scalar, expect_shape, expect_tuple
+from grader.checks import (Case, CheckFailed, call_unchanged, expect_array, expect_scalar, expect_shape, expect_tuple,
+                           snapshot)
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -27,7 +27,7 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 def _fresh(value: Any) -> Any:
     """A copy of cached inputs for one call: what a wrong submission does to them must not outlive it."""
-    return copy.deepcopy(value)
+    return snapshot(value)
 
 
 def _hidden(name: str, got: Any, expected: Any) -> None:

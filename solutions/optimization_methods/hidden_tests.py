@@ -12,13 +12,12 @@ Every comparison passes ``show_values=False``: messages say what is wrong and wh
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from grader.checks import Case, call_unchanged, expect_like
+from grader.checks import Case, call_unchanged, expect_like, snapshot
 
 Target = Callable[..., Any]
 
@@ -77,7 +76,7 @@ def gd_cases(ref: Any, seed: int) -> list[Case]:
             rng = _rng(seed, 1, index)
             parameters, grads, _, _ = _state(rng, layers, dtype, grads_dtype)
             learning_rate = float(rng.uniform(0.05, 0.9))
-            expected = ref.update_parameters_with_gd(copy.deepcopy(parameters), copy.deepcopy(grads), learning_rate)
+            expected = ref.update_parameters_with_gd(snapshot(parameters), snapshot(grads), learning_rate)
             got = call_unchanged(target, "update_parameters_with_gd", parameters, grads, learning_rate)
             _hidden("new_parameters", got, expected)
 
@@ -111,7 +110,7 @@ def mini_batch_cases(ref: Any, seed: int) -> list[Case]:
                 args += (64 if size is None else size,)
             if seeded:
                 args += (int(rng.integers(0, 10_000)),)
-            expected = ref.random_mini_batches(*copy.deepcopy(args))
+            expected = ref.random_mini_batches(*snapshot(args))
             got = call_unchanged(target, "random_mini_batches", *args)
             _hidden("mini_batches", got, expected)
 
@@ -128,7 +127,7 @@ def _initialize_cases(ref: Any, seed: int, function: str, names: tuple[str, ...]
     for index, (layers, dtype) in enumerate(settings, 1):
         def run(target: Target, layers: list[int] = layers, dtype: Any = dtype, index: int = index) -> None:
             parameters, _, _, _ = _state(_rng(seed, key, index), layers, dtype)
-            expected = getattr(ref, function)(copy.deepcopy(parameters))
+            expected = getattr(ref, function)(snapshot(parameters))
             _hidden("v" if names is None else function, call_unchanged(target, function, parameters), expected, names)
 
         cases.append(_case(function, index, _precision(layers, dtype, dtype), run))
@@ -148,7 +147,7 @@ def momentum_cases(ref: Any, seed: int) -> list[Case]:
             parameters, grads, v, _ = _state(rng, layers, dtype, grads_dtype)
             learning_rate = float(rng.uniform(0.05, 0.9))
             args = (parameters, grads, v, beta, learning_rate)
-            expected = ref.update_parameters_with_momentum(*copy.deepcopy(args))
+            expected = ref.update_parameters_with_momentum(*snapshot(args))
             got = call_unchanged(target, "update_parameters_with_momentum", *args)
             _hidden("update_parameters_with_momentum", got, expected, ("new_parameters", "new_v"))
 
@@ -179,7 +178,7 @@ def adam_cases(ref: Any, seed: int) -> list[Case]:
                 s_scale: float = s_scale, dtype: Any = dtype, grads_dtype: Any = grads_dtype, index: int = index) -> None:
             parameters, grads, v, s = _state(_rng(seed, 6, index), layers, dtype, grads_dtype, s_scale)
             args = (parameters, grads, v, s, t, *(hyper or ()))
-            expected = ref.update_parameters_with_adam(*copy.deepcopy(args))
+            expected = ref.update_parameters_with_adam(*snapshot(args))
             got = call_unchanged(target, "update_parameters_with_adam", *args)
             _hidden("update_parameters_with_adam", got, expected, ADAM_NAMES)
 
@@ -245,8 +244,8 @@ def _sweep_case(function: str, index: int, make: Callable[[], tuple], reference:
 
     def run(target: Target) -> None:
         args, kwargs = make()
-        expected = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-        _hidden("value", target(*copy.deepcopy(args), **copy.deepcopy(kwargs)), expected)
+        expected = reference(*snapshot(args), **snapshot(kwargs))
+        _hidden("value", target(*snapshot(args), **snapshot(kwargs)), expected)
 
     return Case(function=function, name=f"{function} sweep #{index}", params="", run=run)
 
