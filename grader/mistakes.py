@@ -9,13 +9,12 @@ that output differs from the correct one, so it can never fire on a correct answ
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grader.checks import expect_like
+from grader.checks import expect_like, snapshot
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,31 @@ def close(got: Any, expected: Any) -> bool:
 
 
 def _run(function: Callable[..., Any], call: Call) -> Any:
+    if isinstance(function, _Remembering):
+        return function.answer(call)
     try:
-        return function(*copy.deepcopy(call.args), **copy.deepcopy(call.kwargs))
+        return function(*snapshot(call.args), **snapshot(call.kwargs))
     except Exception:  # the mistaken version may well fail on these inputs: then it explains nothing
         return _FAILED
+
+
+class _Remembering:
+    """The reference, run once per recorded call however many recognisers ask for its answer (``_run``): each
+    recogniser of a function would otherwise run it again on the same inputs, and the master's own loops are slow.
+    Called directly, it is the reference."""
+
+    def __init__(self, reference: Callable[..., Any]) -> None:
+        self.reference = reference
+        self._answers: dict[int, Any] = {}  # by the call's id: the calls outlive this object
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.reference(*args, **kwargs)
+
+    def answer(self, call: Call) -> Any:
+        if id(call) not in self._answers:
+            self._answers[id(call)] = _run(self.reference, call)
+        found = self._answers[id(call)]
+        return found if found is _FAILED else snapshot(found)  # a recogniser may change what it is given
 
 
 _FAILED = object()
@@ -141,6 +161,7 @@ def recognise(catalogue: Sequence[Mistake], function: str, calls: Sequence[Call]
     """The catalogue entries for ``function`` that explain at least one of ``calls``. A recogniser that
     raises matches nothing; ``on_error(mistake, error)`` hears about it (to log it)."""
     found = []
+    reference = _Remembering(reference) if reference is not None else None
     for mistake in catalogue:
         if mistake.function not in (None, function):
             continue

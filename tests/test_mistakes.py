@@ -182,3 +182,27 @@ def test_correct_code_in_any_style_triggers_none(graded: dict, name: str) -> Non
 def test_a_mistake_is_only_named_where_it_was_made(graded: dict) -> None:
     for name, (function, _, _) in MISTAKEN.items():
         assert {m["function"] for m in graded[name]["extra_data"]["mistakes"]} <= {function}, name
+
+
+def test_the_reference_answers_each_call_once_whatever_the_number_of_recognisers() -> None:
+    """Each ``like`` recogniser compares the student's answer with the reference's: ``recognise`` runs the reference
+    once per recorded call for all of them (the master's loops are slow), and hands each recogniser its own copy."""
+    from grader.mistakes import Call, Mistake, _run, like, recognise
+
+    ran: list[int] = []
+
+    def reference(x: list) -> list:
+        ran.append(1)
+        return [v * 2 for v in x]
+
+    def careless(call: Call, ref: object) -> bool:  # changes the answer it is given into the "times" mistake's
+        answer = _run(ref, call)  # type: ignore[arg-type]
+        answer[:] = [v * 3 for v in call.args[0]]
+        return False
+
+    catalogue = [Mistake("plus", "t", "h", like(lambda x: [v + 2 for v in x]), "f"), Mistake("careless", "t", "h", careless, "f"),
+                 Mistake("times", "t", "h", like(lambda x: [v * 3 for v in x]), "f"),
+                 Mistake("square", "t", "h", like(lambda x: [v * v for v in x]), "f")]
+    calls = [Call(([1, 2],), {}, value=[3, 6]), Call(([5],), {}, value=[7])]
+    assert [m.id for m in recognise(catalogue, "f", calls, reference)] == ["plus", "times"]
+    assert len(ran) == len(calls)
