@@ -60,6 +60,14 @@ def test_scalar_types_survive() -> None:
     assert type(round_trip(1.5)) is float
 
 
+@pytest.mark.parametrize("value", [np.bool_(True), np.bool_(False), np.int8(-128), np.uint64(2**64 - 1), np.float16(0.1),
+                                   np.float32(-np.inf), np.float64(np.nan), np.float64(-6.999089450680221),
+                                   np.complex64(1 - 2j), np.complex128(complex(np.nan, np.inf)), np.int64(-2**63)])
+def test_every_kind_of_numpy_scalar_comes_back_as_it_left(value: np.generic) -> None:
+    back = round_trip(value)
+    assert type(back) is type(value) and (back == value or (np.isnan(back) and np.isnan(value)))
+
+
 class Liar:
     def __eq__(self, other: object) -> bool:
         return True
