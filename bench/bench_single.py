@@ -11,7 +11,8 @@ runs the worker as an ordinary child, whose time is counted: the whole CPU cost 
 
 ``--against DIR`` times a second copy of the grader's source (for example ``git archive COMMIT | tar -x -C DIR``) in
 the same turns, run with this interpreter, ``-P`` and ``PYTHONPATH=DIR`` (without ``-P``, ``-m grader`` would put the
-current folder, this checkout, first on sys.path and time this tree twice): a before/after in one run. Bytecode is cached as by
+current folder, this checkout, first on sys.path and time this tree twice), in DIR, so that it grades with its own
+assignments and solutions (today's hidden tests may need today's grader): a before/after in one run. Bytecode is cached as by
 default (PYTHONDONTWRITEBYTECODE dropped) and one untimed run of each command fills the caches first.
 
     .venv/bin/python bench/bench_single.py [--repeats 7] [--against /tmp/base ...]
@@ -38,11 +39,11 @@ PYTHON = [sys.executable, "-P"] if sys.version_info >= (3, 11) else [sys.executa
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+def run(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, children included) of one command."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, check=False, env=env)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, check=False, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):
@@ -59,31 +60,32 @@ def main() -> None:
     if args.against and len(PYTHON) == 1:
         parser.error("--against needs Python 3.11 or later (-P)")
     floor_code = FLOOR.format(folder=str(SOLUTION), master=str(SOLUTION / f"{ASSIGNMENT}.ipynb"), functions=FUNCTIONS)
-    trees = {"": ENV}
+    trees = {"": (ENV, ROOT)}
     for tree in args.against:
         env = {**ENV, "PYTHONPATH": str(tree.resolve())}
         found = subprocess.run([*PYTHON, "-c", "import grader; print(grader.__file__)"], cwd=ROOT, env=env,
                                capture_output=True, text=True, check=True).stdout.strip()
         if not found.startswith(str(tree.resolve()) + "/"):
             raise SystemExit(f"--against {tree}: Python imports the grader from {found}, not from that tree")
-        trees[f"{tree.name} "] = env
+        trees[f"{tree.name} "] = (env, tree.resolve())
     with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
         out = Path(tmp) / "out"
         grade = [*PYTHON, "-m", "grader", "grade", ASSIGNMENT, str(FULL_MARKS), "--out", str(out)]
-        commands: dict[str, tuple[list[str], dict[str, str]]] = {"(a) floor": ([sys.executable, "-c", floor_code], ENV)}
-        for tag, env in trees.items():
-            commands[f"{tag}(b) grade"] = (grade, env)
-            commands[f"{tag}(b) grade --no-annotate"] = ([*grade, "--no-annotate"], env)
-            commands[f"{tag}(b) check"] = ([*PYTHON, "-m", "grader", "check", str(FULL_MARKS), "--assignment",
-                                            ASSIGNMENT], env)
-            commands[f"{tag}(b) check --sandbox none"] = ([*commands[f"{tag}(b) check"][0], "--sandbox", "none"], env)
-        for cmd, env in commands.values():  # bytecode and Jinja's template cache
-            run(cmd, env)
+        check = [*PYTHON, "-m", "grader", "check", str(FULL_MARKS), "--assignment", ASSIGNMENT]
+        commands: dict[str, tuple[list[str], dict[str, str], Path]] = {
+            "(a) floor": ([sys.executable, "-c", floor_code], ENV, ROOT)}
+        for tag, (env, cwd) in trees.items():
+            commands[f"{tag}(b) grade"] = (grade, env, cwd)
+            commands[f"{tag}(b) grade --no-annotate"] = ([*grade, "--no-annotate"], env, cwd)
+            commands[f"{tag}(b) check"] = (check, env, cwd)
+            commands[f"{tag}(b) check --sandbox none"] = ([*check, "--sandbox", "none"], env, cwd)
+        for command in commands.values():  # bytecode and Jinja's template cache
+            run(*command)
             shutil.rmtree(out, ignore_errors=True)
         timings: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(args.repeats):
-            for name, (cmd, env) in commands.items():
-                timings[name].append(run(cmd, env))
+            for name, command in commands.items():
+                timings[name].append(run(*command))
                 shutil.rmtree(out, ignore_errors=True)
     floor = statistics.median(w for w, _ in timings["(a) floor"])
     print(f"{'':<34}{'wall s':>8}{'cpu s':>8}{'x floor':>9}")

@@ -99,7 +99,7 @@ class Proxy:
         if self._ahead is not None and self._ahead[1] is None:  # never collected: the sandbox must answer it first
             self._ahead = (self._ahead[0], self.worker.take_queued())
         self._mine, self._ahead = self._ahead, None
-        self.then = None if self.stubs else then
+        self.then = then  # None for a function with stubs (_run_function plans nothing for it)
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallOutcome:
         mine, self._mine = self._mine, None
