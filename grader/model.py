@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: The MIME type of ``CheckResult.image`` (base64): how a page or notebook must embed it.
+IMAGE_MIME = "image/svg+xml"
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -24,6 +27,8 @@ class Submission:
     chunks: tuple[Chunk, ...]
     notes: tuple[str, ...] = ()
     unparsed: tuple[tuple[str, str], ...] = ()  # (function, why) for defs in cells that could not be parsed
+    skipped: tuple[tuple[int, str], ...] = ()  # (cell, why) for each cell that could not be read
+    unparsed_cells: tuple[tuple[str, int], ...] = ()  # (function, cell) for those defs: where the feedback notes go
 
     @property
     def defined(self) -> frozenset[str]:
@@ -41,7 +46,7 @@ class CheckResult:
     params: str = ""
     output: str = ""  # what the student's code printed (capped)
     called: str = ""  # the failing public check's last call, with argument shapes
-    image: str = ""  # base64 SVG (plots.IMAGE_MIME) of expected, got and difference (failed public array checks only)
+    image: str = ""  # base64 SVG (IMAGE_MIME) of expected, got and difference (failed public array checks only)
     image_alt: str = ""  # what the picture shows, in words
     duration: float = 0.0
 

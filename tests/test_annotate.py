@@ -338,6 +338,27 @@ def test_views_written_by_the_child_forked_ahead_are_the_views_written_after(tmp
         assert (tmp_path / "ahead" / name).read_bytes() == (tmp_path / "after" / name).read_bytes()
 
 
+def _unparsable(tmp_path: Path) -> Path:
+    return write_notebook(tmp_path / "u.ipynb", "def zero_pad(X, pad):\n    return X", "def conv_forward(A:\n    pass",
+                          "%%time\ndef pool_forward(A, h):\n    return A", "def zero_pad(X, pad):\n    return X + 0")
+
+
+@pytest.mark.parametrize("name", ["alice_full_marks", "bob_partly_right", "carol_broken", "unparsable"])
+def test_the_places_the_grader_hands_the_writer_are_those_it_would_find(tmp_path: Path, name: str) -> None:
+    """The views' writer forked ahead is given the places from the grader's own extraction instead of parsing every
+    cell again: they must be what it would find itself (the last definition, unreadable cells and their defs)."""
+    from grader.grading.extract import extract_submission
+    from grader.notebooks import read_nodes
+
+    path = _unparsable(tmp_path) if name == "unparsable" else SUBMISSIONS / f"{name}.ipynb"
+    places = annotate.places_of(extract_submission(path))
+    assert places == find_places(read_nodes(path))
+    assert places.graded or name == "carol_broken"
+    if name == "unparsable":
+        assert places.graded == {"zero_pad": 4, "pool_forward": 3} and places.unreadable == {"conv_forward": 2}
+        assert set(places.skipped) == {2}
+
+
 def test_one_unreadable_notebook_graded_alone_gets_no_views_and_no_link(tmp_path: Path) -> None:
     """Alone, the views are written by the child forked ahead while the page is written, assuming them: when they
     cannot be, the page is written again without the link."""

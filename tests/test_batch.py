@@ -12,6 +12,7 @@ from grader.config import load_assignment
 from grader.grading.grade import not_graded
 from grader.grading.sandbox import Worker
 from grader.grading.suite import load_suite
+from grader.model import Submission
 from grader.running import batch
 from tests.conftest import ROOT, sandbox_mode
 
@@ -102,10 +103,10 @@ def test_the_reports_made_ready_while_the_sandbox_loads_cost_no_grade(tmp_path: 
     seen: list[bool] = []
 
     def watched(path, assignment, suite, worker, meanwhile=None):  # type: ignore[no-untyped-def]
-        def recorded() -> None:
+        def recorded(submission: Submission) -> None:
             seen.append(worker.child_alive)  # the definitions are on their way to the sandbox
-            assert meanwhile is not None
-            meanwhile()
+            assert meanwhile is not None and "zero_pad" in submission.defined
+            meanwhile(submission)
 
         return real(path, assignment, suite, worker, recorded)
 

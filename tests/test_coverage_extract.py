@@ -79,7 +79,10 @@ def test_an_answer_above_the_result_cap_is_refused_while_read(notebook: Path, mo
     ([1, 2], r"malformed answer$"),
     ({"failed": "ValueError: no"}, r"extraction failed: ValueError: no"),
     ({"unknown": 1}, r"extraction failed: None"),
-    ({"submission": {"path": "x", "chunks": {}, "notes": [], "unparsed": []}}, r"expected a list, got dict"),
+    ({"submission": {"path": "x", "chunks": {}, "notes": [], "unparsed": [], "skipped": [], "unparsed_cells": []}},
+     r"expected a list, got dict"),
+    ({"submission": {"path": "x", "chunks": [], "notes": [], "unparsed": [], "skipped": [["2", "x"]], "unparsed_cells": []}},
+     r"expected int"),
     ({"submission": {"path": "x", "chunks": [], "notes": []}}, r"needs exactly the fields"),
 ])
 def test_every_malformed_answer_of_the_child_is_refused(notebook: Path, monkeypatch: pytest.MonkeyPatch, answer: Any,

@@ -414,10 +414,9 @@ def extract_submission(path: Path) -> Submission:
     Runs in the calling process without limits: for the instructor's own notebooks. A submission
     goes through ``extract_bounded``."""
     cells = read_code_cells(path)
-    chunks, notes, unparsed = extract_cells(cells)
-    if not cells:
-        notes = ("the notebook has no code cells.", *notes)
-    return Submission(path=str(path), chunks=chunks, notes=notes, unparsed=unparsed)
+    found = read_cells(cells)
+    notes = found.notes if cells else ("the notebook has no code cells.", *found.notes)
+    return Submission(str(path), found.chunks, notes, found.unparsed, found.skipped, found.unparsed_cells)
 
 
 def extract_kept(path: Path) -> Submission:
@@ -560,7 +559,7 @@ def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission
         else:
             kept.append(chunk)
     notes += redefined(submission.chunks, graded)
-    return Submission(submission.path, tuple(kept), tuple(notes), submission.unparsed)
+    return dataclasses.replace(submission, chunks=tuple(kept), notes=tuple(notes))
 
 
 def redefined(chunks: Iterable[Chunk], graded: Collection[str]) -> list[str]:

@@ -295,8 +295,9 @@ def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResu
 
 
 def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: Worker,
-                     meanwhile: Callable[[], None] | None = None) -> GradeReport:
-    """``meanwhile``: the caller's own work, done while the sandbox runs the notebook's definitions."""
+                     meanwhile: Callable[[Submission], None] | None = None) -> GradeReport:
+    """``meanwhile``: the caller's own work (given what extraction found), done while the sandbox runs the notebook's
+    definitions."""
     started = time.perf_counter()
     names = [f.name for f in assignment.functions]
     try:
@@ -309,7 +310,7 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     loaded = worker.begin_load(submission, names)
     if loaded is None:  # the sandbox runs the notebook's definitions while the hidden cases work out their answers
         if meanwhile is not None:
-            meanwhile()
+            meanwhile(submission)
         suite.prepare_hidden()
         loaded = worker.finish_load()
     if loaded.unsafe:  # the grader's fault: nothing of the student's ran, and they are told so

@@ -106,12 +106,13 @@ class Unsafe(Exception):
 
 def _libseccomp() -> Any:
     import ctypes
-    import ctypes.util
 
     try:
         return ctypes.CDLL("libseccomp.so.2", use_errno=True)
     except OSError:
         pass
+    import ctypes.util  # imports subprocess, shutil and tempfile (~4 ms of every sandbox's start): only when needed
+
     name = ctypes.util.find_library("seccomp")  # runs ldconfig: only when the usual name is not found
     try:
         return ctypes.CDLL(name or "libseccomp.so.2", use_errno=True)

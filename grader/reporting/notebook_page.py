@@ -17,7 +17,6 @@ import itertools
 import json
 import re
 import sys
-import uuid
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -347,6 +346,13 @@ def markdown2html(context: Context, source: str) -> str:
         renderer.attachments = {}
 
 
+def _uuid4() -> Any:
+    """For the templates' JavaScript and widget outputs, which annotated notebooks never have: uuid imported then."""
+    import uuid
+
+    return uuid.uuid4()
+
+
 @lru_cache(maxsize=1)
 def _environment(safe_html: Callable[[str], str]) -> Environment:
     root = nbconvert_templates()
@@ -354,7 +360,7 @@ def _environment(safe_html: Callable[[str], str]) -> Environment:
     # No autoescape, as in nbconvert: its templates escape with their filters, and Markdown comes out as HTML.
     env = Environment(loader=ChoiceLoader([loader]), extensions=["jinja2.ext.loopcontrols"],
                       bytecode_cache=compiled_templates())
-    env.globals["uuid4"] = uuid.uuid4
+    env.globals["uuid4"] = _uuid4
     kind = _safe_kinds[safe_html] = f"safe:{next(_cleaners)}"  # what one allow-list made is never taken for another's
     cleaned = lambda text: _memo(kind, text, lambda: safe_html(text))
     env.filters.update({

@@ -26,8 +26,6 @@ MAX_ELEMENTS = 1 << 16
 #: The student's array may exceed the expected one by at most this factor along each axis (else: a placeholder,
 #: the message already says the shape is wrong).
 MAX_GROWTH = 4
-#: The MIME type of ``CheckResult.image`` (base64): how a page or notebook must embed it.
-IMAGE_MIME = "image/svg+xml"
 
 # Axes that pick the drawn 2-D slice (example and channel for (m, H, W, C) arrays); the others are drawn.
 _OUTER_AXES = {2: (), 3: (2,), 4: (0, 3)}

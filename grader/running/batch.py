@@ -24,7 +24,7 @@ from grader.grading.extract import extract_ahead
 from grader.grading.grade import GRADER_ERROR, grade_submission, not_graded
 from grader.grading.sandbox import Worker, take_started
 from grader.grading.suite import Suite, load_suite, split_kind
-from grader.model import GradeReport
+from grader.model import GradeReport, Submission
 from grader.reporting.report import fmt, unwritten_results, write_atomic, write_reports
 from grader.running.environments import describe, prepare
 from grader.text import clean_line
@@ -87,7 +87,7 @@ def _refuse_on_cluster(assignment: Assignment, mode: str) -> None:
                          "grade it on one machine (without --cluster)")
 
 
-def _grade_one(path: Path, meanwhile: Callable[[], None] | None = None) -> GradeReport:
+def _grade_one(path: Path, meanwhile: Callable[[Submission], None] | None = None) -> GradeReport:
     """Grade one submission; a failure of the grader itself costs this submission, never the batch."""
     assert _job is not None
     assignment, suite, worker = _job
@@ -103,7 +103,7 @@ def _grade_one(path: Path, meanwhile: Callable[[], None] | None = None) -> Grade
 
 def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs: int = 1,
                  suite: str = "all", cluster: str | None = None,
-                 meanwhile: Callable[[], None] | None = None) -> Iterator[tuple[int, GradeReport]]:
+                 meanwhile: Callable[[Submission], None] | None = None) -> Iterator[tuple[int, GradeReport]]:
     """(index in ``paths``, report) as each grading finishes, so a caller can record it at once; with jobs > 1
     each job is a process with its own sandbox; with ``cluster`` (a Dask scheduler's address, or ``local``) each
     Dask worker grades in bubblewrap. Nothing is graded with a reference that fails its own checks. ``meanwhile``:
@@ -236,17 +236,18 @@ def _progress(total: int, progress: bool) -> Any:
     return tqdm(total=total, unit="notebook", leave=False)
 
 
-def _reports_ahead(release: Path | None, submission: Path) -> None:
-    """While the sandbox loads the first notebook (``submission``): Jinja and the feedback page's template, then the
-    views' writer (for the ``release`` notebook: None when there are no views), forked with Jinja in it."""
+def _reports_ahead(release: Path | None, path: Path, submission: Submission) -> None:
+    """While the sandbox loads the first notebook (at ``path``, extracted as ``submission``): Jinja and the feedback
+    page's template, then the views' writer (for the ``release`` notebook: None when there are no views), forked with
+    Jinja in it and told where the feedback goes."""
     from grader.reporting.report import warm_up
 
     with contextlib.suppress(Exception):  # met again, and reported, when the reports are written
         warm_up()
     if release is not None:
-        from grader.reporting.annotate import annotate_ahead
+        from grader.reporting.annotate import annotate_ahead, places_of
 
-        annotate_ahead(release, submission)
+        annotate_ahead(release, path, places_of(submission))
 
 
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
