@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from grader.config import Assignment
+from grader.config import Assignment, load_assignment
 from grader.errors import NotebookError
 from grader.grading import sandbox
 from grader.notebooks import code_cells, read_code_cells, read_notebook
@@ -373,6 +373,39 @@ def test_the_kept_master_extraction_is_the_fresh_one_and_follows_edits(tmp_path:
                               "source": "def added_later():\n    return 1\n"})
     master.write_text(json.dumps(notebook), encoding="utf-8")
     assert "added_later" in extract.extract_kept(master).defined
+
+
+def test_the_kept_isolation_graph_is_the_fresh_one_and_follows_edits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which references each function may be lent (isolation) is worked out once per version of the master notebook
+    and kept: the same graph as working it out; a damaged kept file, or one naming what is not graded, is worked out
+    again; an edited master never gets the old graph."""
+    import shutil
+
+    from grader.grading import suite
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    shutil.copytree(ROOT / "solutions" / "cnn_step_by_step", tmp_path / "cnn_step_by_step")
+    assignment = load_assignment(tmp_path / "cnn_step_by_step")
+    graded = [f.name for f in assignment.functions]
+    fresh = suite.reference_depends(suite._master_chunks(assignment), graded)
+    assert fresh["conv_forward"] == ("zero_pad", "conv_single_step")
+    assert suite._kept_depends(assignment, graded) == fresh
+    (kept,) = (tmp_path / "cache" / "grader" / "depends").iterdir()
+    with monkeypatch.context() as patched:
+        patched.setattr(suite, "reference_depends", lambda chunks, names: pytest.fail("worked out again"))
+        assert suite._kept_depends(assignment, graded) == fresh
+    for damaged in ('{"zero_pad": 1}', json.dumps({**fresh, "zero_pad": ["os"]}), "[", json.dumps({})):
+        kept.write_text(damaged, encoding="utf-8")
+        assert suite._kept_depends(assignment, graded) == fresh
+    master = assignment.master_notebook
+    notebook = json.loads(master.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and "def pool_forward(" in source:
+            cell["source"] = source.replace("def pool_forward(A_prev, hparameters, mode=\"max\"):",
+                                            "def pool_forward(A_prev, hparameters, mode = \"max\"):\n    zero_pad(A_prev, 0)")
+    master.write_text(json.dumps(notebook), encoding="utf-8")
+    assert suite._kept_depends(assignment, graded)["pool_forward"] == ("zero_pad",)
 
 
 def test_an_extraction_started_ahead_is_the_one_taken_and_one_never_taken_is_collected(tmp_path: Path) -> None:
