@@ -182,19 +182,26 @@ def test_a_queued_call_has_its_own_time_limit_counted_from_its_start(quick: Work
 
 
 def test_the_proxy_gives_a_check_the_call_queued_for_it_if_it_makes_that_call(worker: Worker) -> None:
-    """A check's first call queues the next check's planned one; a second call of the same check waits for it (so
-    the order changes only there), and the next check gets that answer only for the same arguments."""
+    """A check's first call queues the next check's planned one, and a check whose own call was queued queues the
+    next one's as it begins; a second call of the same check waits for it (so the order changes only there, and
+    for a first call that is not the planned one), and the next check gets that answer only for the same arguments."""
     worker.load(submission(QUEUES), ["step"])
     try:
         proxy = Proxy(worker, "step", {})
         proxy.next_check(((1,), {}))  # check A; check B will first call step(1)
         assert proxy(0) == [0]
         assert proxy(5) == [0, 1, 5]  # A's second call: after B's, queued behind A's first
-        proxy.next_check(((2,), {}))  # check B; check C will first call step(2)
+        proxy.next_check(((2,), {}))  # check B; check C will first call step(2): queued as B begins
+        assert worker.queued == "step"
         assert proxy(1) == [0, 1]  # the answer queued for B, computed before A's second call
-        proxy.next_check(None)  # check C calls with other arguments: a new call (2 ran, unused)
-        assert proxy(3) == [0, 1, 5, 2, 3]
+        proxy.next_check(((4,), {}))  # check C, its call answered: D's step(4) is queued as C begins ...
+        assert worker.queued == "step"
+        assert proxy(3) == [0, 1, 5, 2, 4, 3]  # ... so C, calling with other arguments (2 ran, unused), comes after it
+        proxy.next_check(None)  # check D gets the answer queued for it
+        assert proxy(4) == [0, 1, 5, 2, 4]
+        assert worker.queued is None
         proxy.next_check(None)
+        assert proxy(8) == [0, 1, 5, 2, 4, 3, 8]
         assert worker.queued is None
     finally:
         worker.end()

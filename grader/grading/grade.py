@@ -75,11 +75,12 @@ Arguments = tuple[tuple[Any, ...], dict[str, Any]]
 class Proxy:
     """Stands in for the student's function inside a check; remembers its last call and what it printed.
 
-    ``then`` (set before a check runs): the arguments the next check will call with first (``first_calls``). The
-    check's first call queues it in the sandbox behind its own (``Worker.call``), so that the child runs it while
-    this check judges its answer; the next check takes that answer if it calls with those arguments, else calls
-    anew. Calls happen in the order they would without it, except that a check's second call comes after the next
-    check's first."""
+    ``then`` (set before a check runs): the arguments the next check will call with first (``first_calls``). It is
+    queued in the sandbox as soon as this check's own first call is answered: at once when an earlier check queued
+    that call for this one, else behind it (``Worker.call``). The child runs it while this check prepares its call and
+    judges the answer; the next check takes that answer if it calls with those arguments, else calls anew. Calls
+    happen in the order they would without it, except that the next check's first call comes before this check's
+    second call, and before its first call when that is not the one planned for it."""
 
     def __init__(self, worker: Worker, function: str, stubs: dict[str, Callable[..., Any]]) -> None:
         self.worker = worker
@@ -100,14 +101,15 @@ class Proxy:
             self._ahead = (self._ahead[0], self.worker.take_queued())
         self._mine, self._ahead = self._ahead, None
         self.then = then  # None for a function with stubs (_run_function plans nothing for it)
+        if then is not None and self._mine is not None and self._mine[1] is not None:
+            self.then = None  # this check's call is answered and the child idle: the next check's starts now
+            self.worker.queue(self.function, *then)
+            self._ahead = (then, None) if self.worker.queued else None
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallOutcome:
         mine, self._mine = self._mine, None
         then, self.then = self.then, None
         if mine is not None and mine[1] is not None and identical((args, kwargs), mine[0]):
-            if then is not None:  # the child is idle: the next check's call starts now
-                self.worker.queue(self.function, *then)
-                self._ahead = (then, None) if self.worker.queued else None
             return mine[1]
         if self._ahead is not None and self._ahead[1] is None:  # a second call: the next check's call answers first
             self._ahead = (self._ahead[0], self.worker.take_queued())
