@@ -481,9 +481,8 @@ _ahead: tuple[Path | None, Ahead] | None = None
 def annotate_ahead(release: Path | None, submission: Path | None = None, places: Places | None = None) -> None:
     """Fork now the child that will write the next submission's views, and let it warm up (``warm_up``: imports,
     templates, the release's cells; then ``read_ahead`` of the ``submission``, with its ``places`` if known) while
-    that submission is graded, on
-    the cores the grader and the sandbox leave idle while they wait for each other: for one submission, only the
-    feedback cells are left to render when its grade is known. Never taken: stopped at exit."""
+    that submission is graded, on the cores the grader and the sandbox leave idle while they wait for each other: for
+    one submission, only the feedback cells are left to render when its grade is known. Never taken: stopped at exit."""
     global _ahead
 
     def prepare() -> None:
