@@ -1,5 +1,5 @@
 """What the grader works out once per version of its inputs and keeps in the user's cache (``config.user_cache``):
-the master notebook's extraction, the release's rendered cells. Only instructor files go in, never a submission's.
+the master notebook's extraction and isolation graph, the release's rendered cells. Only instructor files go in, never a submission's.
 A file that cannot be read or written only costs the work again."""
 
 from __future__ import annotations
