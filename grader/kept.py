@@ -1,6 +1,6 @@
 """What the grader works out once per version of its inputs and keeps in the user's cache (``config.user_cache``):
-the master notebook's extraction and isolation graph, the release's rendered cells. Only instructor files go in, never a submission's.
-A file that cannot be read or written only costs the work again."""
+the master notebook's extraction and isolation graph, the release's rendered cells. Only instructor files go in,
+never a submission's. A file that cannot be read or written only costs the work again."""
 
 from __future__ import annotations
 
