@@ -23,14 +23,12 @@ from typing import Any
 
 from grader.checks import Case
 from grader.config import Assignment
-from grader.errors import GraderError, NotebookError
-from grader.grading import extract
+from grader.errors import GraderError
 from grader.grading.extract import allowed_chunks, extract_kept, extract_submission
 from grader.grading.seeds import course_key, submission_seed
 from grader.kept import keep, read_kept, version_key
 from grader.mistakes import Mistake, from_public_hints, public_hints
 from grader.model import Chunk, Submission
-from grader.notebooks import read_regular_file
 
 #: hidden-case builds kept per process, by seed: a regrade of the same notebook (or every mutant of an
 #: audit, which share their seeds) reuses the expected values; a batch of new notebooks gains nothing
@@ -162,19 +160,17 @@ def isolation_depends(assignment: Assignment) -> dict[str, tuple[str, ...]]:
 
 
 def _kept_depends(assignment: Assignment, graded: list[str]) -> dict[str, tuple[str, ...]]:
-    """``reference_depends`` of the master notebook, worked out once per version of it and of the code that reads it,
-    and kept (grader/kept.py): each grade would parse every reference cell again (~2 ms)."""
-    try:
-        key = version_key(read_regular_file(assignment.master_notebook) + json.dumps(graded).encode(), __file__,
-                          extract.__file__)
-    except (OSError, NotebookError):  # extraction says what is wrong with it
-        return reference_depends(_master_chunks(assignment), graded)
+    """``reference_depends`` of the master notebook's chunks, worked out once per content of those chunks (and of this
+    code) and kept (grader/kept.py): each grade would parse every reference cell again (~2 ms)."""
+    chunks = _master_chunks(assignment)  # extracted already, for the reference
+    read = [[chunk.names, chunk.code] for chunk in chunks if chunk.kind != "import"]  # what reference_depends reads
+    key = version_key(json.dumps([read, graded]).encode(), __file__)
     with contextlib.suppress(ValueError, RecursionError):
         kept = json.loads(read_kept("depends", key) or b"null")
         if isinstance(kept, dict) and list(kept) == graded and all(
                 isinstance(others, list) and set(others) <= set(graded) for others in kept.values()):
             return {name: tuple(kept[name]) for name in graded}
-    found = reference_depends(_master_chunks(assignment), graded)
+    found = reference_depends(chunks, graded)
     keep("depends", key, json.dumps(found))
     return found
 
