@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grader.model import CheckResult, FunctionScore, GradeReport
-from grader.reporting.gradebook import csv_cell, grades_csv
+from grader.reporting import gradebook
+from grader.reporting.gradebook import csv_cell, grades_csv, write_gradebook
 from grader.reporting.junit import junit_xml
 from grader.reporting.plots import comparison
 from grader.reporting.report import (
@@ -175,6 +176,26 @@ def test_csv_numbers_stay_numbers() -> None:
     negative = dataclasses.replace(report(), score=-5.0, submission="=cmd|' /C calc'!A0", error="-bad\nline")
     rows = list(csv.reader(io.StringIO(grades_csv([("-name", negative)]))))
     assert rows[1][:4] == ["'-name", "'=cmd|' /C calc'!A0", "-5.0", "20"] and rows[1][-1] == "'-bad␤line"
+
+
+def test_the_gradebook_is_written_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    def tables() -> list[str]:
+        with sqlite3.connect(tmp_path / "grades.sqlite") as db:
+            return sorted(row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+
+    real = gradebook._sql
+    calls = iter(range(1_000))
+    monkeypatch.setattr(gradebook, "_sql", lambda values: real(values) if next(calls) < 2 else 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        write_gradebook([("alice", report())], tmp_path)
+    assert tables() == []  # neither the schema nor a row of the batch that failed
+    monkeypatch.setattr(gradebook, "_sql", real)
+    write_gradebook([("alice", report())], tmp_path)
+    with sqlite3.connect(tmp_path / "grades.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM checks WHERE submission = 'alice'").fetchone() == (4,)
+    assert tables() == ["checks", "submissions"]
 
 
 def test_a_picture_only_for_arrays_about_the_expected_size() -> None:
