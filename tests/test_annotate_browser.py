@@ -89,7 +89,8 @@ def load(driver: Any, page: Path) -> tuple[dict[str, str], list[dict[str, Any]]]
     refused: dict[str, str] = {}
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
+        if message["method"] == "Network.requestWillBeSent" and not message["params"].get("documentURL", "").startswith(
+                "chrome:"):  # the browser's own pages (the new tab page a fresh browser opens first) are not the page's
             urls[message["params"]["requestId"]] = message["params"]["request"]["url"]
         elif message["method"] == "Network.loadingFailed":
             refused[message["params"]["requestId"]] = message["params"].get("blockedReason") or ""
