@@ -150,3 +150,64 @@ def test_the_summary_tables_fit_and_list_every_submission(width: int, graded: Pa
         assert cells and all(cells)  # no cell's text runs out of its box
     finally:
         browser.set_window_size(1200, 1600)
+
+
+def _roster_page(folder: Path, extra_script: str = "") -> Path:
+    """A summary of four made-up submissions whose order differs by every column; ``extra_script`` is slipped into
+    the page after it is written, as a student's markup would be if escaping ever failed."""
+    from grader.model import FunctionScore, GradeReport, MistakeMatch
+    from grader.reporting.summary import summary_page
+
+    def report(score: float, failed: int, mistakes: int, error: str = "") -> GradeReport:
+        functions = tuple(FunctionScore(f"f{i}", 20, False, 0 if i < failed else 20, 1, int(i >= failed)) for i in range(5))
+        known = tuple(MistakeMatch(f"f{i}", f"m{i}", f"mistake {i}", "hint", "check") for i in range(mistakes))
+        return GradeReport("a", "Sorting", "x.ipynb", score, 100, functions, mistakes=known, error=error)
+
+    named = [("carol", report(20, 4, 0)), ("alice", report(100, 0, 0)), ("bob", report(40, 3, 2)),
+             ("dave 10", report(0, 5, 0, error="unreadable")), ("dave 9", report(40, 3, 1))]
+    page = folder / "summary.html"
+    page.write_text(summary_page(named, "Sorting").replace("</main>", f"{extra_script}</main>"), encoding="utf-8")
+    return page
+
+
+@pytest.mark.parametrize("width", [400, 1200])
+def test_the_roster_sorts_by_any_column_and_runs_no_other_script(width: int, browser: Any, tmp_path: Path) -> None:
+    slipped = "<script>document.documentElement.dataset.pwned = 'yes'</script>"
+    browser.set_window_size(width, 1000)
+    try:
+        console = open_page(browser, _roster_page(tmp_path, slipped))
+        _sorts_and_runs_nothing_else(browser, console, width)
+    finally:
+        browser.set_window_size(1200, 1600)
+
+
+def _sorts_and_runs_nothing_else(browser: Any, console: list[dict[str, Any]], width: int) -> None:
+    assert browser.execute_script("return document.documentElement.dataset.pwned") is None  # refused by the CSP
+    assert [e for e in console if e["level"] == "SEVERE" and "Content Security Policy" not in e["message"]] == []
+
+    def press(heading: str) -> list[str]:
+        browser.execute_script("""for (const b of document.querySelectorAll('table.roster th button.sort'))
+                                      if (b.textContent.trim() === arguments[0]) b.click();""", heading)
+        return browser.execute_script(
+            "return Array.from(document.querySelectorAll('table.roster tbody tr'), r => r.querySelector('a').textContent)")
+
+    def sorted_by() -> list[list[str]]:
+        return browser.execute_script("return Array.from(document.querySelectorAll('table.roster th[aria-sort]'), "
+                                      "h => [h.textContent.trim(), h.getAttribute('aria-sort')])")
+
+    assert sorted_by() == [["Score", "ascending"]]  # as listed: the lowest score first
+    assert press("Submission") == ["alice", "bob", "carol", "dave 9", "dave 10"]  # numbers in names as numbers
+    assert sorted_by() == [["Submission", "ascending"]]
+    assert press("Submission") == ["dave 10", "dave 9", "carol", "bob", "alice"]
+    assert press("Score") == ["dave 10", "carol", "bob", "dave 9", "alice"]  # ties keep the page's order
+    assert press("Score") == ["alice", "bob", "dave 9", "carol", "dave 10"]
+    assert press("Functions failed") == ["alice", "bob", "dave 9", "carol", "dave 10"]  # not graded: after all
+    assert press("Known mistakes") == ["dave 10", "carol", "alice", "dave 9", "bob"]
+    assert sorted_by() == [["Known mistakes", "ascending"]]
+    focusable = browser.execute_script("return Array.from(document.querySelectorAll('table.roster th button.sort'), "
+                                       "b => b.tabIndex)")
+    assert focusable == [0, 0, 0, 0]  # buttons: reached and pressed from the keyboard too
+    labels = browser.execute_script("return Array.from(document.querySelectorAll('table.roster tbody tr:first-child td'), "
+                                    "c => getComputedStyle(c, '::before').content)")
+    # on a phone each row is a card whose values are named; on a desktop the columns' headings name them
+    assert labels == (['none', '"Score: "', '"Functions failed: "', '"Known mistakes: "'] if width == 400 else ['none'] * 4)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from grader.model import GradeReport
-from grader.reporting.report import not_started, render_page, write_atomic
+from grader.reporting.report import not_started, page_script, render_page, write_atomic
 from grader.text import clean_line
 
 BINS = 10
@@ -244,7 +244,8 @@ def summarise(named: Named) -> Summary:
 def summary_page(named: Named, assignment_title: str, course: Sequence[CourseRow] = ()) -> str:
     """The page; ``course`` adds the course's students (counting score, attempts, late days, feedback link)."""
     students = tuple(row._replace(student=clean_line(row.student), name=clean_line(row.name)) for row in course)
-    return render_page("summary.html.j2", summary=summarise(named), title=assignment_title, course=students)
+    return render_page("summary.html.j2", summary=summarise(named), title=assignment_title, course=students,
+                       script=page_script("sort-tables.js"))
 
 
 def write_summary(named: Named, out_dir: Path, course: Sequence[CourseRow] = (), title: str = "") -> None:
