@@ -47,13 +47,35 @@ def test_a_function_still_the_template_gets_one_line() -> None:
     assert "not started" not in [g.label for g in failure_groups(_report(started), "pool_backward")]
 
 
+def test_a_whole_function_not_started_or_not_graded_is_one_line_without_its_checks_listed() -> None:
+    from grader.reporting.annotate import function_cell
+    from grader.reporting.report import render
+
+    untouched = tuple(CheckResult("zero_pad", f"zero_pad hidden #{i}", "hidden", "error",
+                                  "NameError: name 'X_pad' is not defined", params=f"pad = {i}") for i in range(5))
+    why = "conv_forward was not graded: the cell that defines `conv_forward` could not be read (line 3)"
+    unparsed = tuple(CheckResult("conv_forward", f"conv_forward hidden #{i}", "hidden", "missing", why,
+                                 params=f"stride = {i}") for i in range(4))
+    report = _report(untouched + unparsed)
+    assert [(g.label, g.whole) for g in failure_groups(report, "conv_forward")] == [("not graded", True)]
+    pages = {"md": render("feedback.md.j2", report, "s"), "html": render("feedback.html.j2", report, "s"),
+             "notebook": "".join(function_cell(report, f).source for f in report.functions)}
+    for kind, page in pages.items():
+        assert "pad = 1" not in page and "stride = 1" not in page and "hidden #3" not in page, kind  # no wall of checks
+        assert page.count("not started") == 1 and "not graded" in page, kind
+        assert page.count("could not be read") == 1 and "all 5 checks fail with" in page, kind
+    some_missing = (*unparsed[:3], CheckResult("conv_forward", "conv_forward_test", "public", "missing", "other reason"))
+    assert not any(g.whole for g in failure_groups(_report(some_missing), "conv_forward"))
+
+
 def test_an_unreadable_notebook_gets_a_banner_with_advice_and_nothing_else(tmp_path: Path) -> None:
     run_cli("grade", "cnn_step_by_step", ROOT / "examples" / "submissions" / "dave_corrupted.ipynb", "--out", tmp_path,
             "--sandbox", sandbox_mode(), check=True)
     page = (tmp_path / "dave_corrupted" / "feedback.html").read_text()
     assert "save it again" in page and "merge conflict" in page
     assert "<table>" not in page and "exception" not in page and page.count("could not be read") == 1
-    assert "could not be read" in (tmp_path / "dave_corrupted" / "feedback.md").read_text().split("| Function")[0]
+    twin = (tmp_path / "dave_corrupted" / "feedback.md").read_text()
+    assert "could not be read" in twin and "merge conflict" in twin and "| Function" not in twin and "##" not in twin
 
 
 def test_the_raised_form_of_an_empty_pad_slice_is_recognised(assignment, reference) -> None:

@@ -275,9 +275,12 @@ def function_cell(report: GradeReport, function: FunctionScore) -> Node:
     pictures: dict[str, str] = {}
     for group in failure_groups(report, function.name):
         checks = group.checks
-        lines += [f"**{inline(group.label)}** in {inline(checks[0].kind)} check{'s' if len(checks) > 1 else ''} "
-                  f"{inline(', '.join(c.name for c in checks))}", ""]
-        lines += [f"- {inline(c.name)}: {inline(c.params)}" for c in checks if c.params] + [""]
+        if group.whole:  # not started, or not graded at all: what the label and the message say is all there is
+            lines += [f"**{inline(group.label)}**", ""]
+        else:
+            lines += [f"**{inline(group.label)}** in {inline(checks[0].kind)} check{'s' if len(checks) > 1 else ''} "
+                      f"{inline(', '.join(c.name for c in checks))}", ""]
+            lines += [f"- {inline(c.name)}: {inline(c.params)}" for c in checks if c.params] + [""]
         if group.called:
             lines += [f"Called {inline(group.called)}", ""]
         if group.message:

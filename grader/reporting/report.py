@@ -40,13 +40,15 @@ def label(check: CheckResult) -> str:
 
 @dataclass(frozen=True)
 class FailureGroup:
-    """Failed checks of one function that failed the same way: shown once, with every check listed."""
+    """Failed checks of one function that failed the same way: shown once, with every check listed, unless the group
+    is the whole function (``whole``: not started, or not graded at all), which one line says all about."""
 
     label: str
     message: str
     output: str
     called: str
     checks: tuple[CheckResult, ...]
+    whole: bool = False
 
     @property
     def image(self) -> str:
@@ -89,7 +91,9 @@ def failure_groups(report: GradeReport, function: str) -> list[FailureGroup]:
         what = "optional, not attempted" if optional else "not started"
         reason = failed[0].message.strip().splitlines()[-1]
         return [FailureGroup(what, f"{function} looks untouched: all {len(failed)} checks fail with {reason}",
-                             "", "", failed)]
+                             "", "", failed, whole=True)]
+    if failed and all(c.outcome == "missing" and c.message == failed[0].message for c in failed):
+        return [FailureGroup("not graded", failed[0].message, "", "", failed, whole=True)]  # why, once: no check ran
     groups: dict[tuple[str, str, str, str], list[CheckResult]] = {}
     for check in failed:
         groups.setdefault((check.kind, label(check), normalised(check.message), check.output), []).append(check)
