@@ -115,6 +115,14 @@ def test_no_sideways_scrolling_on_a_phone_or_a_desktop(page: str, width: int, gr
         tables = browser.execute_script(
             "return Array.from(document.querySelectorAll('table'), t => t.getBoundingClientRect().right)")
         assert all(right <= inner for right in tables)
+        # no word broken inside a badge or a function's name (an inline element over two lines has two boxes)
+        broken = browser.execute_script("""return Array.from(document.querySelectorAll('.badge, td:first-child code'))
+            .filter(e => e.textContent.length <= 24 && e.getClientRects().length > 1).map(e => e.textContent)""")
+        assert broken == []
+        if width == 400 and page.endswith("feedback.html"):  # the functions' table is a card per function
+            named = browser.execute_script("""return Array.from(document.querySelectorAll('table.functions tbody td'),
+                c => getComputedStyle(c, '::before').content).filter(c => c !== 'none')""")
+            assert named[:2] == ['"Checks passed: "', '"Points: "'] and len(named) == 16
     finally:
         browser.set_window_size(1200, 1600)
 
