@@ -11,7 +11,7 @@ For each graded function of an assignment, the slowest single call over every pu
     schedule_lr_decay are one line of arithmetic either way). These functions are checked first: they must
     pass every public and hidden check under three seeds, else the bench says which fail.
 
-Times are taken in this process, without the sandbox, median of ``--repeats`` runs of each check. A graded call
+Times are taken in this process, without the sandbox, the fastest of ``--repeats`` runs of each check. A graded call
 also carries its arguments and answer across the sandbox's channel (and, when the function leans on a graded
 function the student got wrong, one round trip per call of that reference), so the slowest call is also timed
 as grading makes it (column "sandboxed"): the slow style (without one, the master notebook) loaded into a
@@ -398,7 +398,7 @@ def round_trip_cpu(calls: int = 2000) -> tuple[float | None, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--assignment", default="cnn_step_by_step")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each check; the median of its slowest call")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each check; its slowest call in the fastest run")
     parser.add_argument("--load", action="store_true", help="keep the other core busy with a busy-loop process")
     parser.add_argument("--no-sandbox", action="store_true", help="skip the sandboxed timing of the slow style")
     args = parser.parse_args()
@@ -442,7 +442,7 @@ def main() -> None:
     by_reference, by_slow = _slowest(reference), _slowest(slow_calls)
     by_boxed, by_stubbed = _slowest(boxed), _slowest(stubbed)
     boxed_style = "slow style" if slow else "reference"
-    print(f"\n{assignment.name}, {'other core busy (--load)' if args.load else 'idle'}, median of {args.repeats}; "
+    print(f"\n{assignment.name}, {'other core busy (--load)' if args.load else 'idle'}, fastest of {args.repeats}; "
           f"call_seconds = {limit:g} s; sandboxed: " + (f"the {boxed_style} in a {mode} worker" if boxed else "not measured"))
     width = max(len(name) for name in names)
     spot = max([len("slowest slow-style call"), *(len(where(c)) for c in by_slow.values())])
