@@ -158,6 +158,13 @@ MUTATIONS = (
              'result = {"outcome": GRADER_ERROR, "message": grader_error_message(error, kind)}',
              'result = {"outcome": "wrong", "failure": "structure", "message": grader_error_message(error, kind)}',
              ("tests/test_grader_errors.py::test_a_raising_test_and_a_raising_recogniser_are_the_graders_errors",)),
+    Mutation("the pages' policy letting any inline script run", "templates/base.html.j2",
+             "; script-src {{ script[1] }}", "; script-src 'unsafe-inline'",
+             ("tests/test_browser.py::test_the_roster_sorts_by_any_column_and_runs_no_other_script",
+              "tests/test_summary.py::test_the_pages_only_script_is_the_one_its_policy_lets_run")),
+    Mutation("the gradebook's schema committed apart from its rows", "grader/reporting/gradebook.py",
+             'db.executescript("BEGIN;" + SCHEMA)', "db.executescript(SCHEMA)",
+             ("tests/test_report.py::test_the_gradebook_is_written_whole_or_not_at_all",)),
 )
 
 
