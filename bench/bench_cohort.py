@@ -12,8 +12,8 @@
     most notebooks with 1 to 4 failing functions (wrong values, wrong shapes, float() of an array, a function still
     the template, None returned, an exception), some with a cell that does not parse, a few unreadable files and a
     few that time out; all ``--jobs 2``.
-Wall clock of the whole command, median of ``--repeats`` runs, all in one run so that the ratios share the machine's
-load; beside it the CPU seconds of the command and the processes it waited for (less sensitive to other people's work
+Wall clock of the whole command, median of ``--repeats`` runs, all in one run and in turns (each command once, then
+each again) so that the ratios share the machine's load and its shifts of speed; beside it the CPU seconds of the command and the processes it waited for (less sensitive to other people's work
 than the wall clock, though not immune; the sandboxes' own time is not in it: bubblewrap's PID namespaces are killed,
 not waited for, so the kernel adds their time to nobody's account, see bench_single.py). Goals (issue 14): (d) <= 1.5
 x (c) per notebook, (b) <= 3 x (a). A timeout costs its limit by design (``call_seconds`` of CPU time, once per
@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 try:
@@ -128,18 +129,27 @@ def signed(path: Path, number: int) -> Path:
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
-def timed(cmd: list[str], before=lambda: None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """Median wall clock and median CPU seconds (the command and everything it waited for) of ``REPEATS`` runs."""
-    walls, cpus = [], []
+def run_once(cmd: list[str], before=lambda: None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Wall clock and CPU seconds (the command and everything it waited for) of one run."""
+    before()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, capture_output=True, check=False, env=ENV)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
+
+
+def in_turns(commands: dict[str, tuple[list[str], Callable[[], object]]]) -> dict[str, tuple[float, float]]:
+    """Median wall clock and CPU seconds of ``REPEATS`` runs of each command (name → (command, what to do before
+    it)), the commands taking turns: this machine's speed shifts by up to 2x for seconds at a time (as the other
+    core's load does), and runs of one command after another would each meet a different machine."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(REPEATS):
-        before()
-        used = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, capture_output=True, check=False, env=ENV)
-        walls.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
-    return statistics.median(walls), statistics.median(cpus)
+        for name, (cmd, before) in commands.items():
+            runs[name].append(run_once(cmd, before))
+    return {name: (statistics.median(w for w, _ in done), statistics.median(c for _, c in done))
+            for name, done in runs.items()}
 
 
 def import_seconds(args: list[str]) -> float:
@@ -220,29 +230,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cohort-") as tmp:
         work = Path(tmp)
         subprocess.run([sys.executable, "-c", floor_code], cwd=ROOT, capture_output=True, check=False, env=ENV)  # warm
-        floor = timed([sys.executable, "-c", floor_code])
-        sandbox_floor = timed([sys.executable, "-c", SANDBOX_FLOOR.format(root=str(ROOT), assignment=ASSIGNMENT)])
         out = work / "out"
         reset = lambda: shutil.rmtree(out, ignore_errors=True)
         one = [grader, "grade", ASSIGNMENT, str(FULL_MARKS), "--out", str(out)]
         subprocess.run(one, cwd=ROOT, capture_output=True, check=False, env=ENV)  # bytecode and templates cached once
-        single = timed(one, reset)
-        bare = timed([*one, "--no-annotate"], reset)
         check_args = ["check", str(FULL_MARKS), "--assignment", ASSIGNMENT]
-        check = timed([grader, *check_args])
         copies = work / "copies"
         copies.mkdir()
         full = [shutil.copy(FULL_MARKS, copies / f"student_{i:03d}.ipynb") for i in range(args.batch)]
-        batch = timed([grader, "grade", ASSIGNMENT, *map(str, full), "--out", str(out), "--jobs", "2"], reset)
         distinct = [signed(copies / f"signed_{i:03d}.ipynb", i) for i in range(args.batch)]
-        own = timed([grader, "grade", ASSIGNMENT, *map(str, distinct), "--out", str(out), "--jobs", "2"], reset)
         mixed = cohort(work / "cohort", args.batch, args.seed)
-        real = timed([grader, "grade", ASSIGNMENT, *map(str, mixed), "--out", str(out), "--jobs", "2"], reset)
+        batch_of = lambda paths: [grader, "grade", ASSIGNMENT, *map(str, paths), "--out", str(out), "--jobs", "2"]
+        run_once(batch_of(mixed), reset)  # once, untimed: which notebooks time out, and what the cohort scores
         scores = [json.loads(p.read_text())["score"] for p in out.glob("*/results.json")]
         waited = timeouts(out) * call_seconds
         spinning = [path for path in mixed if _times_out(out / path.stem / "results.json")]
         calm = [path for path in mixed if path not in spinning]
-        quiet = timed([grader, "grade", ASSIGNMENT, *map(str, calm), "--out", str(out), "--jobs", "2"], reset)
+        timed = in_turns({
+            "floor": ([sys.executable, "-c", floor_code], lambda: None),
+            "sandbox floor": ([sys.executable, "-c", SANDBOX_FLOOR.format(root=str(ROOT), assignment=ASSIGNMENT)],
+                              lambda: None),
+            "single": (one, reset), "bare": ([*one, "--no-annotate"], reset), "check": ([grader, *check_args], lambda: None),
+            "batch": (batch_of(full), reset), "own": (batch_of(distinct), reset), "real": (batch_of(mixed), reset),
+            "quiet": (batch_of(calm), reset),
+        })
+        floor, sandbox_floor, single, bare, check = (timed[k] for k in ("floor", "sandbox floor", "single", "bare", "check"))
+        batch, own, real, quiet = (timed[k] for k in ("batch", "own", "real", "quiet"))
         imports = {"grade": import_seconds(one[1:]), "grade --no-annotate": import_seconds([*one[1:], "--no-annotate"]),
                    "check": import_seconds(check_args)}
     n = args.batch
@@ -265,7 +278,7 @@ def main() -> None:
     print(f"cohort of {n} (seed {args.seed}): mean score {statistics.fmean(scores):.1f}, "
           f"{sum(s == 100 for s in scores)} at 100, {sum(s == 0 for s in scores)} at 0; {waited / call_seconds:.0f} "
           f"function(s) timed out, {waited:g} s of computing by design (~{waited / 2:.1f} s of wall clock with 2 jobs); "
-          f"median of {REPEATS} runs; bytecode cache {'off' if ENV.get('PYTHONDONTWRITEBYTECODE') else 'on'}")
+          f"median of {REPEATS} runs, the commands taking turns; bytecode cache {'off' if ENV.get('PYTHONDONTWRITEBYTECODE') else 'on'}")
     print("imports (-X importtime, top-level modules): " + ", ".join(f"{k} {v:.3f} s" for k, v in imports.items()))
 
 
