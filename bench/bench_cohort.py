@@ -13,9 +13,10 @@
     the template, None returned, an exception), some with a cell that does not parse, a few unreadable files and a
     few that time out; all ``--jobs 2``.
 Wall clock of the whole command, median of ``--repeats`` runs, all in one run and in turns (each command once, then
-each again) so that the ratios share the machine's load and its shifts of speed; beside it the CPU seconds of the command and the processes it waited for (less sensitive to other people's work
-than the wall clock, though not immune; the sandboxes' own time is not in it: bubblewrap's PID namespaces are killed,
-not waited for, so the kernel adds their time to nobody's account, see bench_single.py). Goals (issue 14): (d) <= 1.5
+each again) so that the ratios share the machine's load and its shifts of speed; beside it the CPU seconds of the
+command and the processes it waited for (less sensitive to other people's work than the wall clock, though not
+immune; the sandboxes' own time is not in it: bubblewrap's PID namespaces are killed, not waited for, so the kernel
+adds their time to nobody's account, see bench_single.py). Goals (issue 14): (d) <= 1.5
 x (c) per notebook, (b) <= 3 x (a). A timeout costs its limit by design (``call_seconds`` of CPU time, once per
 timed-out function): the cohort line says how much waiting that is, and the cohort is timed again without the
 notebooks that time out. Last, ``-X importtime`` totals of one grade and one check: the modules imported, independent
