@@ -152,14 +152,15 @@ def _child(work: Callable[[], bytes], fd: int, seconds: float, memory_mb: int) -
 
 
 def _read_until(fd: int, deadline: float, max_bytes: int) -> bytes | None:
-    """All the child writes until it exits, or None if the deadline passes first."""
+    """All the child writes until it exits, or None if the deadline passes first. Past the deadline what is already
+    there is still read: a caller that comes late for an answer given in time (a batch waiting on another notebook's
+    views) must not take it for a timeout; a child still at work then gets no more time."""
     parts: list[bytes] = []
     size = 0
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
+            if not selector.select(max(0.0, deadline - time.monotonic())):
                 return None
             part = os.read(fd, 1 << 16)
             if not part:

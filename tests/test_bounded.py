@@ -47,6 +47,19 @@ def test_a_job_past_the_deadline_gets_no_answer() -> None:
     assert ahead.send(b"job").finish(1 << 16)[0] is None
 
 
+def test_an_answer_given_in_time_is_taken_however_late_the_caller_comes_for_it() -> None:
+    """A batch collects a notebook's extraction after waiting on another notebook's views: the child answered within
+    its deadline, so the answer stands (it was taken for a timeout, and that notebook graded 0)."""
+    from grader.bounded import start_bounded
+
+    running = start_bounded(lambda: b"in time", 0.3, 256)
+    time.sleep(0.8)  # the caller busy elsewhere, past the child's deadline
+    assert running.finish(1 << 16) == (b"in time", 0)
+    late = start_bounded(lambda: time.sleep(60) or b"late", 0.3, 256)
+    time.sleep(0.8)
+    assert late.finish(1 << 16)[0] is None  # still at work at its deadline: no more time
+
+
 def test_a_preparation_that_raises_leaves_the_job_to_answer_for_it() -> None:
     def prepare() -> None:
         raise RuntimeError("no templates here")
