@@ -56,6 +56,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory, solution_cells: dict[str, s
     found = {p.stem: json.loads((out / p.stem / "results.json").read_text()) for p in paths}
     for stem in found:
         found[stem]["_feedback"] = (out / stem / "feedback.html").read_text()
+        page = out / stem / "feedback-notebook.html"
+        found[stem]["_page"] = page.read_text() if page.exists() else ""
     return found
 
 
@@ -85,6 +87,8 @@ def test_a_huge_literal_is_skipped_with_a_note_and_the_rest_is_graded(graded: di
     literal = graded["list_literal"]
     assert literal["score"] == 100
     assert f"cell 2 was skipped: it has {len(LIST_5MB):,} characters, more than the 200,000" in literal["_feedback"]
+    # the annotated page too (highlighting the cell took 30 s: the views were lost), the huge cell shown plain and cut
+    assert f"{len(LIST_5MB) - 200_000:,} more characters not shown here" in literal["_page"]
 
 
 def test_a_notebook_above_the_size_cap_is_refused(graded: dict) -> None:

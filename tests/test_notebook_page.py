@@ -269,3 +269,31 @@ def test_what_one_allow_list_cleaned_is_not_served_to_another() -> None:
     notebook = new_notebook(cells=[new_markdown_cell("<script>alert(1)</script> hello")])
     assert "<script>" in notebook_page.render(notebook, "t", lambda html: html)
     assert "<script>" not in notebook_page.render(notebook, "t", annotate.safe_html)
+
+
+def test_a_huge_cell_is_shown_plain_and_cut_and_the_page_stays_escaped() -> None:
+    """A 5 MB code cell took Pygments 30 s (the views' writer's deadline: both views were lost). Past
+    RICH_CELL_CHARS a cell is shown as escaped plain text, its first PLAIN_CELL_CHARS characters only."""
+    code = "x = '</pre><script>alert(1)</script>'\n" + "big = [" + "1, " * (5 * 1024 * 1024 // 3) + "]"
+    markdown = "<script>alert(2)</script> *not emphasised* " + "word " * (notebook_page.RICH_CELL_CHARS // 5)
+    notebook = new_notebook(cells=[new_code_cell(code), new_markdown_cell(markdown), new_code_cell("y = 2")])
+    page = notebook_page.render(notebook, "t", annotate.safe_html)
+    assert "x = &#x27;&lt;/pre&gt;&lt;script&gt;" in page or "x = '&lt;/pre&gt;&lt;script&gt;" in page
+    assert "<script>alert" not in page and "<em>not emphasised</em>" not in page
+    assert f"[{len(code) - notebook_page.PLAIN_CELL_CHARS:,} more characters not shown here" in page
+    assert "1, " * 1000 in page and len(page) < notebook_page.PLAIN_CELL_CHARS + 1_000_000
+    assert '<span class="n">y</span>' in page  # the small cell is still highlighted
+
+
+def test_past_the_pages_budget_cells_are_shown_plain_in_order() -> None:
+    """The page's rich cells add up to at most RICH_PAGE_CHARS characters; which cells are plain depends on the
+    notebook alone (the same page every time)."""
+    size = notebook_page.RICH_CELL_CHARS - 100
+    cells = [new_code_cell(f"v{n} = 1  # " + "c" * size) for n in range(notebook_page.RICH_PAGE_CHARS // size + 2)]
+    cells.append(new_markdown_cell("*small*"))
+    plain = notebook_page.plain_sources(cells)
+    rich = [cell.source for cell in cells if cell.source not in plain]
+    assert sum(map(len, rich)) <= notebook_page.RICH_PAGE_CHARS < sum(map(len, rich)) + len(cells[len(rich) - 1].source)
+    assert rich[-1] == "*small*" and plain == {cell.source for cell in cells[len(rich) - 1:-1]}
+    page = notebook_page.render(new_notebook(cells=cells), "t", annotate.safe_html)
+    assert page.count('<span class="n">v') == len(rich) - 1 and "<em>small</em>" in page

@@ -17,7 +17,8 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,15 @@ _memo_table: dict[tuple[str, str], str] = {}
 _memo_size = 0
 _cleaners = itertools.count()
 _safe_kinds: dict[Callable[[str], str], str] = {}
+
+#: Highlighting costs ~7 µs a character here (a 5 MB cell took 30 s, past the writer's deadline: the views were lost),
+#: Markdown ~2 µs. A code or Markdown cell longer than RICH_CELL_CHARS is shown as plain text, and so is any cell that
+#: would take the page's rich cells past RICH_PAGE_CHARS: a page costs a few seconds at most, whatever the notebook.
+RICH_CELL_CHARS = 20_000
+RICH_PAGE_CHARS = 300_000
+#: A cell shown plain shows its first PLAIN_CELL_CHARS characters (the extraction's own limit); feedback.ipynb has all.
+PLAIN_CELL_CHARS = 200_000
+_plain: frozenset[str] = frozenset()  # the sources of the page being rendered that are shown plain (``plain_sources``)
 
 
 def _memo(kind: str, text: str, make: Callable[[], str]) -> str:
@@ -144,6 +154,8 @@ def highlight_code(source: str, language: str = "ipython3", metadata: Any = None
     """A code cell as nbconvert highlights it; IPython's lexer (slow to import: it loads lexers of the languages cell
     magics name) only for a cell with IPython syntax, which Python's lexer reads the same way otherwise."""
     # as Pygments reads it (so a cell saved on Windows is still the release's cell, already rendered)
+    if source in _plain:
+        return _plain_html(source, f"highlight hl-{language}")
     text = (source or " ").replace("\r\n", "\n").replace("\r", "\n")
     lexer = "ipython3" if _IPYTHON_SYNTAX.search(text) else "python"
 
@@ -327,8 +339,41 @@ def _math(md: Any) -> None:
         md.inline.register(name, pattern, parsers[name], before=first)
 
 
+def plain_sources(cells: list[Mapping[str, Any]]) -> frozenset[str]:
+    """The sources of code and Markdown cells to be shown as plain text (``RICH_CELL_CHARS``), in the page's order:
+    decided by the notebook alone, so the same notebook always gets the same page."""
+    rich, plain = 0, set()
+    for cell in cells:
+        source = cell.get("source", "")
+        if cell.get("cell_type") in ("code", "markdown") and isinstance(source, str):
+            if len(source) > RICH_CELL_CHARS or rich + len(source) > RICH_PAGE_CHARS:
+                plain.add(source)
+            else:
+                rich += len(source)
+    return frozenset(plain)
+
+
+@contextmanager
+def _showing_plain(cells: list[Mapping[str, Any]]) -> Iterator[None]:
+    global _plain
+    _plain = plain_sources(cells)
+    try:
+        yield
+    finally:
+        _plain = frozenset()
+
+
+def _plain_html(source: str, css_class: str) -> str:
+    shown = html.escape(source[:PLAIN_CELL_CHARS], quote=False)
+    if len(source) > PLAIN_CELL_CHARS:
+        shown += f"\n\n[{len(source) - PLAIN_CELL_CHARS:,} more characters not shown here: the annotated notebook has the whole cell]"
+    return f'<div class="{css_class}"><pre>{shown}</pre></div>\n'
+
+
 def _rendered_markdown(source: str) -> str:
     """A cell's Markdown (without attachments) as HTML, not yet cleaned."""
+    if source in _plain:
+        return _plain_html(source, "plain-cell")
     return _memo("markdown", source, lambda: str(_markdown()[0](source)))
 
 
@@ -336,7 +381,7 @@ def _rendered_markdown(source: str) -> str:
 def markdown2html(context: Context, source: str) -> str:
     cell = context.get("cell") or {}
     attachments = cell.get("attachments") or {}
-    if not attachments:
+    if not attachments or source in _plain:
         return _rendered_markdown(source)
     markdown, renderer = _markdown()
     renderer.attachments = attachments
@@ -378,11 +423,12 @@ def warm_cells(cells: list[Mapping[str, Any]], safe_html: Callable[[str], str]) 
     """Put into the memo what the page's filters will make of these cells' sources (their code highlighted, their
     Markdown rendered and cleaned), without rendering a page: the filter calls the template makes, in its order."""
     cleaned = _environment(safe_html).filters["safe_html"]
-    for cell in cells:
-        if cell.get("cell_type") == "code":
-            highlight_code(cell.get("source", ""))
-        elif cell.get("cell_type") == "markdown" and not cell.get("attachments"):
-            cleaned(_rendered_markdown(cell.get("source", "")))
+    with _showing_plain(cells):
+        for cell in cells:
+            if cell.get("cell_type") == "code":
+                highlight_code(cell.get("source", ""))
+            elif cell.get("cell_type") == "markdown" and not cell.get("attachments"):
+                cleaned(_rendered_markdown(cell.get("source", "")))
 
 
 @lru_cache(maxsize=1)
@@ -405,4 +451,5 @@ def render(notebook: Mapping[str, Any], title: str, safe_html: Callable[[str], s
     resources = {"metadata": {"name": title}, "global_content_filter": CONTENT, "theme": "light",
                  "include_css": include_css, "inlining": {"css": [_pygments_css()]}, "language_code": "en",
                  "should_sanitize_html": False, "should_not_encode_svg": False, "output_mimetype": "text/html"}
-    return env.get_template(template).render(nb=notebook, resources=resources)
+    with _showing_plain(notebook.get("cells", [])):
+        return env.get_template(template).render(nb=notebook, resources=resources)
