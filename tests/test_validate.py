@@ -80,8 +80,15 @@ def cases(ref, seed):
 """
 
 
-def toy_course(folder: Path, sleep: float, call_seconds: float) -> Assignment:
-    """A one-function assignment whose reference sleeps ``sleep`` seconds per call."""
+def spin(seconds: float) -> None:
+    """Spend ``seconds`` of this process's CPU time (what the limit check times: sleeping costs nothing)."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def toy_course(folder: Path, busy: float, call_seconds: float) -> Assignment:
+    """A one-function assignment whose reference spends ``busy`` seconds of CPU per call."""
     source = folder / "solutions" / "toy"
     source.mkdir(parents=True)
     (source / "assignment.toml").write_text(TOY_TOML.format(call_seconds=call_seconds))
@@ -90,14 +97,15 @@ def toy_course(folder: Path, sleep: float, call_seconds: float) -> Assignment:
     (folder / "solutions" / "course.key").write_text("toy-course-key-for-validate-limits-0123456789\n")
     write_notebook(source / "toy.ipynb",
                    "import time\n\nfrom public_tests import inc_test",
-                   f"def inc(x):\n    # YOUR CODE STARTS HERE\n    time.sleep({sleep})\n    return x + 1\n    # YOUR CODE ENDS HERE",
+                   f"def inc(x):\n    # YOUR CODE STARTS HERE\n    end = time.process_time() + {busy}\n"
+                   "    while time.process_time() < end:\n        pass\n    return x + 1\n    # YOUR CODE ENDS HERE",
                    "inc_test(inc)")
     return load_assignment("toy", folder)
 
 
 def test_a_call_limit_too_small_for_the_reference_fails_validation(tmp_path: Path) -> None:
-    # the reference sleeps 0.2 s per call: whatever the machine, 1 s is less than 20x that
-    toy_course(tmp_path, sleep=0.2, call_seconds=1)
+    # the reference spends 0.2 s per call: whatever the machine, 1 s is less than 20x that
+    toy_course(tmp_path, busy=0.2, call_seconds=1)
     run_cli("generate", "toy", cwd=tmp_path, check=True)
     result = run_cli("validate", "toy", cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -112,20 +120,20 @@ def test_a_call_limit_too_small_for_the_reference_fails_validation(tmp_path: Pat
 
 def test_the_limit_check_in_process(tmp_path: Path) -> None:
     """Without a kernel: a reference far faster than the limit passes, a slow one fails, and the repeats are bounded."""
-    fast = toy_course(tmp_path / "fast", sleep=0, call_seconds=1)
+    fast = toy_course(tmp_path / "fast", busy=0, call_seconds=1)
     lines, problems = limits_check(fast, load_suite(fast))
     assert len(lines) == 1 and lines[0].startswith("limits: the reference's slowest call is ") and problems == []
-    slow = toy_course(tmp_path / "slow", sleep=0.3, call_seconds=4)  # 4 s < 20 x 0.3 s
+    slow = toy_course(tmp_path / "slow", busy=0.3, call_seconds=4)  # 4 s < 20 x 0.3 s
     lines, problems = limits_check(slow, load_suite(slow))
     assert "(inc, " in lines[0] and len(problems) == 1 and "less than 20x" in problems[0]
     runs: list[int] = []
 
-    def sleepy(x: int) -> int:
+    def busy(x: int) -> int:
         runs.append(x)
-        time.sleep(0.3)
+        spin(0.3)
         return x + 1
 
-    (public, hidden) = slowest_calls(load_suite(slow), {"inc": sleepy})
+    (public, hidden) = slowest_calls(load_suite(slow), {"inc": busy})
     assert (public.kind, hidden.kind, public.error, hidden.error) == ("public", "hidden", "", "")
     assert public.seconds >= 0.3 and public.calls == 1
     assert len(runs) <= 4  # 0.3 s a run: each check stops repeating after its second run (budget 0.5 s)
@@ -134,16 +142,31 @@ def test_the_limit_check_in_process(tmp_path: Path) -> None:
 def test_the_limit_check_times_a_call_by_its_fastest_run(tmp_path: Path) -> None:
     """A machine that is busy for a while (here: the first two runs of each check) only ever adds time: the fastest
     run is the reference's cost (a median of three would take a busy run)."""
-    course = toy_course(tmp_path, sleep=0, call_seconds=1)
+    course = toy_course(tmp_path, busy=0, call_seconds=1)
     runs: list[int] = []
 
     def busy_at_first(x: int) -> int:
         runs.append(x)
-        time.sleep(0.05 if len(runs) % 3 else 0)
+        spin(0.05 if len(runs) % 3 else 0)
         return x + 1
 
     calls = slowest_calls(load_suite(course), {"inc": busy_at_first})
     assert len(runs) == 6 and all(c.seconds < 0.01 <= c.worst for c in calls), calls
+
+
+def test_the_limit_check_counts_cpu_time_as_call_seconds_does(tmp_path: Path) -> None:
+    """Time the reference spends waiting (here asleep; on a busy machine, for a core) is not its cost: the wall clock
+    read 63 ms for a 14-32 ms call while another job shared the cores, and validation failed."""
+    course = toy_course(tmp_path, busy=0, call_seconds=1)
+
+    def waiting(x: int) -> int:
+        time.sleep(0.05)
+        return x + 1
+
+    calls = slowest_calls(load_suite(course), {"inc": waiting})
+    assert calls and all(c.worst < 0.01 for c in calls), calls
+    walled = slowest_calls(load_suite(course), {"inc": waiting}, clock=time.perf_counter)  # what bench_limits asks
+    assert all(c.seconds >= 0.05 for c in walled), walled
 
 
 CALLER_TOML = """title = "Caller"
