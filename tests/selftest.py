@@ -165,6 +165,16 @@ MUTATIONS = (
     Mutation("the gradebook's schema committed apart from its rows", "grader/reporting/gradebook.py",
              'db.executescript("BEGIN;" + SCHEMA)', "db.executescript(SCHEMA)",
              ("tests/test_report.py::test_the_gradebook_is_written_whole_or_not_at_all",)),
+    Mutation("an answer given in time refused to a caller that comes late", "grader/bounded.py",
+             "if not selector.select(max(0.0, deadline - time.monotonic())):",
+             "if time.monotonic() >= deadline or not selector.select(max(0.0, deadline - time.monotonic())):",
+             ("tests/test_bounded.py::test_an_answer_given_in_time_is_taken_however_late_the_caller_comes_for_it",)),
+    Mutation("a huge cell highlighted on the annotated page", "grader/reporting/notebook_page.py",
+             'if source in _plain:\n        return _plain_html(source, f"highlight hl-{language}")', "",
+             ("tests/test_notebook_page.py::test_a_huge_cell_is_shown_plain_and_cut_and_the_page_stays_escaped",)),
+    Mutation("the reference's calls timed by the wall clock", "grader/authoring/limits.py",
+             "clock: Callable[[], float] = time.process_time", "clock: Callable[[], float] = time.perf_counter",
+             ("tests/test_validate.py::test_the_limit_check_counts_cpu_time_as_call_seconds_does",)),
 )
 
 

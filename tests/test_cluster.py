@@ -4,6 +4,7 @@ bubblewrap, a scheduler that is not there, ``--cluster local``, and student code
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import os
@@ -67,7 +68,13 @@ def free_port() -> int:
 
 def dask(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "dask", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=ended_with_the_tests)
+
+
+def ended_with_the_tests() -> None:
+    """In the scheduler or worker, before it starts: SIGTERM when the test run ends however it ends (a killed run
+    left them running, a core busy for an hour). PR_SET_PDEATHSIG; the nanny stops its own worker."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

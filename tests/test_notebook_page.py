@@ -272,9 +272,9 @@ def test_what_one_allow_list_cleaned_is_not_served_to_another() -> None:
 
 
 def test_a_huge_cell_is_shown_plain_and_cut_and_the_page_stays_escaped() -> None:
-    """A 5 MB code cell took Pygments 30 s (the views' writer's deadline: both views were lost). Past
+    """A 5 MB code cell took Pygments 30 s (the views' writer's deadline: both views were lost); 250 KB here. Past
     RICH_CELL_CHARS a cell is shown as escaped plain text, its first PLAIN_CELL_CHARS characters only."""
-    code = "x = '</pre><script>alert(1)</script>'\n" + "big = [" + "1, " * (5 * 1024 * 1024 // 3) + "]"
+    code = "x = '</pre><script>alert(1)</script>'\n" + "big = [" + "1, " * (250_000 // 3) + "]"
     markdown = "<script>alert(2)</script> *not emphasised* " + "word " * (notebook_page.RICH_CELL_CHARS // 5)
     notebook = new_notebook(cells=[new_code_cell(code), new_markdown_cell(markdown), new_code_cell("y = 2")])
     page = notebook_page.render(notebook, "t", annotate.safe_html)
