@@ -20,7 +20,7 @@ test: $(BIN)/grader
 
 lint: $(BIN)/grader
 	$(BIN)/ruff check grader tests bench
-	$(BIN)/mypy grader
+	$(BIN)/mypy grader bench
 
 bench: $(BIN)/grader
 	$(BIN)/python bench/bench_grade.py

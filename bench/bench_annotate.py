@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from grader.config import load_assignment  # noqa: E402
 from grader.grading.sandbox import resolve_mode  # noqa: E402
-from grader.notebooks import read_notebook  # noqa: E402
+from grader.notebooks import read_nodes  # noqa: E402
 from grader.reporting import annotate, notebook_page  # noqa: E402
 from grader.running.batch import grade_paths  # noqa: E402
 
@@ -84,8 +84,8 @@ def in_process(repeats: int, mode: str, scratch: Path) -> None:
         released = remembering(dict(notebook_page._memo_table))
         paths = [example(assignment_name, name) for name in names]
         for path, report in zip(paths, grade_paths(assignment, paths, mode)):
-            notebook = read_notebook(path)
-            place = median_seconds(lambda: annotate.find_places(read_notebook(path)), repeats)  # noqa: B023
+            notebook = read_nodes(path)
+            place = median_seconds(lambda: annotate.find_places(read_nodes(path)), repeats)  # noqa: B023
             places = annotate.find_places(notebook)
             build = median_seconds(lambda: annotate.annotate(notebook, report, places), repeats)  # noqa: B023
             annotated = annotate.annotate(notebook, report, places)

@@ -64,7 +64,7 @@ def run(cmd: list[str], cwd: Path) -> None:
         sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
 
 
-def timed(cmd: list[str], cwd: Path, before: Callable[[], None] = lambda: None) -> float:
+def timed(cmd: list[str], cwd: Path, before: Callable[[], object] = lambda: None) -> float:
     """Median wall-clock seconds of REPEATS runs of cmd; ``before`` resets the state before each run."""
     times = []
     for _ in range(REPEATS):
