@@ -10,8 +10,16 @@ import os
 import resource
 import selectors
 import signal
+import struct
 import time
 from collections.abc import Callable
+
+#: The exit status of a child whose work ended past its deadline: it does not answer, so whether an answer counts
+#: never depends on when the caller comes for it (a batch may come late, busy with another notebook's views).
+LATE = 124  # as timeout(1) exits
+#: How long past the deadline the caller waits for an answer finished within it to arrive (and between its parts).
+GRACE = 1.0
+_DEADLINE = struct.Struct("d")  # an Ahead child's deadline, sent before its job: the same clock (CLOCK_MONOTONIC)
 
 
 class AnswerTooLarge(Exception):
@@ -42,12 +50,13 @@ def start_bounded(work: Callable[[], bytes], seconds: float, memory_mb: int) -> 
     """``run_bounded`` in two halves: the child is forked now, and the caller collects its answer when it is ready
     for it (``Running.finish``), doing its own work meanwhile."""
     read_end, write_end = os.pipe()
+    deadline = time.monotonic() + seconds
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
-        _child(work, write_end, seconds, memory_mb)
+        _child(work, write_end, seconds, memory_mb, deadline)
     os.close(write_end)
-    return Running(pid, read_end, time.monotonic() + seconds)
+    return Running(pid, read_end, deadline)
 
 
 class Running:
@@ -63,7 +72,8 @@ class Running:
         finally:
             os.close(self._answer)
             status = _reap(self.pid)
-        return raw, status
+        late = os.WIFEXITED(status) and os.WEXITSTATUS(status) == LATE
+        return (None if late else raw), status
 
     def cancel(self) -> None:
         """Its answer is not wanted: the child is stopped and collected."""
@@ -95,7 +105,7 @@ class Ahead:
         """Hand the child its job (within the deadline, or it gets none): its answer is collected with ``finish``."""
         deadline = time.monotonic() + self.seconds
         try:
-            sent = _write_until(self._job, job, deadline)
+            sent = _write_until(self._job, _DEADLINE.pack(deadline) + job, deadline)
         finally:
             os.close(self._job)  # the end of the job: the child reads until here
         return Running(self.pid, self._answer, deadline if sent else time.monotonic())
@@ -132,18 +142,22 @@ def _ahead(prepare: Callable[[], None], serve: Callable[[bytes], bytes], job_fd:
         with contextlib.suppress(Exception):
             prepare()
         with os.fdopen(job_fd, "rb") as pipe:
-            job = pipe.read()
-        if job:  # nothing sent: the caller went without
-            _child(lambda: serve(job), answer_fd, seconds, memory_mb)
+            sent = pipe.read()
+        if len(sent) > _DEADLINE.size:  # nothing sent: the caller went without
+            (deadline,), job = _DEADLINE.unpack(sent[:_DEADLINE.size]), sent[_DEADLINE.size:]
+            _child(lambda: serve(job), answer_fd, seconds, memory_mb, deadline)
     finally:
         os._exit(1)  # never back into the parent's code
 
 
-def _child(work: Callable[[], bytes], fd: int, seconds: float, memory_mb: int) -> None:
+def _child(work: Callable[[], bytes], fd: int, seconds: float, memory_mb: int, deadline: float) -> None:
     code = 1
     try:
         limit_self(seconds, memory_mb)
         view = memoryview(work())
+        if time.monotonic() > deadline:
+            code = LATE
+            return
         while view:
             view = view[os.write(fd, view):]
         code = 0
@@ -152,15 +166,15 @@ def _child(work: Callable[[], bytes], fd: int, seconds: float, memory_mb: int) -
 
 
 def _read_until(fd: int, deadline: float, max_bytes: int) -> bytes | None:
-    """All the child writes until it exits, or None if the deadline passes first. Past the deadline what is already
-    there is still read: a caller that comes late for an answer given in time (a batch waiting on another notebook's
-    views) must not take it for a timeout; a child still at work then gets no more time."""
+    """All the child writes until it exits, or None if nothing came by GRACE past the deadline (or a part of it
+    GRACE after the one before). The child itself answers only if its work ended by the deadline (``_child``)."""
     parts: list[bytes] = []
     size = 0
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         while True:
-            if not selector.select(max(0.0, deadline - time.monotonic())):
+            wait = GRACE if parts else deadline + GRACE - time.monotonic()
+            if not selector.select(max(0.0, wait)):
                 return None
             part = os.read(fd, 1 << 16)
             if not part:

@@ -50,14 +50,29 @@ def test_a_job_past_the_deadline_gets_no_answer() -> None:
 def test_an_answer_given_in_time_is_taken_however_late_the_caller_comes_for_it() -> None:
     """A batch collects a notebook's extraction after waiting on another notebook's views: the child answered within
     its deadline, so the answer stands (it was taken for a timeout, and that notebook graded 0)."""
-    from grader.bounded import start_bounded
+    from grader.bounded import GRACE, start_bounded
 
     running = start_bounded(lambda: b"in time", 0.3, 256)
-    time.sleep(0.8)  # the caller busy elsewhere, past the child's deadline
+    time.sleep(0.5 + GRACE)  # the caller busy elsewhere, past the child's deadline and the grace after it
     assert running.finish(1 << 16) == (b"in time", 0)
     late = start_bounded(lambda: time.sleep(60) or b"late", 0.3, 256)
     time.sleep(0.8)
     assert late.finish(1 << 16)[0] is None  # still at work at its deadline: no more time
+
+
+@pytest.mark.parametrize("caller", ["waits", "comes late"])
+def test_an_answer_finished_past_the_deadline_never_counts_whenever_the_caller_comes(caller: str) -> None:
+    """The same child gets the same outcome: one done 0.5 s into a 0.3 s deadline was refused to a caller that waited
+    and taken by one that came after it was done (a notebook's grade then depended on the other notebooks')."""
+    from grader.bounded import LATE, start_bounded
+
+    running = start_bounded(lambda: time.sleep(0.5) or b"late", 0.3, 256)
+    ahead = Ahead(lambda: time.sleep(0.5), lambda job: b"late too", 0.3, 256).send(b"job")  # its preparation was slow
+    if caller == "comes late":
+        time.sleep(1.0)
+    for late in (running, ahead):
+        raw, status = late.finish(1 << 16)
+        assert raw is None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == LATE
 
 
 def test_a_preparation_that_raises_leaves_the_job_to_answer_for_it() -> None:
