@@ -209,6 +209,46 @@ def test_bound_paths_cannot_be_written(tmp_path: Path, assignment: Assignment, s
     assert others_passed(data, "zero_pad")
 
 
+PLANTS = """
+import os
+import numpy as np
+def zero_pad(X, pad):
+    for folder in {folders!r}:
+        try:
+            with open(os.path.join(folder, "planted_by_another.py"), "w") as module:
+                module.write("import sys; sys.modules['numpy'].pad = lambda *a, **k: None\\n")
+        except OSError:
+            pass
+    return {zero_pad}
+"""
+FINDS_PLANTS = """
+import os
+import numpy as np
+def zero_pad(X, pad):
+    seen = [folder for folder in {folders!r} if os.path.exists(os.path.join(folder, "planted_by_another.py"))]
+    try:
+        import planted_by_another
+        seen.append("imported")
+    except ImportError:
+        pass
+    if seen:
+        raise ValueError(f"SEEN {{seen}}")
+    return {zero_pad}
+"""
+
+
+def test_nothing_a_submission_writes_outside_tmp_reaches_the_next(tmp_path: Path, solution_cells: dict[str, str]) -> None:
+    """The sandbox's root (bubblewrap's tmpfs, kept by the zygote for every submission) is read-only: a module one
+    submission dropped in /opt/course, first on the next submissions' sys.path, ran inside them and read their code."""
+    folders = ["/", "/opt", "/opt/course", "/opt/grader", "/etc", "/home"]
+    planter = notebook(tmp_path, "planter", solution_cells, zero_pad=PLANTS.format(folders=folders, zero_pad=ZERO_PAD))
+    victim = notebook(tmp_path, "victim", solution_cells, zero_pad=FINDS_PLANTS.format(folders=folders, zero_pad=ZERO_PAD))
+    out = tmp_path / "out"
+    result = run_cli("grade", "cnn_step_by_step", planter, victim, "--out", out, "--sandbox", "bwrap")
+    assert result.returncode == 0, result.stderr
+    assert results(out, "victim")["score"] == 100, [t["output"] for t in results(out, "victim")["tests"] if t["status"] != "passed"]
+
+
 # --- 4. failures while loading, deaths by signal, broken callbacks ---------------------------------------------------
 
 DEATHS = {  # name → (zero_pad's source, its outcome, words of the message)
@@ -342,6 +382,11 @@ def zero_pad(X, pad, when=mark("loaded")):
 '''
 
 
+def before_the_root_is_read_only(command: list[str]) -> int:
+    """Where more mounts can go in the sandbox's command: before its root is remounted read-only."""
+    return next(at for at in range(len(command)) if command[at:at + 2] == ["--remount-ro", "/"])
+
+
 def test_no_student_code_runs_when_seccomp_cannot_be_applied(tmp_path: Path, assignment: Assignment,
                                                              solution_cells: dict[str, str],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
@@ -354,7 +399,7 @@ def test_no_student_code_runs_when_seccomp_cannot_be_applied(tmp_path: Path, ass
 
     def without_libseccomp(*args: Any) -> list[str]:
         command = real(*args)
-        at = command.index("--chdir")
+        at = before_the_root_is_read_only(command)
         return [*command[:at], "--ro-bind", "/dev/null", library, "--bind", str(markers), "/markers", *command[at:]]
 
     monkeypatch.setattr(grader.grading.sandbox, "bwrap_command", without_libseccomp)
@@ -377,7 +422,7 @@ def test_the_mark_shows_when_student_code_runs(tmp_path: Path, assignment: Assig
 
     def with_markers(*args: Any) -> list[str]:
         command = real(*args)
-        at = command.index("--chdir")
+        at = before_the_root_is_read_only(command)
         return [*command[:at], "--bind", str(markers), "/markers", *command[at:]]
 
     monkeypatch.setattr(grader.grading.sandbox, "bwrap_command", with_markers)

@@ -173,7 +173,9 @@ def bwrap_command(data_fds: tuple[int, ...], files: tuple[Path, ...] = (), envir
         command += ["--ro-bind", str(compiled), "/opt/grader/__pycache__"]
     for course_file in files:
         command += ["--ro-bind", str(course_file), f"{COURSE_DIR}/{course_file.name}"]
-    command += ["--chdir", "/tmp", "--clearenv"]
+    # The root is bubblewrap's own tmpfs, which outlives every submission of the zygote: writable, a module dropped in
+    # /opt/course (first on the children's sys.path) ran in the next submissions, and read their code.
+    command += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
     for key, value in {**QUIET_ENV, "HOME": "/tmp", "GRADER_SANDBOX": "bwrap"}.items():
         command += ["--setenv", key, value]
     measured = coverage_folder()
