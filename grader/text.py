@@ -2,14 +2,19 @@
 
 Whatever crosses from the sandbox or from a file name is cleaned here before anything else reads it:
 valid Unicode that encodes as UTF-8 (lone surrogates replaced), no control characters but newline and
-tab, and a bounded length. Reports, logs, JSON and XML can then take it as it is.
+tab, no invisible characters that reorder or hide text, and a bounded length. Reports, logs, JSON and XML can then take it as it is.
 """
 
 from __future__ import annotations
 
 import re
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+#: Control characters but newline and tab, lone surrogates, non-characters, and the invisible format characters that
+#: change what text looks like: bidirectional overrides, embeddings, isolates and marks (``mallory\u202eecila`` showed
+#: as "malloryalice" in the summary), zero-width and word-joining characters (``alice\u200b`` as a second "alice"),
+#: the soft hyphen, interlinear annotations and tags.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+                     "\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\ufffe\uffff\U000e0000-\U000e007f]")
 
 
 def clean_text(text: str, limit: int | None = 8192) -> str:

@@ -58,6 +58,19 @@ def test_output_names_are_clean_readable_and_unique_for_any_file_name() -> None:
         name.encode("utf-8")  # no lone surrogate
 
 
+def test_no_file_name_takes_another_submissions_folder() -> None:
+    """A file named like another's hashed folder name took that folder and its gradebook row (red-team finding);
+    names differing only in letter case, invisible characters or a repeated path never share a folder either."""
+    victim = Path("a/x.ipynb")
+    planted = Path(f"c/x-{batch._digest(victim)}.ipynb")
+    paths = [victim, Path("b/x.ipynb"), planted, Path("d/Y.ipynb"), Path("e/y.ipynb"), Path("f/z\u200b.ipynb"),
+             Path("g/z.ipynb"), Path("h/w.ipynb"), Path("h/w.ipynb")]
+    names = batch.output_names(paths)
+    assert len({name.casefold() for name in names}) == len(names), names
+    assert names[0] == f"x-{batch._digest(victim)}" and names[2] != names[0]
+    assert names[5] != "z" and "\u200b" not in names[5]
+
+
 def test_summary_line_is_one_clean_line() -> None:
     assignment = load_assignment("cnn_step_by_step", ROOT)
     report = not_graded(Path("x.ipynb"), assignment, load_suite(assignment, "public"), "bad\n\x1b[31m\ud800", 0.0)

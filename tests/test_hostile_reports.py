@@ -33,6 +33,8 @@ SUBMISSIONS: dict[str, tuple[bytes, str]] = {
     "markdown": (b"markdown.ipynb", f"def zero_pad(X, pad):\n    raise ValueError({PAYLOAD!r})\n"),
     "formula": (FORMULA.encode() + b".ipynb", f"def zero_pad(X, pad):\n    raise ValueError({FORMULA!r})\n"),
     "correct": (b"correct.ipynb", ""),
+    # a right-to-left override shows "mallory\u202eecila" as "malloryalice"; a zero-width space makes a second "alice"
+    "bidi": ("mallory\u202eecila\u200b.ipynb".encode(), "def zero_pad(X, pad):\n    raise ValueError('\\u202eelbisivni\\u200b')\n"),
 }
 RAISES = ("surrogate", "control", "huge_message", "markdown", "formula")
 
@@ -111,6 +113,17 @@ def test_folder_names_and_log_lines_are_one_clean_line(batch: dict) -> None:
     assert len(set(names)) == len(names)
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f]", batch["stdout"])
     assert "new\nline" not in batch["stdout"]
+
+
+def test_no_invisible_character_reorders_or_hides_a_name_or_message(batch: dict) -> None:
+    """Bidirectional overrides and zero-width characters from a file name or a message reach no report."""
+    invisible = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+    texts = [batch["stdout"], *(batch["out"] / name for name in ("summary.html", "grades.csv", "junit.xml"))]
+    texts += [batch["folders"]["bidi"] / name for name in ("results.json", "feedback.html", "feedback.md")]
+    for text in texts:
+        content = text.read_text(encoding="utf-8") if isinstance(text, Path) else text
+        assert not invisible.search(content), (text, invisible.findall(content))
+    assert not invisible.search(batch["folders"]["bidi"].name)
 
 
 def test_junit_is_valid_xml_with_a_suite_per_submission(batch: dict) -> None:

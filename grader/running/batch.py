@@ -8,8 +8,10 @@ import dataclasses
 import functools
 import gc
 import hashlib
+import itertools
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -45,13 +47,28 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(os.fsencode(Path(path).resolve())).hexdigest()[:8]
 
 
+#: What ``output_names`` adds to a stem: a stem shaped like that is never taken as it is.
+_HASHED = re.compile(r".*-[0-9a-f]{8}")
+
+
 def output_names(paths: Sequence[Path]) -> list[str]:
-    """A folder name per submission: its stem, cleaned; a hash of its path is added when stems collide or cleaning
-    changed the stem (so two names that differ only in bytes that are not UTF-8 still get two folders)."""
+    """A folder name per submission, unique in the batch (letter case aside) whatever the file names: its stem,
+    cleaned; a hash of its path is added when stems collide, cleaning changed the stem (so two names that differ only
+    in bytes that are not UTF-8 still get two folders) or the stem looks hashed already (``x-0314b27e.ipynb`` took
+    the folder and gradebook row of another ``x.ipynb``); a count, should two names still meet."""
     stems = [_readable_stem(p) for p in paths]
-    counts = Counter(stems)
-    return [stem if stem == Path(path).stem and counts[stem] == 1 and stem not in RESERVED else f"{stem}-{_digest(path)}"
-            for path, stem in zip(paths, stems)]
+    counts = Counter(stem.casefold() for stem in stems)
+    names, seen = [], set()
+    for path, stem in zip(paths, stems):
+        plain = stem == Path(path).stem and counts[stem.casefold()] == 1 and stem.casefold() not in RESERVED and not _HASHED.fullmatch(stem)
+        name = unique = stem if plain else f"{stem}-{_digest(path)}"
+        for count in itertools.count(2):
+            if unique.casefold() not in seen:
+                break
+            unique = f"{name}-{count}"
+        seen.add(unique.casefold())
+        names.append(unique)
+    return names
 
 
 def _start_job(assignment: Assignment, mode: str, suite: str = "all") -> None:
