@@ -164,6 +164,14 @@ def pool_forward(A_prev, hparameters, mode="max"):
     os.write(channel(), b"\\xff" * 100_000)
 '''
 
+# While loading (a class body runs then), a frame saying the sandbox could not be locked down: the grader blamed itself.
+FORGES_UNSAFE = CHANNEL + '''
+import json, struct
+class Forged:
+    header = json.dumps({"op": "unsafe", "message": "seccomp_load failed", "$blobs": []}).encode()
+    os.write(channel(), struct.pack("!I", len(header)) + header)
+'''
+
 
 def notebook(folder: Path, name: str, solution_cells: dict[str, str], **replaced: str) -> Path:
     cells = ["import numpy as np", *(replaced.get(f, code) for f, code in solution_cells.items())]
@@ -262,7 +270,8 @@ def callbacks(tmp_path_factory: pytest.TempPathFactory, solution_cells: dict[str
     paths = [notebook(folder, "huge_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=HUGE_CALLBACK),
              notebook(folder, "stalls_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=STALLS_CALLBACK),
              notebook(folder, "forges_frames", solution_cells, conv_single_step=FORGES_FRAMES, pool_forward=""),
-             notebook(folder, "odd_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=ODD_CALLBACK)]
+             notebook(folder, "odd_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=ODD_CALLBACK),
+             notebook(folder, "forges_unsafe", solution_cells, zero_pad=FORGES_UNSAFE + solution_cells["zero_pad"])]
     paths.append(folder / "alice.ipynb")
     shutil.copy(EXAMPLES / "alice_full_marks.ipynb", paths[-1])
     out = folder / "out"
@@ -294,6 +303,14 @@ def test_a_callback_naming_no_string_is_refused_not_a_grader_failure(callbacks: 
     assert "asked for an odd callback" in function_tests(odd, "conv_forward")[0]["output"]
     assert "grader failed" not in odd["output"] and "grader-error" not in json.dumps(odd)
     assert function_passed(odd, "pool_forward")
+
+
+def test_a_forged_word_of_the_sandbox_is_the_students_not_the_graders(callbacks: dict) -> None:
+    """Only the worker speaks before student code runs: an "unsafe" frame written while loading is the notebook's
+    doing, never "the sandbox could not be locked down ... not your fault"."""
+    forged = results(callbacks["out"], "forges_unsafe")
+    assert "grader-error" not in {t["extra_data"]["outcome"] for t in forged["tests"]}
+    assert "locked down" not in json.dumps(forged) and "unexpected message" in forged["output"]
 
 
 def test_forged_and_garbled_frames_cost_only_their_function(callbacks: dict) -> None:

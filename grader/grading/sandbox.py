@@ -486,6 +486,12 @@ class Worker:
         deadline, seconds, functions = self._loading, self._load_seconds(), self.current[1]
         try:
             message, _ = self.data.receive(deadline)
+            if message.get("op") == "unsafe":  # said before any student code ran: only the worker's own word
+                self._end_child()
+                return Loaded((), (), failure="the sandbox could not be locked down "
+                                              f"({_text(message.get('message'), 300)}); no student code was run", unsafe=True)
+            if message.get("op") == "locked":
+                message, _ = self.data.receive(deadline)
         except TimeoutError:
             self._end_child()
             return Loaded((), (), failure=f"loading the notebook's definitions took longer than {seconds:.0f} s")
@@ -498,13 +504,10 @@ class Worker:
         except ChannelClosed as error:
             self._end_child()
             return Loaded((), (), failure=f"the sandbox failed while loading the notebook: {error}")
-        if message.get("op") == "unsafe":
-            self._end_child()
-            return Loaded((), (), failure="the sandbox could not be locked down "
-                                          f"({_text(message.get('message'), 300)}); no student code was run", unsafe=True)
         if message.get("op") != "loaded":
             self._end_child()
-            return Loaded((), (), failure="the sandbox sent an unexpected message while loading the notebook")
+            return Loaded((), (), failure="the sandbox sent an unexpected message while loading the notebook (did its code "
+                                          "write to a file descriptor it did not open?)")
         defined = message.get("defined")
         errors = message.get("errors")
         defined = tuple(name for name in functions if isinstance(defined, list) and name in defined)

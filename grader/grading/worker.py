@@ -323,6 +323,9 @@ def _run_child(fds: tuple[int, int, int, int], request: dict[str, Any], seccomp:
     except Unsafe as error:
         wire.send(fds[1], {"op": "unsafe", "message": str(error)})
         return
+    # the child's first word, before any student code runs: what the channel says after it may be the student's (a
+    # forged "unsafe" made the grader blame its own sandbox)
+    wire.send(fds[1], {"op": "locked"})
     warnings.simplefilter("default")
     np.random.seed(0)  # every child starts from the same random state, not the zygote's draw: the same run each time
     session = Session(fds, request)
