@@ -114,7 +114,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         if len(args.submissions) == 1:
             from grader.grading.extract import extract_ahead
 
-            extract_ahead(args.submissions[0])
+            extract_ahead(args.submissions[0], assignment.graded)
         import grader.running.batch  # noqa: F401  (NumPy and the rest, while the probe and the sandbox start)
     # on a cluster, bubblewrap is needed on the workers (each refuses without it), not here
     mode = ("none" if args.sandbox == "none" else "bwrap") if cluster else _sandbox(args.sandbox)

@@ -186,6 +186,11 @@ class Assignment:
         return self.release_dir / self.notebook
 
     @property
+    def graded(self) -> tuple[str, ...]:
+        """The graded functions' names, in order."""
+        return tuple(f.name for f in self.functions)
+
+    @property
     def max_score(self) -> float:
         return sum(f.points for f in self.functions if not f.optional)
 

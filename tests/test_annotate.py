@@ -145,7 +145,8 @@ def test_inserted_markdown_has_no_raw_html_math_or_markup_outside_fenced_blocks(
             assert not set(prose) & set("<>$\\`"), prose
 
 
-@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF, blacklist_categories=("Cc", "Cs")), max_size=80))
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF, blacklist_categories=("Cc", "Cs", "Cf")),
+               max_size=80))  # Cf: invisible format characters, replaced by grader/text.py
 def test_inline_text_renders_as_exactly_that_text(text: str) -> None:
     source = inline(text)
     assert not set(source) & set("<>`$\\*_[]|!(){}~+-=")

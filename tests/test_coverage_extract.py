@@ -44,7 +44,7 @@ def test_a_backslash_inside_a_line_does_not_continue_it() -> None:
 
 
 def test_a_bug_in_the_child_is_the_graders_failure_with_its_cause(notebook: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(path: Path) -> None:
+    def broken(path: Path, wanted: object = ()) -> None:
         raise KeyError("cells")
 
     monkeypatch.setattr(extract, "extract_submission", broken)
@@ -63,7 +63,7 @@ def test_a_child_that_dies_without_answering_is_the_graders_failure(notebook: Pa
 
 def test_an_answer_too_large_to_encode_is_a_memory_failure(notebook: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Small to hold, hundreds of MB as JSON: json.dumps runs out of memory in the child, past _extraction's own handler.
-    monkeypatch.setattr(extract, "_extraction", lambda path: {"submission": ["x" * 4096] * 100_000})
+    monkeypatch.setattr(extract, "_extraction", lambda *_: {"submission": ["x" * 4096] * 100_000})
     with pytest.raises(NotebookError, match="needed more than 100 MB"):
         extract_bounded(notebook, memory_mb=100)
 
@@ -87,7 +87,7 @@ def test_an_answer_above_the_result_cap_is_refused_while_read(notebook: Path, mo
 ])
 def test_every_malformed_answer_of_the_child_is_refused(notebook: Path, monkeypatch: pytest.MonkeyPatch, answer: Any,
                                                         message: str) -> None:
-    monkeypatch.setattr(extract, "_extraction", lambda path: answer)
+    monkeypatch.setattr(extract, "_extraction", lambda *_: answer)
     with pytest.raises(RuntimeError, match=message):
         extract_bounded(notebook)
 

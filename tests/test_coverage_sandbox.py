@@ -265,7 +265,8 @@ def test_a_reload_that_fails_after_a_crash_is_a_crash_saying_why(fake: Callable[
     assert worker.call("f", (1,), {}).status == "crash"
     outcome = worker.call("f", (1,), {})
     assert outcome == CallOutcome("crash", message="the submission could not be loaded again: the sandbox sent an "
-                                                   "unexpected message while loading the notebook")
+                                                   "unexpected message while loading the notebook (did its code "
+                                                   "write to a file descriptor it did not open?)")
 
 
 def test_a_zygote_that_does_not_answer_end_is_stopped(fake: Callable[..., Worker]) -> None:

@@ -273,14 +273,14 @@ def test_bounded_extraction_gives_what_extraction_in_process_gives(tmp_path: Pat
 
 def test_bounded_extraction_stops_a_stall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_notebook(tmp_path / "x.ipynb", "def f():\n    return 1")
-    monkeypatch.setattr(extract, "extract_submission", lambda _: time.sleep(60))  # only the forked child runs it
+    monkeypatch.setattr(extract, "extract_submission", lambda *_: time.sleep(60))  # only the forked child runs it
     with pytest.raises(NotebookError, match=r"took longer than 0.5 s"):
         extract_bounded(path, seconds=0.5)
 
 
 def test_bounded_extraction_stops_at_its_memory_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_notebook(tmp_path / "x.ipynb", "def f():\n    return 1")
-    monkeypatch.setattr(extract, "extract_submission", lambda _: bytearray(400 * 1024 * 1024))
+    monkeypatch.setattr(extract, "extract_submission", lambda *_: bytearray(400 * 1024 * 1024))
     with pytest.raises(NotebookError, match="needed more than 200 MB"):
         extract_bounded(path, memory_mb=200)
 
@@ -314,3 +314,62 @@ def test_a_cell_named_by_a_huge_function_name_keeps_messages_bounded() -> None:
     cited = cite_cells(message, chunk_labels(chunks))
     assert len(cited) < 10 * len(message) and "fff" in cited  # unbounded, it was about 8,600 times longer
     assert len(extract.cell_label(f"def {name}(:\n")) < 100
+
+
+# Statements a definition needs, as students write them (a red-team pass over real styles: each lost points before,
+# with a NameError, a KeyError or an IndexError, though the notebook ran top to bottom in Jupyter).
+NEEDED_STATEMENTS = {
+    "a lambda helper": (["out_size = lambda n, f: n - f + 1", "def g(n):\n    return out_size(n, 2)"], (5,), 4),
+    "a global counter": (["n_calls = 0", "def g(x):\n    global n_calls\n    n_calls += 1\n    return x + n_calls"], (3,), 4),
+    "a partial": (["from functools import partial", "def size(n, f, pad):\n    return n + 2 * pad - f + 1",
+                   "size0 = partial(size, pad=0)", "def g(n):\n    return size0(n, 2)"], (5,), 4),
+    "a dict filled item by item": (["import math", "POOLS = {}\nPOOLS['max'] = max\nPOOLS['floor'] = math.floor",
+                                    "def g(x, mode):\n    return POOLS[mode](x)"], ([1, 3], "max"), 3),
+    "a list filled by a loop": (["MODES = []\nfor m in ('max', 'average'):\n    MODES.append(m)",
+                                 "def g(i):\n    return MODES[i]"], (1,), "average"),
+    "a helper object": (["class Helper:\n    def step(self, x):\n        return x + 1", "helper = Helper()",
+                         "def g(x):\n    return helper.step(x)"], (1,), 2),
+    "a graded function made by a factory": (["def make():\n    def g(x):\n        return x * 2\n    return g", "g = make()"],
+                                            (2,), 4),
+    "a walrus": (["TWO = (one := 1) + 1", "def g():\n    return TWO + one"], (), 3),
+    "a def inside an if": (["if True:\n    def helper(x):\n        return -x", "def g(x):\n    return helper(x)"], (2,), -2),
+    "a fallback in try": (["try:\n    from math import isqrt as root\nexcept ImportError:\n    def root(x):\n        return 0",
+                           "def g(x):\n    return root(x)"], (10,), 3),
+}
+
+
+@pytest.mark.parametrize("case", NEEDED_STATEMENTS)
+def test_statements_a_definition_needs_are_kept(case: str) -> None:
+    cells, args, expected = NEEDED_STATEMENTS[case]
+    exploration = ["y = g(*ARGS)\nprint(y)", "import matplotlib.pyplot as plt\nplt.plot([1])\nplt.show()"]
+    chunks, _, _ = extract_cells(list(enumerate([*cells, *exploration], 1)), wanted=("g",))
+    assert all(chunk.cell <= len(cells) for chunk in chunks), [c.code for c in chunks]  # exploration: not loaded
+    namespace: dict = {}
+    for chunk in chunks:
+        exec(compile(chunk.code, f"cell {chunk.cell}", "exec"), namespace)
+    assert namespace["g"](*args) == expected
+
+
+def test_a_name_a_function_only_takes_as_a_parameter_keeps_no_exploration() -> None:
+    """``shape`` is distribute_value's parameter, not a global it reads: ``shape = a.shape`` of an exploration cell
+    is not loaded (it failed to load, ``a`` being dropped, and the student got a note about a notebook that ran)."""
+    cells = ["def distribute_value(dz, shape):\n    return [dz / 4] * shape[0]",
+             "a = distribute_value(2, (2, 2))\nshape = (len(a), 2)\nfor i in range(3):\n    shape = shape + (i,)"]
+    assert names(cells) == [("def", ("distribute_value",))]
+
+
+def test_a_star_import_of_the_public_tests_still_gives_their_imports() -> None:
+    """``from public_tests import *`` brought ``np`` in Jupyter: a notebook without its own ``import numpy as np``
+    lost every function when the (sandbox-less) test module's import was dropped."""
+    from grader.config import load_assignment
+    from grader.grading.extract import allowed_chunks
+
+    assignment = load_assignment("cnn_step_by_step")
+    cells = ["from public_tests import *", "def zero_pad(X, pad):\n    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))"]
+    chunks, _, _ = extract_cells(list(enumerate(cells, 1)), wanted=assignment.graded)
+    kept = allowed_chunks(Submission("x.ipynb", chunks, ()), assignment).chunks
+    assert "np" in kept[0].names and "public_tests" not in kept[0].code and "grader_checks" not in kept[0].code
+    namespace: dict = {}
+    for chunk in kept:
+        exec(compile(chunk.code, f"cell {chunk.cell}", "exec"), namespace)
+    assert namespace["zero_pad"](namespace["np"].ones((1, 1, 1, 1)), 1).shape == (1, 3, 3, 1)

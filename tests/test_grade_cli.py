@@ -188,3 +188,29 @@ def test_check_for_students(tmp_path: Path, solution_cells: dict[str, str]) -> N
     # no reference on a student's machine, so conv_forward runs with the student's own (wrong) zero_pad
     assert "FAIL conv_forward_test" in partly.stdout
     assert "public tests: 5/8 passed" in partly.stdout
+
+
+def test_correct_notebooks_in_jupyters_ways_get_full_marks(tmp_path: Path, solution_cells: dict[str, str]) -> None:
+    """Correct code that runs in Jupyter because of something around it: IPython's ``display`` builtin, ``np`` from
+    ``from public_tests import *``, a dictionary of pooling functions filled item by item, conv_forward made by a
+    factory. Each lost points before (a red-team pass over real styles)."""
+    zero_pad = solution_cells["zero_pad"].replace("    return X_pad", "    display(X_pad.shape)\n    return X_pad")
+    assert zero_pad != solution_cells["zero_pad"]
+    pool = ("POOLS = {}\nPOOLS['max'] = np.max\nPOOLS['average'] = np.mean\n" +
+            solution_cells["pool_forward"].replace("np.max(", "POOLS['max'](").replace("np.mean(", "POOLS['average']("))
+    assert "POOLS['max'](" in pool
+    forward = ("def _make_conv_forward():\n" + "\n".join("    " + line for line in solution_cells["conv_forward"].splitlines())
+               + "\n    return conv_forward\n\nconv_forward = _make_conv_forward()\ndel _make_conv_forward")
+    variants = {
+        "display": ["import numpy as np", *{**solution_cells, "zero_pad": zero_pad}.values()],
+        "star_numpy": ["from public_tests import *", *solution_cells.values()],
+        "pools": ["import numpy as np", *{**solution_cells, "pool_forward": pool}.values()],
+        "factory": ["import numpy as np", *{**solution_cells, "conv_forward": forward}.values()],
+    }
+    paths = [write_notebook(tmp_path / f"{name}.ipynb", *cells) for name, cells in variants.items()]
+    out = tmp_path / "out"
+    result = run_cli("grade", "cnn_step_by_step", *paths, "--out", out, "--sandbox", sandbox_mode(), "--no-annotate")
+    assert result.returncode == 0, result.stderr
+    for name in variants:
+        data = json.loads((out / name / "results.json").read_text())
+        assert data["score"] == 100 and all(t["status"] == "passed" for t in data["tests"]), (name, data["output"][:2000])

@@ -416,18 +416,18 @@ def test_an_extraction_started_ahead_is_the_one_taken_and_one_never_taken_is_col
     path = ROOT / "examples" / "submissions" / "bob_partly_right.ipynb"
     fresh = extract.extract_bounded(path)
     extract.extract_ahead(path)
-    ahead = extract._started[os.fspath(path)]
+    ahead = extract._started[(os.fspath(path), ())]
     assert extract.extract_bounded(path) == fresh
     assert os.fspath(path) not in extract._started
     with pytest.raises(ChildProcessError):
         os.waitpid(ahead.pid, os.WNOHANG)
     extract.extract_ahead(path)
-    other = extract._started[os.fspath(path)]
+    other = extract._started[(os.fspath(path), ())]
     assert extract.extract_bounded(path, seconds=5.0) == fresh  # its own child, not the one ahead
     with pytest.raises(ChildProcessError):
         os.waitpid(other.pid, os.WNOHANG)
     extract.extract_ahead(path)
-    never = extract._started[os.fspath(path)]
+    never = extract._started[(os.fspath(path), ())]
     extract._cancel_started()
     with pytest.raises(ChildProcessError):
         os.waitpid(never.pid, os.WNOHANG)

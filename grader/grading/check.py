@@ -89,6 +89,6 @@ def student_chunks(path: Path, assignment: Assignment) -> tuple[Chunk, ...]:
     from grader.grading.extract import allowed_chunks, extract_bounded
 
     try:
-        return allowed_chunks(extract_bounded(path), assignment).chunks
+        return allowed_chunks(extract_bounded(path, assignment.graded), assignment).chunks
     except NotebookError:
         return ()

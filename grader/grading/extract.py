@@ -1,8 +1,10 @@
 """Submitted notebook → Submission, with ``ast``. Nothing of the student's is executed here.
 
-Keeps what a graded function can depend on when the notebook runs top to bottom (imports,
-function and class definitions, simple module-level assignments) and drops the rest (test
-calls, plots, prints). A cell that cannot be parsed costs that cell only.
+Keeps what a graded function can depend on when the notebook runs top to bottom: imports,
+function and class definitions, and every statement that sets a name a definition reads (as
+Python resolves names: ``symtable``), the graded functions' names included, and what those
+statements read in turn; drops the rest (test calls, plots, prints, exploration). A cell that
+cannot be parsed costs that cell only.
 
 Every step is linear in the notebook's size, and the sizes are capped, because a submission
 can be built to stall a parser; ``extract_bounded`` also runs the whole extraction in a
@@ -19,6 +21,7 @@ import json
 import os
 import re
 import signal
+import symtable
 from collections import deque
 from collections.abc import Collection, Iterable
 from itertools import islice
@@ -60,7 +63,6 @@ AUTOMAGICS = {"cd", "ls", "ll", "pwd", "pip", "conda", "env", "who", "whos", "lo
 AUTOMAGIC_LINE = re.compile(r"^(?P<word>[A-Za-z_]+)(?:[ \t]+(?P<rest>(?!(?:[-+*/%&|^@]?=(?!=)|[(\[,:]|\.[A-Za-z_])).+))?$")
 ODD_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u2009": " ", "\ufeff": "", "\u200b": ""})
 DEF_LINE = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(", re.MULTILINE)
-SAFE_BUILTINS = {"range", "tuple", "list", "dict", "set", "frozenset", "float", "int", "str", "bool", "complex", "len"}
 
 # IPython's line forms, matched on one line without its indentation (never across lines: linear).
 _ASSIGNED_ESCAPE = re.compile(r"(?P<target>[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]*)(?P<escape>!|%)(?P<rest>.*)")
@@ -193,70 +195,105 @@ def _imported_modules(node: ast.AST) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _calls_are_simple(value: ast.AST, modules: set[str]) -> bool:
-    """A constant-like value: calls only ``module.attr(...)`` of imported modules or harmless builtins."""
-    for node in ast.walk(value):
-        if isinstance(node, ast.Call):
-            func = node.func
-            while isinstance(func, ast.Attribute):
-                func = func.value
-            root_is_module = isinstance(node.func, ast.Attribute) and isinstance(func, ast.Name) and func.id in modules
-            if not (root_is_module or (isinstance(node.func, ast.Name) and node.func.id in SAFE_BUILTINS)):
-                return False
-        if isinstance(node, (ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
-            return False
-    return True
+def _root(node: ast.AST) -> str | None:
+    """The variable an attribute or item chain starts from (``D`` of ``D["k"].x``), if it starts from one."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
-def _assigned_names(node: ast.stmt) -> tuple[str, ...] | None:
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]  # type: ignore[attr-defined]
-    names: list[str] = []
-    for target in targets:
-        for part in ast.walk(target):
-            if isinstance(part, ast.Name):
-                names.append(part.id)
-            elif not isinstance(part, (ast.Tuple, ast.List, ast.Store, ast.Starred)):
-                return None  # subscript or attribute targets change something that exists
-    return tuple(names)
+def _set_names(node: ast.stmt, modules: set[str]) -> tuple[str, ...]:
+    """The names a top-level statement binds (assignment, loop and ``with`` targets, ``except ... as``, walrus,
+    patterns, and definitions and imports inside it) or changes in place (``D[k] = v``, ``obj.x = v``, and
+    ``L.append(x)`` as a statement of its own), in order. A module is never changed in place here:
+    ``np.random.seed(1)`` and ``plt.plot(x)`` are not settings a definition needs."""
+    found: dict[str, None] = {}
+    waiting: deque[ast.AST] = deque([node])
+    while waiting:
+        part = waiting.popleft()
+        if isinstance(part, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found[part.name] = None
+            continue  # its body has a scope of its own
+        if isinstance(part, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        changed = None
+        if isinstance(part, (ast.Import, ast.ImportFrom)):
+            found.update(dict.fromkeys(_imported_names(part)))
+        elif isinstance(part, ast.Name) and isinstance(part.ctx, (ast.Store, ast.Del)):
+            found[part.id] = None
+        elif isinstance(part, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and part.name:
+            found[part.name] = None
+        elif isinstance(part, ast.MatchMapping) and part.rest:
+            found[part.rest] = None
+        elif isinstance(part, (ast.Attribute, ast.Subscript)) and isinstance(part.ctx, (ast.Store, ast.Del)):
+            changed = _root(part)
+        elif isinstance(part, ast.Expr) and isinstance(part.value, ast.Call) and isinstance(part.value.func, ast.Attribute):
+            changed = _root(part.value.func.value)
+        if changed is not None and changed not in modules:
+            found[changed] = None
+        waiting.extend(ast.iter_child_nodes(part))
+    return tuple(found)
 
 
 def _keep(node: ast.stmt, modules: set[str]) -> tuple[str, tuple[str, ...]] | None:
-    """(kind, names) for a statement worth loading, None for one to drop."""
+    """(kind, names) for a statement that may be loaded, None for one that sets nothing (a call, a print, a plot)."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return "import", _imported_names(node)
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return "def", (node.name,)
-    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and _calls_are_simple(node.value, modules):
-        names = _assigned_names(node)
-        return ("assign", names) if names else None
     if isinstance(node, ast.Try) and all(
         isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass, ast.Assign))
         for s in [*node.body, *(s for h in node.handlers for s in h.body), *node.orelse, *node.finalbody]
     ):
         return "import", tuple(n for s in ast.walk(node) if isinstance(s, (ast.Import, ast.ImportFrom)) for n in _imported_names(s))
-    return None
+    names = _set_names(node, modules)
+    return ("assign", names) if names else None
 
 
 def _names_read(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def _needed(found: list[tuple[Chunk, set[str]]]) -> list[Chunk]:
-    """Drop imports and assignments no definition reads (exploration variables, plots): only what a
-    function can depend on is loaded, so a broken exploration cell costs nothing."""
-    assigning: dict[str, list[set[str]]] = {}
-    for chunk, reads in found:
-        if chunk.kind == "assign":
+def _reads(code: str, node: ast.AST) -> set[str]:
+    """The module-level names a chunk reads when it runs, or when a function it defines is called: those its own
+    scope refers to, and the globals of every function, class and comprehension inside it, as Python resolves
+    names (``symtable``: a parameter or a local is not a global, ``global n; n += 1`` reads one). Every name it
+    mentions if ``symtable`` refuses the code."""
+    try:
+        table = symtable.symtable(code, "cell", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return _names_read(node)
+    found = {symbol.get_name() for symbol in table.get_symbols() if symbol.is_referenced()}
+    waiting = list(table.get_children())
+    while waiting:
+        inner = waiting.pop()
+        found.update(symbol.get_name() for symbol in inner.get_symbols()
+                     if symbol.is_global() and (symbol.is_referenced() or symbol.is_declared_global()))
+        waiting.extend(inner.get_children())
+    return found
+
+
+def _needed(found: list[tuple[Chunk, set[str]]], wanted: Collection[str] = ()) -> list[Chunk]:
+    """Every definition, and the imports and statements that set a name a kept chunk reads (or a ``wanted`` name:
+    ``conv_forward = make_conv()``), in turn: an exploration cell (variables, plots, calls) is not loaded, so a broken
+    one costs nothing, while a dictionary filled by a loop, a helper object or a counter a function needs is."""
+    setting: dict[str, list[int]] = {}
+    for index, (chunk, _) in enumerate(found):
+        if chunk.kind != "def":
             for name in chunk.names:
-                assigning.setdefault(name, []).append(reads)
-    waiting = deque(name for chunk, reads in found if chunk.kind == "def" for name in reads)
+                setting.setdefault(name, []).append(index)
+    kept = {index for index, (chunk, _) in enumerate(found) if chunk.kind == "def" or "*" in chunk.names}
+    waiting = deque([*wanted, *(name for index in kept for name in found[index][1])])
     needed: set[str] = set()
-    while waiting:  # each name once: linear in the number of names read
+    while waiting:  # each name once, each chunk once: linear in the names read
         name = waiting.popleft()
         if name not in needed:
             needed.add(name)
-            waiting.extend(read for reads in assigning.get(name, ()) for read in reads)
-    return [chunk for chunk, _ in found if chunk.kind == "def" or set(chunk.names) & (needed | {"*"})]
+            for index in setting.get(name, ()):
+                if index not in kept:
+                    kept.add(index)
+                    waiting.extend(found[index][1])
+    return [chunk for index, (chunk, _) in enumerate(found) if index in kept]
 
 
 def _too_large(cells: list[tuple[int, str]]) -> dict[int, str]:
@@ -366,14 +403,16 @@ class Extraction:
     unparsed_cells: tuple[tuple[str, int], ...]
 
 
-def extract_cells(cells: list[tuple[int, str]]) -> tuple[tuple[Chunk, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+def extract_cells(cells: list[tuple[int, str]], wanted: Collection[str] = ()
+                  ) -> tuple[tuple[Chunk, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Chunks to load, notes about the skipped cells, and (function, note) for each ``def`` in a skipped cell."""
-    found = read_cells(cells)
+    found = read_cells(cells, wanted)
     return found.chunks, found.notes, found.unparsed
 
 
-def read_cells(cells: list[tuple[int, str]]) -> Extraction:
-    """Everything extraction finds in ``cells`` ((number, source) of each code cell)."""
+def read_cells(cells: list[tuple[int, str]], wanted: Collection[str] = ()) -> Extraction:
+    """Everything extraction finds in ``cells`` ((number, source) of each code cell); ``wanted``: the names to be
+    graded, kept whatever sets them."""
     found: list[tuple[Chunk, set[str]]] = []
     skipped = _too_large(cells)
     notes: list[tuple[int, str]] = []
@@ -401,20 +440,21 @@ def read_cells(cells: list[tuple[int, str]]) -> Extraction:
                 raise NotebookError(f"the notebook has too many definitions to load (over {len(found):,} by cell {number}); "
                                     "remove the generated code and submit again")
             code = "\n" * (first - 1) + body
-            modules_used = _imported_modules(node) if kind == "import" else ()
+            modules_used = _imported_modules(node) if kind != "def" else ()
             chunk = Chunk(cell=number, line=first, kind=kind, names=names, code=code, modules=modules_used)
-            found.append((chunk, _names_read(node)))
-    return Extraction(tuple(_needed(found)), tuple(note for _, note in notes), tuple((name, note) for name, _, note in unparsed),
+            found.append((chunk, _reads(code, node)))
+    return Extraction(tuple(_needed(found, wanted)), tuple(note for _, note in notes), tuple((name, note) for name, _, note in unparsed),
                       tuple(notes), tuple((name, number) for name, number, _ in unparsed))
 
 
-def extract_submission(path: Path) -> Submission:
-    """Read a notebook file (raising NotebookError if it is not one) and extract what can be graded.
+def extract_submission(path: Path, wanted: Collection[str] = ()) -> Submission:
+    """Read a notebook file (raising NotebookError if it is not one) and extract what can be graded (``wanted``: the
+    graded functions' names).
 
     Runs in the calling process without limits: for the instructor's own notebooks. A submission
     goes through ``extract_bounded``."""
     cells = read_code_cells(path)
-    found = read_cells(cells)
+    found = read_cells(cells, wanted)
     notes = found.notes if cells else ("the notebook has no code cells.", *found.notes)
     return Submission(str(path), found.chunks, notes, found.unparsed, found.skipped, found.unparsed_cells)
 
@@ -434,15 +474,16 @@ def extract_kept(path: Path) -> Submission:
     return submission
 
 
-_started: dict[str, Running] = {}
+_started: dict[tuple[str, tuple[str, ...]], Running] = {}
 
 
-def extract_ahead(path: Path) -> None:
+def extract_ahead(path: Path, wanted: Collection[str] = ()) -> None:
     """Start ``extract_bounded(path)`` now, while the caller goes on (one grade: while the grader imports NumPy and
     loads the tests; a batch: while the notebook before is graded): the next ``extract_bounded`` of the same path takes
     its answer. Never taken: stopped at exit."""
-    if os.fspath(path) not in _started:
-        _started[os.fspath(path)] = start_bounded(lambda: _encoded(path), EXTRACT_SECONDS, EXTRACT_MEMORY_MB)
+    key = (os.fspath(path), tuple(wanted))
+    if key not in _started:
+        _started[key] = start_bounded(lambda: _encoded(path, key[1]), EXTRACT_SECONDS, EXTRACT_MEMORY_MB)
 
 
 @atexit.register
@@ -451,31 +492,32 @@ def _cancel_started() -> None:
         _started.popitem()[1].cancel()
 
 
-def extract_bounded(path: Path, seconds: float = EXTRACT_SECONDS, memory_mb: int = EXTRACT_MEMORY_MB) -> Submission:
+def extract_bounded(path: Path, wanted: Collection[str] = (), seconds: float = EXTRACT_SECONDS,
+                    memory_mb: int = EXTRACT_MEMORY_MB) -> Submission:
     """``extract_submission`` in a bounded forked child (grader/bounded.py), so that a notebook built to stall the
     parser costs at most ``seconds`` and never the grader's memory. Its JSON answer is checked field by field."""
-    running = _started.pop(os.fspath(path), None)
+    running = _started.pop((os.fspath(path), tuple(wanted)), None)
     if running is not None and (seconds, memory_mb) != (EXTRACT_SECONDS, EXTRACT_MEMORY_MB):
         running.cancel()
         running = None
     try:
-        raw, status = (running or start_bounded(lambda: _encoded(path), seconds, memory_mb)).finish(MAX_RESULT_BYTES)
+        raw, status = (running or start_bounded(lambda: _encoded(path, wanted), seconds, memory_mb)).finish(MAX_RESULT_BYTES)
     except AnswerTooLarge:
         raise NotebookError(f"the notebook's extracted code is larger than {MAX_RESULT_BYTES // (1024 * 1024)} MB; "
                             "remove the generated or pasted code and submit again") from None
     return _answer(raw, status, path, seconds, memory_mb)
 
 
-def _encoded(path: Path) -> bytes:
+def _encoded(path: Path, wanted: Collection[str] = ()) -> bytes:
     try:
-        return json.dumps(_extraction(path)).encode()
+        return json.dumps(_extraction(path, wanted)).encode()
     except MemoryError:
         return b'{"memory": true}'
 
 
-def _extraction(path: Path) -> dict[str, Any]:
+def _extraction(path: Path, wanted: Collection[str] = ()) -> dict[str, Any]:
     try:
-        return {"submission": dataclasses.asdict(extract_submission(path))}
+        return {"submission": dataclasses.asdict(extract_submission(path, wanted))}
     except NotebookError as error:
         return {"error": str(error)}
     except MemoryError:
@@ -551,8 +593,10 @@ def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission
     labels = chunk_labels(submission.chunks, graded)
     for chunk in submission.chunks:
         if chunk.kind == "import" and set(chunk.modules) <= assignment.test_modules:
+            if "*" in chunk.names:  # what ``from public_tests import *`` also gave the notebook: the tests' imports
+                kept += [c for c in _star_imports(chunk, assignment) if assignment.allows_import(c.modules)]
             continue
-        if chunk.kind == "import" and not assignment.allows_import(chunk.modules):
+        if chunk.modules and not assignment.allows_import(chunk.modules):
             modules = ", ".join(sorted(set(chunk.modules) - set(assignment.allowed_imports)))
             notes.append(f"{labels[chunk.cell]}, line {chunk.line}: `import {modules}` was skipped (this assignment allows "
                          f"{', '.join(assignment.allowed_imports)}).")
@@ -560,6 +604,44 @@ def allowed_chunks(submission: Submission, assignment: Assignment) -> Submission
             kept.append(chunk)
     notes += redefined(submission.chunks, graded)
     return dataclasses.replace(submission, chunks=tuple(kept), notes=tuple(notes))
+
+
+def _star_imports(chunk: Chunk, assignment: Assignment) -> list[Chunk]:
+    """The imports a star import of the assignment's test modules also brings (``np`` of ``import numpy as np`` in
+    public_tests.py: a notebook that relied on it lost every function), as a chunk in its place."""
+    found: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
+    for module in chunk.modules:
+        for folder in (assignment.source_dir, assignment.release_dir):
+            if (folder / f"{module}.py").is_file():
+                found += _public_imports(folder / f"{module}.py", assignment.test_modules)
+                break
+    if not found:
+        return []
+    code = "\n" * (chunk.line - 1) + "; ".join(line for line, _, _ in found)
+    names = tuple(name for _, bound, _ in found for name in bound)
+    modules = tuple(module for _, _, used in found for module in used)
+    return [dataclasses.replace(chunk, names=names, code=code, modules=modules)]
+
+
+@functools.lru_cache(maxsize=8)
+def _public_imports(path: Path, test_modules: frozenset[str]) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    """(statement, names it binds, modules) of each top-level import of an instructor's module that ``import *``
+    passes on: public names (those in ``__all__`` if it has one), not from ``__future__`` or the test modules."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    exported = next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)), None)
+    found = []
+    for node in tree.body:
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or (isinstance(node, ast.ImportFrom) and (
+                node.level or node.module == "__future__")):
+            continue
+        aliases = [a for a in node.names if a.name != "*" and not (a.asname or a.name).startswith("_")
+                   and (exported is None or (a.asname or a.name).split(".")[0] in exported)]
+        modules = _imported_modules(node)
+        if aliases and not set(modules) & test_modules:
+            part = ast.Import(names=aliases) if isinstance(node, ast.Import) else ast.ImportFrom(node.module, aliases, 0)
+            found.append((ast.unparse(part), _imported_names(part), modules))
+    return tuple(found)
 
 
 def redefined(chunks: Iterable[Chunk], graded: Collection[str]) -> list[str]:

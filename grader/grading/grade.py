@@ -303,7 +303,7 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     started = time.perf_counter()
     names = [f.name for f in assignment.functions]
     try:
-        submission = allowed_chunks(extract_bounded(path), assignment)
+        submission = allowed_chunks(extract_bounded(path, names), assignment)
     except NotebookError as error:
         return not_graded(path, assignment, suite, f"This file could not be read as a notebook: {error}. {UNREADABLE_ADVICE}",
                           started)

@@ -45,6 +45,12 @@ import wire
 IN_PID_NAMESPACE = os.environ.get("GRADER_SANDBOX") == "bwrap"
 
 
+def display(*objects: Any, **options: Any) -> None:
+    """IPython's ``display``, a builtin in every notebook, as a plain-text front end shows it: each object's repr."""
+    for shown in objects:
+        print(repr(shown))
+
+
 class CappedText(io.TextIOBase):
     """A stdout/stderr replacement that keeps the first ``limit`` characters and counts the rest."""
 
@@ -220,6 +226,7 @@ class Session:
         self.output = CappedText(int(request["limits"]["output_kb"]) * 1024)
         sys.stdout = sys.stderr = self.output  # what loading prints is dropped with the first call's reset
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        builtins.display = display  # type: ignore[attr-defined]  # as IPython puts it there
         self.load_errors: list[dict[str, Any]] = []
         self.sources: dict[str, list[str]] = {}
         if request.get("course_dir"):  # helper modules and data files, as beside the notebook in Jupyter

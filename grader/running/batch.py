@@ -143,7 +143,7 @@ def grade_stream(assignment: Assignment, paths: Sequence[Path], mode: str, jobs:
         try:
             for index, path in enumerate(paths):
                 if index + 1 < len(paths):
-                    extract_ahead(paths[index + 1])  # parsed on the other core while this one is graded
+                    extract_ahead(paths[index + 1], assignment.graded)  # parsed on the other core while this one is graded
                 yield index, _grade_one(path, meanwhile if index == 0 else None)
         finally:
             assert _job is not None
