@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import (Case, CheckFailed, call_unchanged, expect_array, expect_scalar, expect_shape, expect_tuple,
-                           snapshot)
+from grader.checks import (Case, CheckFailed, call_unchanged, expect_array, expect_like, expect_scalar, expect_shape,
+                           expect_tuple, snapshot)
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -118,8 +118,7 @@ def conv_forward_cases(ref: Any, seed: int) -> list[Case]:
             cache_ = expect_tuple("the cache", cache_, 4)
             for name, got, want in zip(("A_prev", "W", "b"), cache_, inputs):
                 _hidden(f"cache entry {name}", got, want)
-            if cache_[3] != inputs[3]:
-                raise CheckFailed("structure", "the cache's fourth entry should be the hparameters dictionary.")
+            expect_like("cache[3]", cache_[3], inputs[3], show_values=False)
 
         params = _conv_params(setting) + (", float32 inputs" if dtype is np.float32 else "")
         cases.append(_case("conv_forward", index, params, run, expected))

@@ -54,6 +54,7 @@ def conv_forward_test(target):
                     4.4811364468, -2.8919842848, 10.9928886733, 3.03171932]
     expect_array("Z[0, 2, 1]", Z[0, 2, 1], expected_row)
     cache = expect_tuple("the cache returned by conv_forward", cache, 4)
+    expect_shape("cache[0], the A_prev conv_forward was given,", cache[0], (2, 5, 7, 4))
     expect_array("cache[0][1][2][3]", cache[0][1][2][3], [-1.1191153986, 1.9560789037, -0.3264994981, -1.3426757894])
     passed()
 
