@@ -211,6 +211,15 @@ def test_annotating_an_annotated_notebook_again_gives_the_same_structure(tmp_pat
     assert [c.source for c in twice.cells if not is_feedback(c)] == [c.source for c in once.cells if not is_feedback(c)]
 
 
+def test_a_code_cell_dressed_as_feedback_is_still_shown_as_the_students_code() -> None:
+    """Earlier feedback is dropped on a second annotation; a graded code cell carrying the same mark must not be."""
+    disguised = new_code_cell("def zero_pad(X, pad):\n    return X + pad  # hidden?\n")
+    disguised.metadata[FEEDBACK_KEY] = {"kind": "summary"}
+    result = annotated(submitted(disguised))
+    assert "code" in kinds(result) and kinds(result)[kinds(result).index("code") + 1] == "function:zero_pad"
+    assert "hidden?" in html.unescape(render_page(result, "Feedback"))
+
+
 def test_an_unreadable_notebook_gets_no_annotated_views_and_stale_ones_go(tmp_path: Path) -> None:
     folder = tmp_path / "out"
     folder.mkdir()

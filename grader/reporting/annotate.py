@@ -329,7 +329,10 @@ def _unique_ids(cells: list[Node]) -> None:
 
 
 def is_feedback(cell: Any) -> bool:
-    return isinstance(cell, dict) and isinstance(cell.get("metadata"), dict) and FEEDBACK_KEY in cell["metadata"]
+    """Our feedback is always Markdown: a code cell claiming to be feedback is the student's code, and hiding it
+    would hide code that was graded."""
+    return (isinstance(cell, dict) and cell.get("cell_type") == "markdown" and isinstance(cell.get("metadata"), dict)
+            and FEEDBACK_KEY in cell["metadata"])
 
 
 def annotate(notebook: Node, report: GradeReport, places: Places) -> Node:
