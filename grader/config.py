@@ -34,6 +34,9 @@ class Function:
 class Limits:
     call_seconds: float = 10.0
     cpu_seconds: int = 30
+    #: Wall clock all of one submission's calls may take together: calls that sleep just short of their own limit
+    #: use no CPU time, and without this one notebook would hold a worker for minutes.
+    submission_seconds: float = 60.0
     memory_mb: int = 1024
     output_kb: int = 4
 

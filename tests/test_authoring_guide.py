@@ -57,7 +57,7 @@ def test_every_assignment_key_is_documented() -> None:
     text = GUIDE.read_text(encoding="utf-8")
     for key in ("title", "version", "notebook", "release_files", "public_tests", "hidden_tests", "mistakes", "isolate",
                 "allowed_imports", "[limits]", "[[functions]]", "name", "points", "optional", "depends",
-                "call_seconds", "cpu_seconds", "memory_mb", "output_kb"):
+                "call_seconds", "cpu_seconds", "submission_seconds", "memory_mb", "output_kb"):
         assert f"`{key}`" in text, key
 
 

@@ -16,6 +16,7 @@ import re
 import secrets
 import select
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -335,6 +336,23 @@ def test_cpu_time_is_limited_by_the_sandbox_not_the_wall_clock(tmp_path: Path, a
     assert {c.outcome for c in own} == {"timeout"}
     assert "more CPU time than the limit allows" in own[0].message
     assert all(c.passed for c in report.checks if c.function != "zero_pad")
+
+
+def test_calls_that_sleep_under_their_limit_meet_the_submissions_wall_clock_budget(
+        tmp_path: Path, assignment: Assignment, solution_cells: dict[str, str]) -> None:
+    """Sleeping uses no CPU time and each call stays under its own wall limit (5 x 0.2 s), yet dozens of such calls
+    would hold the worker for minutes: the submission's calls get 1.5 s of wall clock in all, then the checks left are
+    timeouts that say why, and the functions that never sleep, checked first, keep their points."""
+    limited = _with_limits(assignment, call_seconds=0.2, submission_seconds=1.5)
+    sleepy = "import time\n\ndef conv_forward(A_prev, W, b, hparameters):\n    time.sleep(0.3)\n    return None\n"
+    sleeper = notebook(tmp_path, "sleeper", solution_cells, conv_forward=sleepy)
+    started = time.monotonic()
+    (report,) = grade_paths(limited, [sleeper], "bwrap")
+    assert time.monotonic() - started < 30
+    later = [c for c in report.checks if c.function not in ("zero_pad", "conv_single_step", "conv_forward")]
+    assert later and {c.outcome for c in later} == {"timeout"}
+    assert all("1.5 s of wall clock in all" in c.message for c in later), later[0].message
+    assert {c.function for c in report.checks if c.passed} == {"zero_pad", "conv_single_step"}
 
 
 def test_a_sandbox_that_does_not_start_costs_one_report_not_the_batch(tmp_path: Path, assignment: Assignment,

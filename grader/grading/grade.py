@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks import CheckFailed, describe, identical, snapshot
-from grader.config import Assignment
+from grader.config import Assignment, Limits
 from grader.errors import NotebookError
 from grader.grading.extract import allowed_chunks, chunk_labels, cite_cells, extract_bounded
 from grader.grading.sandbox import CallOutcome, Worker
@@ -82,8 +82,9 @@ class Proxy:
     happen in the order they would without it, except that the next check's first call comes before this check's
     second call, and before its first call when that is not the one planned for it."""
 
-    def __init__(self, worker: Worker, function: str, stubs: dict[str, Callable[..., Any]]) -> None:
+    def __init__(self, worker: Worker, function: str, stubs: dict[str, Callable[..., Any]], waited: float = 0.0) -> None:
         self.worker = worker
+        self.waited = waited  # wall clock spent waiting for the sandbox, this submission's earlier functions included
         self.function = function
         self.stubs = stubs
         self.output: list[str] = []
@@ -98,7 +99,9 @@ class Proxy:
     def next_check(self, then: Arguments | None) -> None:
         """A check begins: what the previous one queued is its own now; ``then`` is the one after's first call."""
         if self._ahead is not None and self._ahead[1] is None:  # never collected: the sandbox must answer it first
+            started = time.monotonic()
             self._ahead = (self._ahead[0], self.worker.take_queued())
+            self.waited += time.monotonic() - started
         self._mine, self._ahead = self._ahead, None
         self.then = then  # None for a function with stubs (_run_function plans nothing for it)
         if then is not None and self._mine is not None and self._mine[1] is not None:
@@ -143,7 +146,9 @@ class Proxy:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         before: Arguments = snapshot((args, kwargs))
         self._last, self._changed = before, False
+        started = time.monotonic()
         outcome = self._call(args, kwargs)
+        self.waited += time.monotonic() - started
         self._changed = bool(outcome.changed)
         self.calls.append(Call(*before, value=outcome.value, error=outcome.message if outcome.status == "raised" else ""))
         if outcome.output:
@@ -274,13 +279,22 @@ def _log_recogniser(mistake: Mistake, error: Exception) -> None:
                                         mistake.id, type(error).__name__, error)
 
 
+def _out_of_time(limits: Limits) -> str:
+    return (f"not run: this submission's calls had taken {limits.submission_seconds:g} s of wall clock in all, as "
+            "much as one submission may (do its functions sleep or wait for something?)")
+
+
 def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResult], list[MistakeMatch]]:
     own: list[CheckResult] = []
     known: dict[str, MistakeMatch] = {}
     reference = getattr(suite.reference, name, None)
     checks = suite.checks_for(name)
     planned = [*first_calls(checks)[1:], None] if not proxy.stubs else [None] * len(checks)
+    limits = proxy.worker.limits
     for (check, kind, params, run), then in zip(checks, planned):
+        if proxy.waited >= limits.submission_seconds:
+            own.append(CheckResult(name, check, kind, "timeout", _out_of_time(limits), params=params))
+            continue
         if own and own[-1].outcome == "timeout":  # the function earns nothing now; don't wait again
             own.append(CheckResult(name, check, kind, "timeout", "not run: an earlier check of this function timed out",
                                    params=params))
@@ -324,15 +338,21 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     checks: list[CheckResult] = []
     mistakes: list[MistakeMatch] = []
     failed: set[str] = set()
+    waited = 0.0
     for name in names:
         if loaded.failure:
             checks += _not_run(name, suite, loaded.failure, outcome="error")
         elif name not in loaded.defined:
             checks += _not_run(name, suite, why_missing(name, submission))
             failed.add(name)
+        elif waited >= worker.limits.submission_seconds:
+            checks += _not_run(name, suite, _out_of_time(worker.limits), outcome="timeout")
+            failed.add(name)
         else:
             stubs = suite.stubs_for(name, failed) if isolate else {}
-            own, known = _run_function(name, suite, Proxy(worker, name, stubs))
+            proxy = Proxy(worker, name, stubs, waited)
+            own, known = _run_function(name, suite, proxy)
+            waited = proxy.waited
             if not all(c.passed for c in own):
                 failed.add(name)
             checks += own
