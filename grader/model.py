@@ -95,6 +95,7 @@ class GradeReport:
     execution_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     scoring: str = ""  # how optional functions count (config.OPTIONAL_POLICIES); "" in reports from before it existed
+    edited: tuple[str, ...] = ()  # graded functions whose code is not the release's template: never "not started"
 
     @property
     def grader_errors(self) -> int:
@@ -112,6 +113,7 @@ class GradeReport:
                 "functions": tuple(FunctionScore(**f) for f in data["functions"]),
                 "checks": tuple(CheckResult(**c) for c in data["checks"]),
                 "notes": tuple(data["notes"]),
+                "edited": tuple(data.get("edited", ())),
                 "mistakes": tuple(MistakeMatch(**m) for m in data.get("mistakes", ())),
             }
         )

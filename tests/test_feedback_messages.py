@@ -224,3 +224,21 @@ def test_one_wrong_value_and_several_are_the_same_mistake() -> None:
     one = "X_pad has 1 wrong value out of 9, the first at X_pad[0, 1]. Its shape and type are right: try ..."
     many = "X_pad has 4 wrong values out of 36, the first at X_pad[1, 0, 2]. Its shape and type are right: try ..."
     assert normalised(one) == normalised(many) != normalised("X_pad has shape (3, 5), expected (1, 5).")
+
+
+def test_a_function_written_but_failing_like_the_template_is_not_called_untouched(tmp_path: Path, assignment) -> None:
+    """"Not started" is for code that is still the release's template (a comment added changes nothing); a
+    conv_forward the student wrote with a misspelt name fails with a NameError too, but is their work."""
+    release = nbformat.read(assignment.student_notebook, as_version=4)
+    cells = [c.source for c in release.cells if c.cell_type == "code"]
+    conv_forward = master_source(assignment)["conv_forward"]
+    assert 'stride = hparameters["stride"]' in conv_forward
+    cells = [conv_forward.replace('stride = hparameters["stride"]', 'stride = hparameter["stride"]')
+             if cell.startswith("# GRADED FUNCTION: conv_forward") else
+             cell.replace("    # YOUR CODE STARTS HERE", "    # I will do this one later\n    # YOUR CODE STARTS HERE")
+             if cell.startswith("# GRADED FUNCTION: zero_pad") else cell for cell in cells]
+    path = write_notebook(tmp_path / "written.ipynb", *cells)
+    run_cli("grade", "cnn_step_by_step", path, "--out", tmp_path / "out", "--sandbox", sandbox_mode(), check=True)
+    page = (tmp_path / "out" / "written" / "feedback.md").read_text().replace("\\_", "_")
+    assert "NameError: name 'hparameter' is not defined" in page
+    assert "conv_forward looks untouched" not in page and "zero_pad looks untouched" in page

@@ -656,3 +656,23 @@ def redefined(chunks: Iterable[Chunk], graded: Collection[str]) -> list[str]:
     return [f"`{name}` is defined in {counted.get(len(found), len(found))} cells; the last one is graded. Search the "
             f"notebook for `def {name}` and keep only the version you mean."
             for name, found in cells.items() if len(found) > 1]
+
+
+def _last_definitions(chunks: Iterable[Chunk], graded: Collection[str]) -> dict[str, str]:
+    """Each graded function's last definition, as lines without comments, blank lines or trailing spaces: text, not
+    a parse, as everything of a submission's read on the trusted side."""
+    found = {}
+    for chunk in chunks:
+        for name in chunk.names if chunk.kind == "def" else ():
+            if name in graded:
+                lines = (line.rstrip() for line in chunk.code.splitlines())
+                found[name] = "\n".join(line for line in lines if line and not line.lstrip().startswith("#"))
+    return found
+
+
+def edited(submission: Submission, template: Submission, graded: Collection[str]) -> tuple[str, ...]:
+    """The graded functions whose code differs from the release's template: a function the student wrote that fails
+    like an untouched template (a NameError, None returned) is not "not started"."""
+    ours = _last_definitions(template.chunks, graded)
+    return tuple(name for name, code in _last_definitions(submission.chunks, graded).items() if ours.get(name) != code)
+

@@ -20,7 +20,7 @@ import numpy as np
 from grader.checks import CheckFailed, describe, identical, snapshot
 from grader.config import Assignment, Limits
 from grader.errors import NotebookError
-from grader.grading.extract import allowed_chunks, chunk_labels, cite_cells, extract_bounded
+from grader.grading.extract import allowed_chunks, chunk_labels, cite_cells, edited, extract_bounded, extract_kept
 from grader.grading.sandbox import CallOutcome, Worker
 from grader.grading.suite import Suite
 from grader.mistakes import Call, Mistake, recognise
@@ -310,6 +310,14 @@ def _run_function(name: str, suite: Suite, proxy: Proxy) -> tuple[list[CheckResu
     return own, list(known.values())
 
 
+def _edited(submission: Submission, assignment: Assignment) -> tuple[str, ...]:
+    try:
+        template = extract_kept(assignment.student_notebook)
+    except NotebookError:  # no release beside the course: the failures alone say "not started"
+        return ()
+    return edited(submission, template, assignment.graded)
+
+
 def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: Worker,
                      meanwhile: Callable[[Submission], None] | None = None) -> GradeReport:
     """``meanwhile``: the caller's own work (given what extraction found), done while the sandbox runs the notebook's
@@ -369,4 +377,4 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     problem = f"The notebook's definitions could not be loaded: {loaded.failure}." if loaded.failure else ""
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
                        tuple(notes), tuple(mistakes), error=problem, execution_time=round(time.perf_counter() - started, 3),
-                       scoring=assignment.optional_scoring)
+                       scoring=assignment.optional_scoring, edited=_edited(submission, assignment))

@@ -78,10 +78,11 @@ def normalised(message: str) -> str:
 
 
 def not_started(report: GradeReport, function: str) -> bool:
-    """Every check of ``function`` failed the way an untouched template fails."""
+    """Every check of ``function`` failed the way an untouched template fails, and its code is the template's (when
+    the grader could compare)."""
     own = [c for c in report.checks if c.function == function]
-    return bool(own) and all(not c.passed and c.outcome in ("error", "wrong") and _NOT_STARTED.search(c.message)
-                             for c in own)
+    return bool(own) and function not in report.edited and all(
+        not c.passed and c.outcome in ("error", "wrong") and _NOT_STARTED.search(c.message) for c in own)
 
 
 def failure_groups(report: GradeReport, function: str) -> list[FailureGroup]:
