@@ -242,3 +242,16 @@ def test_a_function_written_but_failing_like_the_template_is_not_called_untouche
     page = (tmp_path / "out" / "written" / "feedback.md").read_text().replace("\\_", "_")
     assert "NameError: name 'hparameter' is not defined" in page
     assert "conv_forward looks untouched" not in page and "zero_pad looks untouched" in page
+
+
+def test_a_missing_function_is_never_said_to_be_another_graded_one_renamed() -> None:
+    from grader.grading.grade import why_missing
+    from grader.model import Chunk, Submission
+
+    graded = ("conv_forward", "pool_forward", "pool_backward")
+    chunks = tuple(Chunk(1, 1, "def", (name,), f"def {name}(): pass") for name in ("conv_forward", "pool_forwrd"))
+    submission = Submission("s.ipynb", chunks)
+    assert "defines pool_forwrd: was it renamed? Keep the name pool_forward" in why_missing("pool_forward", submission, graded)
+    assert why_missing("pool_backward", submission, graded) == "pool_backward is not defined in the notebook."
+    alone = Submission("s.ipynb", chunks[:1])
+    assert why_missing("pool_forward", alone, graded) == "pool_forward is not defined in the notebook."

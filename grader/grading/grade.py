@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -230,8 +230,9 @@ def _not_run(function: str, suite: Suite, message: str, outcome: str = "missing"
             for name, kind, params, _ in suite.checks_for(function)]
 
 
-def why_missing(name: str, submission: Submission) -> str:
-    """The most useful thing to tell a student whose function the grader cannot find."""
+def why_missing(name: str, submission: Submission, graded: Collection[str] = ()) -> str:
+    """The most useful thing to tell a student whose function the grader cannot find (a renamed copy is looked for
+    among the other names only: pool_forward was not renamed to conv_forward)."""
     unparsed = [why for function, why in submission.unparsed if function == name]
     if unparsed:
         return f"{name} was not graded: {unparsed[-1]}"
@@ -239,7 +240,7 @@ def why_missing(name: str, submission: Submission) -> str:
         return f"{name} is defined, but its cell failed when it ran (see the notes above)."
     import difflib
 
-    similar = difflib.get_close_matches(name, sorted(submission.defined), n=1, cutoff=0.75)
+    similar = difflib.get_close_matches(name, sorted(submission.defined - set(graded)), n=1, cutoff=0.75)
     hint = f" The notebook defines {similar[0]}: was it renamed? Keep the name {name}." if similar else ""
     return f"{name} is not defined in the notebook.{hint}"
 
@@ -351,7 +352,7 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
         if loaded.failure:
             checks += _not_run(name, suite, loaded.failure, outcome="error")
         elif name not in loaded.defined:
-            checks += _not_run(name, suite, why_missing(name, submission))
+            checks += _not_run(name, suite, why_missing(name, submission, names))
             failed.add(name)
         elif waited >= worker.limits.submission_seconds:
             checks += _not_run(name, suite, _out_of_time(worker.limits), outcome="timeout")
