@@ -36,7 +36,8 @@ SUBMISSION = Submission("x.ipynb", (Chunk(1, 1, "def", ("f",), "def f(x):\n    r
 # The protocol's frames, and a zygote that serves loads and calls with whatever ``on_load``/``on_call`` do.
 FAKE = '''
 import json, os, select, socket, struct, sys, time
-meter, data_in, data_out = socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
+control_in, control_out = int(sys.argv[1]), int(sys.argv[2])
+meter, data_in, data_out = socket.socket(fileno=int(sys.argv[3])), int(sys.argv[4]), int(sys.argv[5])
 
 def send(fd, message):
     body = json.dumps({**message, "$blobs": []}).encode()
@@ -50,7 +51,7 @@ def receive(fd):
     return json.loads(os.read(fd, size))
 
 def on_start():
-    send(1, {"op": "ready"})
+    send(control_out, {"op": "ready"})
 
 def on_load(count):
     send(data_out, {"op": "loaded", "defined": ["f"], "errors": []})
@@ -63,15 +64,15 @@ def on_call(message, count):
 on_start()
 loads = calls = 0
 while True:
-    ready = select.select([0, data_in], [], [])[0]
-    if 0 in ready:
-        message = receive(0)
+    ready = select.select([control_in, data_in], [], [])[0]
+    if control_in in ready:
+        message = receive(control_in)
         if message["op"] == "load":
             loads += 1
             meter.send(b"m")  # a child without a stat file: the grader counts wall-clock time
             on_load(loads)
         elif message["op"] == "end":
-            send(1, {"op": "exited", "code": 0})
+            send(control_out, {"op": "exited", "code": 0})
     elif data_in in ready:
         calls += 1
         on_call(receive(data_in), calls)
@@ -149,9 +150,9 @@ def test_every_way_a_child_ends_is_described(code: int, expected: tuple[str, str
 # --- a zygote that does not start -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("on_start", "failure"), [
-    ('send(1, {"op": "unsafe", "message": "no keyring\\x1b[2J"})',
+    ('send(control_out, {"op": "unsafe", "message": "no keyring\\x1b[2J"})',
      "the sandbox did not start (the sandbox could not be locked down: no keyring\ufffd[2J)"),
-    ('send(1, {"op": "hello"})', "the sandbox did not start (the worker did not start)"),
+    ('send(control_out, {"op": "hello"})', "the sandbox did not start (the worker did not start)"),
     ("sys.exit(0)", "the sandbox did not start (the other side closed the channel)"),
     ("time.sleep(60)", "the sandbox did not start (timeout)"),
 ])
@@ -167,7 +168,7 @@ def test_a_zygote_that_does_not_start_is_the_graders_failure(fake: Callable[...,
 def test_the_definitions_go_to_a_zygote_still_starting(fake: Callable[..., Worker]) -> None:
     """``begin_load`` does not wait for the zygote's "ready": a pipe holds the definitions, so its start-up overlaps
     the grader's work until ``finish_load``, which reads "ready" first."""
-    worker = fake("def on_start():\n    time.sleep(0.3)\n    send(1, {'op': 'ready'})\n")
+    worker = fake("def on_start():\n    time.sleep(0.3)\n    send(control_out, {'op': 'ready'})\n")
     worker.start()
     assert worker.begin_load(SUBMISSION, ["f"]) is None
     assert not worker.ready  # sent before the zygote said it was ready
@@ -183,11 +184,11 @@ def test_the_definitions_go_to_a_zygote_still_starting(fake: Callable[..., Worke
     ('send(data_out, {"op": "weird"})', "the sandbox sent an unexpected message while loading the notebook", False),
     ('send(data_out, {"op": "unsafe", "message": "seccomp_load failed"})',
      "the sandbox could not be locked down (seccomp_load failed); no student code was run", True),
-    ('send(1, {"op": "exited", "code": "0"})',
+    ('send(control_out, {"op": "exited", "code": "0"})',
      "the sandbox failed while loading the notebook: the sandbox sent an unexpected message", False),
-    ("os.close(1); time.sleep(60)",  # the control channel closes, the data channel stays open
+    ("os.close(control_out); time.sleep(60)",  # the control channel closes, the data channel stays open
      "the sandbox failed while loading the notebook: the sandbox stopped answering", False),
-    ('send(1, {"op": "exited", "code": -9})',
+    ('send(control_out, {"op": "exited", "code": -9})',
      "loading the notebook's definitions the process was killed (out of memory?)", False),
 ])
 def test_a_load_that_goes_wrong_says_how(fake: Callable[..., Worker], on_load: str, failure: str, unsafe: bool) -> None:
@@ -230,8 +231,8 @@ def test_a_load_that_never_answers_is_a_timeout(fake: Callable[..., Worker], mon
     ('send(data_out, {"op": "returned", "value": 1})', "unencodable", "the returned value could not be read: 'changed'"),
     ('send(data_out, {"op": "unencodable", "message": "a set object cannot be checked"})', "unencodable",
      "a set object cannot be checked"),
-    ('send(1, {"op": "exited", "code": None})', "crash", "the sandbox sent an unexpected message"),
-    ('os.close(1); time.sleep(60)', "crash", "the sandbox stopped answering"),
+    ('send(control_out, {"op": "exited", "code": None})', "crash", "the sandbox sent an unexpected message"),
+    ('os.close(control_out); time.sleep(60)', "crash", "the sandbox stopped answering"),
 ])
 def test_a_call_whose_answer_is_wrong_costs_that_call(fake: Callable[..., Worker], on_call: str, status: str, message: str) -> None:
     worker = fake(f"def on_call(message, count):\n    {on_call}\n")
@@ -259,7 +260,7 @@ def test_a_reload_that_fails_after_a_crash_is_a_crash_saying_why(fake: Callable[
                 send(data_out, {"op": "weird"})
 
         def on_call(message, count):
-            send(1, {"op": "exited", "code": -11})
+            send(control_out, {"op": "exited", "code": -11})
     ''')
     assert worker.load(SUBMISSION, ["f"]).defined == ("f",)
     assert worker.call("f", (1,), {}).status == "crash"
@@ -275,7 +276,7 @@ def test_a_zygote_that_does_not_answer_end_is_stopped(fake: Callable[..., Worker
             send(data_out, {"op": "loaded", "defined": ["f"], "errors": []})
             global receive  # from now on the control channel is never read
             real = receive
-            receive = lambda fd: time.sleep(60) if fd == 0 else real(fd)
+            receive = lambda fd: time.sleep(60) if fd == control_in else real(fd)
     ''')
     worker.load(SUBMISSION, ["f"])
     process = worker.process

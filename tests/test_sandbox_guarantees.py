@@ -355,6 +355,54 @@ def test_calls_that_sleep_under_their_limit_meet_the_submissions_wall_clock_budg
     assert {c.function for c in report.checks if c.passed} == {"zero_pad", "conv_single_step"}
 
 
+# Everything a child shares with the zygote and the children after it, attacked at once (a red-team pass: each of
+# these changed the next submissions' grades, one had an untouched notebook graded on the attacker's functions).
+MARKS_WHAT_IT_SHARES = """
+import fcntl, json, os, resource, struct
+
+def leave_a_mark():
+    for fd in range(3, 64):  # every pipe it holds: non-blocking, packet mode, O_ASYNC, a tiny buffer
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK | os.O_DIRECT | fcntl.FASYNC)
+            fcntl.fcntl(fd, 1031, 4096)
+        except OSError:
+            pass
+    for which in (resource.RLIMIT_NOFILE, resource.RLIMIT_AS, resource.RLIMIT_CPU):  # the zygote's limits
+        try:
+            resource.prlimit(os.getppid(), which, (12, 12))
+        except OSError:
+            pass
+    body = json.dumps({"op": "exited", "code": 0, "$blobs": []}).encode()
+    for fd in range(8):  # forged words of the zygote, on whatever PID 1 holds
+        try:
+            out = os.open(f"/proc/1/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK)
+            os.write(out, (struct.pack("!I", len(body)) + body) * 20)
+        except OSError:
+            pass
+
+def runs_when_loaded(mark=leave_a_mark()):  # a default runs as the notebook loads: definitions are always kept
+    return mark
+"""
+
+
+def test_nothing_a_submission_does_to_what_it_shares_reaches_the_next(tmp_path: Path, assignment: Assignment,
+                                                                       solution_cells: dict[str, str]) -> None:
+    hostile = notebook(tmp_path, "hostile", solution_cells, MARKS_WHAT_IT_SHARES)
+    correct = notebook(tmp_path, "correct", solution_cells)
+    reports = list(grade_paths(assignment, [hostile, correct, correct], "bwrap"))
+    assert [r.score for r in reports[1:]] == [100, 100], [c.message for c in reports[1].checks if not c.passed][:2]
+
+
+def test_the_sandboxs_pid_1_holds_nothing_of_the_graders(tmp_path: Path, assignment: Assignment,
+                                                          solution_cells: dict[str, str]) -> None:
+    """bubblewrap's init keeps its standard streams: the zygote's channel must not be among them."""
+    lists = ("import os\ndef zero_pad(X, pad):\n    raise ValueError(' '.join(os.readlink(f'/proc/1/fd/{fd}') "
+             "for fd in os.listdir('/proc/1/fd')))\n")
+    (report,) = grade_paths(assignment, [notebook(tmp_path, "lists", solution_cells, zero_pad=lists)], "bwrap")
+    held = next(c.message for c in report.checks if c.function == "zero_pad")
+    assert "/dev/null" in held and "pipe:" not in held and "socket:" not in held, held
+
+
 def test_a_sandbox_that_does_not_start_costs_one_report_not_the_batch(tmp_path: Path, assignment: Assignment,
                                                                      solution_cells: dict[str, str],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:

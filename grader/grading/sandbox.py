@@ -316,7 +316,9 @@ class Worker:
         from_child_r, from_child_w = os.pipe()
         requests_r, requests_w = os.pipe()  # the child's own line to the reference runner (grading/callbacks.py)
         replies_r, replies_w = os.pipe()
-        data_fds = (meter.fileno(), to_child_r, from_child_w, requests_w, replies_r)
+        control_in_r, control_in_w = os.pipe()  # not the zygote's stdin/stdout: see worker.py
+        control_out_r, control_out_w = os.pipe()
+        data_fds = (control_in_r, control_out_w, meter.fileno(), to_child_r, from_child_w, requests_w, replies_r)
         switch: dict[str, Any] = {}
         if self.mode == "bwrap":
             command, env, cwd = bwrap_command(data_fds, self.files, self.environment), dict(QUIET_ENV), None
@@ -334,15 +336,22 @@ class Worker:
                 os.chown(home, *user)  # files stay root's, so no submission can change what the next one imports
                 os.chmod(self.scratch.name, 0o711)
                 switch = {"user": user[0], "group": user[1], "extra_groups": []}
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        env=env, cwd=cwd, start_new_session=True, pass_fds=data_fds, **switch)
-        meter.close()
-        for fd in data_fds[1:]:
-            os.close(fd)
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
+                                            pass_fds=data_fds, **switch)
+        except BaseException:
+            for fd in (control_in_w, control_out_r, to_child_w, from_child_r, requests_r, replies_w):
+                os.close(fd)
+            raise
+        finally:
+            meter.close()
+            for fd in data_fds:
+                if fd != data_fds[2]:
+                    os.close(fd)
         self.reference_pipes = (requests_r, replies_w)
-        assert self.process.stdin and self.process.stdout
-        self.control = Channel(self.process.stdout.fileno(), self.process.stdin.fileno())
-        self.data = Channel(from_child_r, to_child_w, watch=self.process.stdout.fileno())
+        self.control = Channel(control_out_r, control_in_w)
+        self.data = Channel(from_child_r, to_child_w, watch=control_out_r)
         self.ready = False  # its "ready" message is read on first use, so start-up overlaps the caller's work
 
     def _copy_files(self, folder: Path) -> str:
@@ -361,8 +370,9 @@ class Worker:
         self.ready = True
 
     def stop(self) -> None:
-        if self.process is not None and self.process.stdin and coverage_folder():
-            self.process.stdin.close()  # measurement only: the zygote ends on its own and saves its coverage data
+        if self.process is not None and self.control is not None and coverage_folder():
+            os.close(self.control.write_fd)  # measurement only: the zygote ends on its own and saves its coverage data
+            self.control.write_fd = -1
             try:
                 self.process.wait(END_SECONDS)
             except subprocess.TimeoutExpired:
@@ -373,10 +383,9 @@ class Worker:
             except OSError:
                 pass
             self.process.wait()
-            for stream in (self.process.stdin, self.process.stdout):
-                if stream:
-                    stream.close()
             self.process = None
+        if self.control is not None:
+            self.control.close()
         if self.data is not None:
             self.data.close()
             self.data = None

@@ -8,7 +8,8 @@ run a reference function on its behalf (isolation), and the runner answers only 
 allowed for the call under way.
 
 Three channels and a meter, so that nothing a submission does reaches the next one. The control channel
-(stdin/stdout, then pointed at /dev/null so that prints cannot corrupt it) is the zygote's: the
+(two pipes named first on the command line, never stdin/stdout: bubblewrap's init, PID 1 of the sandbox, keeps
+its standard streams open, and a child could reopen them from /proc/1/fd) is the zygote's: the
 grader sends ``load`` or ``end`` there, and the zygote answers ``ready``, ``exited``. The data
 channel (two more pipes, named on the command line) is the child's: it answers ``loaded`` and then
 serves ``call`` messages (``returned``, ``raised``, ...). The child's line to the reference runner
@@ -43,6 +44,7 @@ import numpy.random  # lazy in NumPy: each child would import it again, ~10 ms, 
 import wire
 
 IN_PID_NAMESPACE = os.environ.get("GRADER_SANDBOX") == "bwrap"
+PIPE_BYTES = 1 << 16  # Linux's size of a new pipe
 
 
 def display(*objects: Any, **options: Any) -> None:
@@ -140,15 +142,18 @@ rt_sigaction rt_sigprocmask rt_sigreturn rt_sigpending rt_sigtimedwait rt_sigsus
 select pselect6 poll ppoll epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait epoll_pwait2 eventfd eventfd2
 timerfd_create timerfd_settime timerfd_gettime signalfd signalfd4 inotify_init inotify_init1 inotify_add_watch
 inotify_rm_watch nanosleep clock_nanosleep clock_gettime clock_getres gettimeofday time times getitimer setitimer alarm
-sched_yield sched_getaffinity sched_setaffinity sched_getparam sched_getscheduler sched_get_priority_max
+sched_yield sched_getaffinity sched_getparam sched_getscheduler sched_get_priority_max
 sched_get_priority_min getpriority getcpu getpid getppid gettid getuid geteuid getgid getegid getgroups getresuid
-getresgid getpgrp getpgid getsid getrlimit setrlimit prlimit64 getrusage sysinfo uname exit exit_group wait4 waitid
+getresgid getpgrp getpgid getsid getrlimit setrlimit getrusage sysinfo uname exit exit_group wait4 waitid
 futex futex_waitv get_robust_list set_robust_list set_tid_address rseq arch_prctl prctl getrandom membarrier capget
 socketpair connect bind listen accept accept4 getsockname getpeername sendto recvfrom sendmsg recvmsg sendmmsg
 recvmmsg shutdown setsockopt getsockopt
 """.split()
 #: Allowed only for the calling process itself (first argument = its pid): signals to itself.
 SELF_ONLY_SYSCALLS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
+#: Allowed for the calling process only, named by its pid or by 0: another process's limits and CPUs are not the
+#: child's to change (prlimit64 on the zygote lowered every later submission's memory, files and CPU time).
+OWN_SYSCALLS = ("prlimit64", "sched_setaffinity")
 _CLONE_THREAD, _AF_UNIX = 0x10000, 1
 _ALLOW, _EPERM, _ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
 _CMP_EQ, _CMP_MASKED_EQ = 4, 7
@@ -175,6 +180,8 @@ class _Filter:
         self.rule(_ALLOW, "clone", (0, _CMP_MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
         self.rule(_ALLOW, "socket", (0, _CMP_EQ, _AF_UNIX, 0))
         self.rule(_ENOSYS, "clone3")
+        for name in OWN_SYSCALLS:
+            self.rule(_ALLOW, name, (0, _CMP_EQ, 0, 0))
 
     def rule(self, action: int, name: str, *compare: tuple[int, int, int, int]) -> None:
         number = self.lib.seccomp_syscall_resolve_name(name.encode())
@@ -187,7 +194,7 @@ class _Filter:
     def lock_down(self) -> None:
         """In the child: signals to itself only, then the filter goes on for good. Raises Unsafe if anything fails."""
         pid = os.getpid()
-        for name in SELF_ONLY_SYSCALLS:
+        for name in (*SELF_ONLY_SYSCALLS, *OWN_SYSCALLS):
             self.rule(_ALLOW, name, (0, _CMP_EQ, pid, 0))
         if self.lib.seccomp_load(self.ctypes.c_void_p(self.context)) != 0:
             raise Unsafe("seccomp_load failed")
@@ -406,6 +413,8 @@ def _serve_child(own: tuple[int, int, int], fds: tuple[int, int, int, int], requ
     the zygote's control channel (in, out) and its line for the child's meter, all closed in the child; ``fds``: the
     child's data channel (in, out) and its line to the reference runner (out, in)."""
     control_in, meter = own[0], own[2]
+    for fd in fds:
+        _reset_pipe(fd)
     wire.drain(fds[0])
     wire.drain(fds[3])  # answers a runner gave an earlier child that never read them (that runner is gone)
     child = os.fork()
@@ -441,6 +450,18 @@ def _serve_child(own: tuple[int, int, int], fds: tuple[int, int, int, int], requ
     return os.waitstatus_to_exitcode(status)
 
 
+def _reset_pipe(fd: int) -> None:
+    """The child shares its pipes' open files with the zygote and every child after it: whatever flags it set on
+    them (non-blocking, O_ASYNC signals to an owner, packet mode) or whatever size it gave them would be the next
+    submission's, whose answers would then fail. Set back to a new pipe's state before each child."""
+    import fcntl
+
+    fcntl.fcntl(fd, fcntl.F_SETFL, 0)  # blocking, no O_ASYNC, O_DIRECT or O_APPEND; the access mode cannot change
+    fcntl.fcntl(fd, fcntl.F_SETOWN, 0)
+    with contextlib.suppress(OSError):  # EBUSY while it holds more than that: drained below, read by then
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)  # named in Python 3.10
+
+
 def _send_meter(meter: int, child: int) -> None:
     """Hand the grader the child's /proc stat file, open, where it reads the CPU time the child has used: its limit
     on a call (the child's PID means nothing outside this namespace; an open file does). A message without a file,
@@ -464,8 +485,7 @@ def _send_meter(meter: int, child: int) -> None:
 
 
 def main() -> None:
-    control_in, control_out = os.dup(0), os.dup(1)
-    meter, data_in, data_out, reference_out, reference_in = map(int, sys.argv[1:6])
+    control_in, control_out, meter, data_in, data_out, reference_out, reference_in = map(int, sys.argv[1:8])
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
