@@ -149,6 +149,15 @@ def test_integers_beyond_64_bits_round_trip_exactly() -> None:
     for value in (2**63, -(2**63) - 1, 3**200):
         assert round_trip(value) == value and type(round_trip(value)) is int
     assert wire.encode(2**63 - 1, []) == 2**63 - 1  # the largest that stays a plain JSON number
+    assert round_trip(-(10**3900)) == -(10**3900)
+    with pytest.raises(wire.WireError, match="about 5000 digits is too large"):  # str() itself would raise ValueError
+        wire.encode(10**5000, [])
+
+
+def test_numpy_string_keys_arrive_as_the_strings_they_equal() -> None:
+    """Keys taken from an array of names (``for key in np.array(list(parameters))``) are np.str_: a str, sent as one."""
+    decoded = round_trip({np.str_("W1"): 1.5, "b1": 2})
+    assert decoded == {"W1": 1.5, "b1": 2} and all(type(key) is str for key in decoded)
 
 
 def test_values_too_deep_or_too_long_are_refused_both_ways() -> None:

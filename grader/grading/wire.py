@@ -29,6 +29,7 @@ MAX_MESSAGE = 64 * 1024 * 1024  # header and arrays together
 MAX_BLOBS = 1024
 MAX_DEPTH = 32
 MAX_ITEMS = 100_000  # values in one decoded message, all containers together
+MAX_INT_BITS = 13_000  # about 3,900 digits: what decode takes
 MAX_STRING = 100_000  # characters of one string
 _NDARRAY = np.ndarray  # kept before any student code could rebind numpy names
 #: Characters that break a UTF-8 file, a terminal, XML or a log line: replaced wherever text crosses.
@@ -52,6 +53,8 @@ def encode(value: Any, blobs: list[bytes], depth: int = 0) -> Any:
     if value is None or kind in (bool, str):
         return value
     if kind is int:
+        if value.bit_length() > MAX_INT_BITS:  # str() refuses past 4,300 digits, and decode past 4,000
+            raise WireError(f"an integer of about {int(value.bit_length() * 0.30103)} digits is too large to be checked")
         return value if abs(value) < 2**63 else {"$bigint": str(value)}
     if kind is float:
         return {"$float": repr(value)} if value != value or value in (float("inf"), float("-inf")) else value
@@ -71,9 +74,10 @@ def encode(value: Any, blobs: list[bytes], depth: int = 0) -> Any:
         items = [encode(item, blobs, depth + 1) for item in value]
         return items if kind is list else {"$tuple": items}
     if kind is dict:
-        if not all(type(key) is str for key in value) or len(value) > MAX_ITEMS:
+        if len(value) > MAX_ITEMS or not all(isinstance(key, str) for key in value):
             raise WireError("a dict can only be checked if its keys are strings")
-        return {"$dict": [[key, encode(item, blobs, depth + 1)] for key, item in value.items()]}
+        # a NumPy string (keys taken from an array) is a str: sent as the plain string it equals
+        return {"$dict": [[str.__str__(key), encode(item, blobs, depth + 1)] for key, item in value.items()]}
     raise WireError(f"a {_type_name(value)} object cannot be checked (return numbers, arrays, tuples, lists or dicts)")
 
 
