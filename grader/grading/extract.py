@@ -149,6 +149,22 @@ def _cell_magic_body(lines: list[str]) -> list[str] | None:
     return [*lines[:first], "", *lines[first + 1:]]
 
 
+#: Prompts IPython strips from a pasted session before it runs a cell: ``>>>``/``...`` and ``In [3]:``/``...:``.
+_PROMPTS = ((re.compile(r">>>( |$)"), re.compile(r"(>>>|\.\.\.)( |$)")),
+            (re.compile(r"In \[\d+\]: "), re.compile(r"(In \[\d+\]: |\s*\.{3,}: ?)")))
+
+
+def _cleaned(lines: list[str]) -> list[str]:
+    """What IPython does to a cell before anything else: pasted prompts go, and the first line's indentation is
+    taken off every line that has it (a helper pasted from inside a class runs in Jupyter)."""
+    for first, prompt in _PROMPTS:
+        if lines and (first.match(lines[0]) or (len(lines) > 1 and prompt.match(lines[1]))):
+            return [prompt.sub("", line, count=1) if prompt.match(line) else line for line in lines]
+    start = next((line for line in lines if line.strip()), "")
+    indent = start[: len(start) - len(start.lstrip(" \t"))]
+    return [line[len(indent):] if line.startswith(indent) else line for line in lines] if indent else lines
+
+
 def to_python(source: str) -> str:
     """Turn a cell's IPython syntax (magics, ``!shell``, ``obj?``, automagics) into plain Python.
 
@@ -157,7 +173,7 @@ def to_python(source: str) -> str:
     parses), and a magic continued with a backslash leaves blank lines behind.
     """
     text = source.replace("\r\n", "\n").replace("\r", "\n").translate(ODD_SPACES)
-    lines = text.split("\n")
+    lines = _cleaned(text.split("\n"))
     body = _cell_magic_body(lines)
     if body is not None:
         lines = body
@@ -245,7 +261,7 @@ def _keep(node: ast.stmt, modules: set[str]) -> tuple[str, tuple[str, ...]] | No
         isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass, ast.Assign))
         for s in [*node.body, *(s for h in node.handlers for s in h.body), *node.orelse, *node.finalbody]
     ):
-        return "import", tuple(n for s in ast.walk(node) if isinstance(s, (ast.Import, ast.ImportFrom)) for n in _imported_names(s))
+        return "import", _set_names(node, modules)  # the flags it sets too: ``except ImportError: HAVE_SCIPY = False``
     names = _set_names(node, modules)
     return ("assign", names) if names else None
 
@@ -274,24 +290,26 @@ def _reads(code: str, node: ast.AST) -> set[str]:
 
 
 def _needed(found: list[tuple[Chunk, set[str]]], wanted: Collection[str] = ()) -> list[Chunk]:
-    """Every definition, and the imports and statements that set a name a kept chunk reads (or a ``wanted`` name:
-    ``conv_forward = make_conv()``), in turn: an exploration cell (variables, plots, calls) is not loaded, so a broken
-    one costs nothing, while a dictionary filled by a loop, a helper object or a counter a function needs is."""
+    """Every definition, and the imports and statements that set a name the ``wanted`` functions read, directly or
+    through what they call (``conv_forward = make_conv()`` sets a wanted name itself), in turn; without ``wanted``,
+    what any definition reads. An exploration cell (variables, plots, calls, a training run whose results only a
+    plotting helper reads) is not loaded, so a broken or slow one costs nothing, while a dictionary filled by a
+    loop, a helper object or a counter a graded function needs is."""
     setting: dict[str, list[int]] = {}
     for index, (chunk, _) in enumerate(found):
-        if chunk.kind != "def":
-            for name in chunk.names:
-                setting.setdefault(name, []).append(index)
+        for name in chunk.names:
+            setting.setdefault(name, []).append(index)
     kept = {index for index, (chunk, _) in enumerate(found) if chunk.kind == "def" or "*" in chunk.names}
-    waiting = deque([*wanted, *(name for index in kept for name in found[index][1])])
-    needed: set[str] = set()
+    roots = wanted or [name for chunk, _ in found if chunk.kind == "def" for name in chunk.names]
+    waiting, followed, needed = deque(roots), set(), set()
     while waiting:  # each name once, each chunk once: linear in the names read
         name = waiting.popleft()
         if name not in needed:
             needed.add(name)
             for index in setting.get(name, ()):
-                if index not in kept:
-                    kept.add(index)
+                kept.add(index)
+                if index not in followed:
+                    followed.add(index)
                     waiting.extend(found[index][1])
     return [chunk for index, (chunk, _) in enumerate(found) if index in kept]
 
@@ -432,7 +450,8 @@ def read_cells(cells: list[tuple[int, str]], wanted: Collection[str] = ()) -> Ex
                 continue
             kind, names = kept
             if kind == "import":
-                modules.update(names)
+                modules.update(n for part in ast.walk(node) if isinstance(part, (ast.Import, ast.ImportFrom))
+                               for n in _imported_names(part))
             first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
             body = "\n".join(lines[first - 1 : node.end_lineno])
             loaded += first - 1 + len(body)
