@@ -389,6 +389,13 @@ def test_what_only_an_ungraded_function_reads_is_not_loaded() -> None:
     assert everything == [1, 2, 3, 4, 5]  # nothing graded named: what any definition reads
 
 
+def test_a_graded_name_rebound_to_its_own_result_keeps_the_function() -> None:
+    """``g = g(3)`` in a last cell ran after the tests in Jupyter; loaded, it left ``g`` a number (points lost)."""
+    cells = ["def g(x):\n    return x + 1", "g = g(3)\nprint(g)", "def make():\n    return lambda x: x", "h = make()"]
+    kept = [c.code.strip() for c in extract_cells(list(enumerate(cells, 1)), wanted=("g", "h"))[0]]
+    assert kept == ["def g(x):\n    return x + 1", "def make():\n    return lambda x: x", "h = make()"]
+
+
 def test_a_star_import_of_the_public_tests_still_gives_their_imports() -> None:
     """``from public_tests import *`` brought ``np`` in Jupyter: a notebook without its own ``import numpy as np``
     lost every function when the (sandbox-less) test module's import was dropped."""

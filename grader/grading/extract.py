@@ -307,6 +307,9 @@ def _needed(found: list[tuple[Chunk, set[str]]], wanted: Collection[str] = ()) -
         if name not in needed:
             needed.add(name)
             for index in setting.get(name, ()):
+                chunk, reads = found[index]
+                if name in wanted and chunk.kind != "def" and name in reads:
+                    continue  # ``zero_pad = zero_pad(x, 1)`` in a last cell: the function used, not made
                 kept.add(index)
                 if index not in followed:
                     followed.add(index)
