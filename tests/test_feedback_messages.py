@@ -137,6 +137,9 @@ def test_the_first_differing_element_is_an_index_into_the_named_array() -> None:
     with pytest.raises(CheckFailed) as failed:
         expect_array("X_pad", np.ones((2, 2)), np.eye(2), show_values=False)  # hidden: where, never what
     assert "the first at X_pad[0, 1]" in failed.value.message and "expected" not in failed.value.message
+    with pytest.raises(CheckFailed) as failed:  # [0][0] may pick a tuple's item first: never merged into one index
+        expect_array("mini_batches[0][0]", np.ones((2, 2)), np.eye(2), show_values=False)
+    assert "the first at mini_batches[0][0][0, 1]" in failed.value.message
 
 
 def test_the_float_hint_suggests_item_only_for_one_element() -> None:

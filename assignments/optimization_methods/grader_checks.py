@@ -262,7 +262,8 @@ def element(name: str, index: tuple[int, ...]) -> str:
         return f"[{inside}] of {name}"
     base, rest = found["base"], found["rest"]
     integers = _INTEGER_INDEX.search(base)
-    if integers:  # Z[0, 2, 1] then [3] is Z[0, 2, 1, 3] in NumPy
+    if integers and not base[: integers.start()].endswith("]"):  # Z[0, 2, 1] then [3] is Z[0, 2, 1, 3] in NumPy;
+        # mini_batches[0][0] may index a tuple first: its element is mini_batches[0][0][0, 3]
         return f"{base[: integers.start()]}[{integers['ints'].strip()}, {inside}]{rest}"
     return f"{base}[{inside}]{rest}"
 
