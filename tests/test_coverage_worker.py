@@ -93,6 +93,13 @@ def test_a_submission_that_locks_its_folder_leaves_nothing_for_the_next(worker: 
 DRAWS = "import numpy as np\n\ndef draw():\n    return [float(v) for v in np.random.rand(3)]"
 
 
+def test_student_code_is_compiled_without_the_workers_future_imports(worker: Worker) -> None:
+    """worker.py starts with ``from __future__ import annotations``; a notebook does not: its annotations are values,
+    as in Jupyter (inherited, they were strings, and an annotation naming nothing passed)."""
+    code = "def f(x: int) -> int:\n    return x\n\ndef g():\n    return f.__annotations__['x'] is int"
+    assert run(worker, code, "g").value is True
+
+
 def test_every_child_draws_the_same_random_numbers(worker: Worker) -> None:
     """NumPy's random module is loaded in the zygote (not again in every child), and its global state is set as
     each child starts: a function that draws without a seed gets the same numbers in every grade, in any job."""

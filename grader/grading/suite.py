@@ -122,7 +122,7 @@ def load_reference(assignment: Assignment) -> SimpleNamespace:
     with importable_from(assignment.source_dir):
         for chunk in _master_chunks(assignment):
             try:
-                exec(compile(chunk.code, f"{assignment.master_notebook.name}, cell {chunk.cell}", "exec"), namespace)
+                exec(compile(chunk.code, f"{assignment.master_notebook.name}, cell {chunk.cell}", "exec", dont_inherit=True), namespace)
             except Exception as error:
                 raise GraderError(f"{assignment.master_notebook}, cell {chunk.cell}: the reference code failed to load "
                                   f"({type(error).__name__}: {error})") from error

@@ -254,7 +254,7 @@ class Session:
                 lines[index] = line
         linecache.cache[filename] = (len(code), None, lines, filename)
         try:
-            exec(compile(code, filename, "exec"), self.namespace)
+            exec(compile(code, filename, "exec", dont_inherit=True), self.namespace)  # not our __future__s
         except BaseException as error:  # anything a chunk does wrong costs that chunk only
             self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": _student_traceback(error)})
 
