@@ -389,6 +389,19 @@ def test_what_only_an_ungraded_function_reads_is_not_loaded() -> None:
     assert everything == [1, 2, 3, 4, 5]  # nothing graded named: what any definition reads
 
 
+def test_what_any_definition_needs_to_load_is_kept() -> None:
+    """Every definition is loaded, graded or not: what runs as it is defined (a class body, a default, an annotation,
+    a decorator) needs its imports, or the notebook gets a load error it never had in Jupyter."""
+    cells = ["import json\nimport math\nimport functools\nimport os", "class Config:\n    text = json.dumps(1)",
+             "@functools.cache\ndef helper(x: math.pi = math.e):\n    return os.sep", "def g():\n    return 1"]
+    chunks = extract_cells(list(enumerate(cells, 1)), wanted=("g",))[0]
+    assert {name for c in chunks if c.kind == "import" for name in c.names} == {"json", "math", "functools"}
+    namespace: dict = {}
+    for chunk in chunks:
+        exec(compile(chunk.code, f"cell {chunk.cell}", "exec", dont_inherit=True), namespace)
+    assert namespace["Config"].text == "1" and namespace["g"]() == 1
+
+
 def test_a_graded_name_rebound_to_its_own_result_keeps_the_function() -> None:
     """``g = g(3)`` in a last cell ran after the tests in Jupyter; loaded, it left ``g`` a number (points lost)."""
     cells = ["def g(x):\n    return x + 1", "g = g(3)\nprint(g)", "def make():\n    return lambda x: x", "h = make()"]

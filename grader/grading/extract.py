@@ -289,32 +289,48 @@ def _reads(code: str, node: ast.AST) -> set[str]:
     return found
 
 
-def _needed(found: list[tuple[Chunk, set[str]]], wanted: Collection[str] = ()) -> list[Chunk]:
+def _read_when_defined(node: ast.stmt, reads: set[str]) -> set[str]:
+    """What a definition reads as the notebook loads, called or not: a function's decorators, defaults and
+    annotations; a class's body (its methods' reads with it: a few imports more at most)."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return reads
+    arguments = node.args
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+    parts = [*node.decorator_list, *arguments.defaults, *arguments.kw_defaults, node.returns,
+             *(argument.annotation for argument in every if argument is not None)]
+    return {name for part in parts if part is not None for name in _names_read(part)}
+
+
+Found = tuple[Chunk, set[str], set[str]]  # a chunk, what it reads, what it reads as it loads
+
+
+def _needed(found: list[Found], wanted: Collection[str] = ()) -> list[Chunk]:
     """Every definition, and the imports and statements that set a name the ``wanted`` functions read, directly or
     through what they call (``conv_forward = make_conv()`` sets a wanted name itself), in turn; without ``wanted``,
     what any definition reads. An exploration cell (variables, plots, calls, a training run whose results only a
     plotting helper reads) is not loaded, so a broken or slow one costs nothing, while a dictionary filled by a
     loop, a helper object or a counter a graded function needs is."""
     setting: dict[str, list[int]] = {}
-    for index, (chunk, _) in enumerate(found):
+    for index, (chunk, _, _) in enumerate(found):
         for name in chunk.names:
             setting.setdefault(name, []).append(index)
-    kept = {index for index, (chunk, _) in enumerate(found) if chunk.kind == "def" or "*" in chunk.names}
-    roots = wanted or [name for chunk, _ in found if chunk.kind == "def" for name in chunk.names]
+    kept = {index for index, (chunk, _, _) in enumerate(found) if chunk.kind == "def" or "*" in chunk.names}
+    roots = list(wanted) or [name for chunk, _, _ in found if chunk.kind == "def" for name in chunk.names]
+    roots += [name for index in kept for name in found[index][2]]  # what every kept definition needs to load
     waiting, followed, needed = deque(roots), set(), set()
     while waiting:  # each name once, each chunk once: linear in the names read
         name = waiting.popleft()
         if name not in needed:
             needed.add(name)
             for index in setting.get(name, ()):
-                chunk, reads = found[index]
+                chunk, reads, _ = found[index]
                 if name in wanted and chunk.kind != "def" and name in reads:
                     continue  # ``zero_pad = zero_pad(x, 1)`` in a last cell: the function used, not made
                 kept.add(index)
                 if index not in followed:
                     followed.add(index)
-                    waiting.extend(found[index][1])
-    return [chunk for index, (chunk, _) in enumerate(found) if index in kept]
+                    waiting.extend(reads)
+    return [chunk for index, (chunk, _, _) in enumerate(found) if index in kept]
 
 
 def _too_large(cells: list[tuple[int, str]]) -> dict[int, str]:
@@ -434,7 +450,7 @@ def extract_cells(cells: list[tuple[int, str]], wanted: Collection[str] = ()
 def read_cells(cells: list[tuple[int, str]], wanted: Collection[str] = ()) -> Extraction:
     """Everything extraction finds in ``cells`` ((number, source) of each code cell); ``wanted``: the names to be
     graded, kept whatever sets them."""
-    found: list[tuple[Chunk, set[str]]] = []
+    found: list[Found] = []
     skipped = _too_large(cells)
     notes: list[tuple[int, str]] = []
     unparsed: list[tuple[str, int, str]] = []
@@ -464,7 +480,8 @@ def read_cells(cells: list[tuple[int, str]], wanted: Collection[str] = ()) -> Ex
             code = "\n" * (first - 1) + body
             modules_used = _imported_modules(node) if kind != "def" else ()
             chunk = Chunk(cell=number, line=first, kind=kind, names=names, code=code, modules=modules_used)
-            found.append((chunk, _reads(code, node)))
+            reads = _reads(code, node)
+            found.append((chunk, reads, _read_when_defined(node, reads) if kind == "def" else set()))
     return Extraction(tuple(_needed(found, wanted)), tuple(note for _, note in notes), tuple((name, note) for name, _, note in unparsed),
                       tuple(notes), tuple((name, number) for name, number, _ in unparsed))
 
