@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -585,6 +587,29 @@ def test_the_sandbox_starts_from_bytecode_built_once_and_survives_a_bad_one(tmp_
         assert worker.call("f", (1,), {}).value == 2
     finally:
         worker.close()
+
+
+def test_the_measured_folder_is_writable_wherever_it_lies_and_nothing_else_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make coverage`` in a clone whose folders the sandbox does not hold (CI's /check/...): bubblewrap must make
+    the measured folder's parents before the root turns read-only, or no sandbox starts."""
+    if sandbox_mode() != "bwrap":
+        pytest.skip("bubblewrap's sandbox only")
+    out = Path(__file__).resolve().parents[1] / "out"  # outside /tmp, and its parents are not bound
+    out.mkdir(exist_ok=True)
+    measured = Path(tempfile.mkdtemp(prefix="measured-", dir=out)) / "deep" / "sandbox"
+    measured.mkdir(parents=True)
+    monkeypatch.setenv("GRADER_COVERAGE", str(measured))
+    try:
+        command = grader.grading.sandbox.bwrap_command(())
+        python = command.index("-E") - 1
+        probe = (f"open({str(measured / 'probe')!r}, 'w').write('x')\n"
+                 "try:\n    open('/probe', 'w')\nexcept OSError:\n    print('read-only')")
+        run = subprocess.run([*command[:python], sys.executable, "-c", probe], capture_output=True, text=True,
+                             timeout=60)
+        assert (run.returncode, run.stdout.strip()) == (0, "read-only"), run.stderr
+        assert (measured / "probe").read_text() == "x"
+    finally:
+        shutil.rmtree(measured.parents[1], ignore_errors=True)
 
 
 # The child asks the reference for a 5 MB answer by writing the request itself on its line to the reference runner

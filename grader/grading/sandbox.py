@@ -175,12 +175,12 @@ def bwrap_command(data_fds: tuple[int, ...], files: tuple[Path, ...] = (), envir
         command += ["--ro-bind", str(course_file), f"{COURSE_DIR}/{course_file.name}"]
     # The root is bubblewrap's own tmpfs, which outlives every submission of the zygote: writable, a module dropped in
     # /opt/course (first on the children's sys.path) ran in the next submissions, and read their code.
+    measured = coverage_folder()
+    if measured:  # measurement only: the one folder coverage writes to, nothing else becomes writable (bound before
+        command += ["--bind", measured, measured]  # the remount: its parents are made on the root, then read-only)
     command += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
     for key, value in {**QUIET_ENV, "HOME": "/tmp", "GRADER_SANDBOX": "bwrap"}.items():
         command += ["--setenv", key, value]
-    measured = coverage_folder()
-    if measured:  # measurement only: the one folder coverage writes to, nothing else becomes writable
-        command += ["--bind", measured, measured]
     python, runner = (environment.python, []) if environment else (sys.executable, _coverage_runner())
     start = ["/opt/grader/worker.py"] if runner else ["-c", LAUNCH]  # imported, the worker's bytecode is used
     return [*command, python, "-E", "-s", "-B", *runner, *start, *map(str, data_fds)]
