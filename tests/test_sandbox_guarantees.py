@@ -265,7 +265,9 @@ DEATHS = {  # name → (zero_pad's source, its outcome, words of the message)
                             "crash", "wrote a file larger than allowed"),
 }
 LOAD_FAILURES = {  # name → (extra cell, words of the report's error)
-    "hangs_while_loading": ("class Stuck:\n    while True:\n        pass\n", "took longer than"),
+    # the alarm that stops a slow cell (worker.Session._load_all) blocked: the grader's own limit ends the load
+    "hangs_while_loading": ("import signal\nclass Stuck:\n    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
+                            "    while True:\n        pass\n", "took longer than"),
     # a default argument is evaluated when the def runs, and every def is loaded
     "exits_while_loading": ("import os\ndef helper(x=os._exit(0)):\n    return x\n", "did the code call exit() or os._exit()?"),
 }
@@ -300,6 +302,26 @@ def test_a_submission_that_fails_while_loading_gets_a_clear_error(failures: Path
     assert data["score"] == 0
     assert {t["extra_data"]["outcome"] for t in data["tests"]} == {"error"}
     assert results(failures, "correct")["score"] == 100
+
+
+def test_a_cell_still_running_while_the_notebook_loads_costs_only_what_needs_it(tmp_path: Path,
+                                                                               solution_cells: dict[str, str]) -> None:
+    """A top-level loop that never ends, in a cell a graded function needs (extraction keeps it), is stopped and
+    named with its line; the functions that do not need it are graded as usual, and nothing waits for the grader's
+    own limit on loading."""
+    stuck = "import time\nSCALE = 0\nwhile True:\n    time.sleep(0.01)\n    SCALE += 1\n"
+    zero_pad = "def zero_pad(X, pad):\n    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0))) * SCALE\n"
+    path = notebook(tmp_path, "stuck", solution_cells, stuck, zero_pad=zero_pad)
+    out = tmp_path / "out"
+    started = time.monotonic()
+    result = run_cli("grade", "cnn_step_by_step", path, "--out", out, "--sandbox", "bwrap")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 10 + 5  # stopped at 0.85 of the 10 s limit, not timed out at it
+    data = results(out, "stuck")
+    assert "could not be loaded" not in data["output"]
+    assert "still running after 8.5 s" in data["output"] and "time.sleep(0.01)" in data["output"], data["output"]
+    assert outcomes(data, "zero_pad") == {"wrong"}  # SCALE stopped partway: the answer is scaled, not missing
+    assert others_passed(data, "zero_pad") and data["score"] == 90  # conv_forward isolated from zero_pad
 
 
 @pytest.mark.parametrize("name", list(DEATHS))

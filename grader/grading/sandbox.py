@@ -460,6 +460,7 @@ class Worker:
         self._loading = time.monotonic() + self._load_seconds() + (0.0 if self.ready else START_SECONDS)
         try:
             self.control.send({"op": "load", "chunks": chunks, "functions": functions, "limits": limits,
+                               "load_seconds": self._load_seconds(),
                                "course_dir": self.course_dir}, [], self._loading)
             self.child_alive = True
         except (TimeoutError, ChannelClosed) as error:

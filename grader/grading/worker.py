@@ -108,6 +108,19 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(head + b"".join(blobs)).hexdigest()
 
 
+#: Shares of the grader's limit on loading a notebook (``load_seconds``): when a cell still running is stopped, and
+#: when the cells after it must be done. The rest is the margin for the answer to reach the grader.
+LOAD_STOP, LOAD_END = 0.85, 0.95
+
+
+class _StoppedCell(BaseException):
+    """Raised in a cell still running at its time (a BaseException: ``except Exception`` in the loop lets it pass)."""
+
+
+def _stop_cell(signum: int, frame: Any) -> None:
+    raise _StoppedCell
+
+
 class Unsafe(Exception):
     """The sandbox could not be locked down: no student code may run."""
 
@@ -239,10 +252,34 @@ class Session:
         if request.get("course_dir"):  # helper modules and data files, as beside the notebook in Jupyter
             sys.path.insert(0, request["course_dir"])
             os.chdir(request["course_dir"])
-        for chunk in request["chunks"]:
-            self._load(chunk)
+        self._load_all(request["chunks"], float(request.get("load_seconds") or 0))
 
-    def _load(self, chunk: dict[str, Any]) -> None:
+    def _load_all(self, chunks: list[dict[str, Any]], seconds: float) -> None:
+        """Every chunk, within the grader's limit on loading (``seconds``, counted by the grader from a little
+        earlier): a cell still running at LOAD_STOP of it (a long loop at the top level) is stopped and reported,
+        and the cells after it share what is left until LOAD_END, so that the functions that do not need it are
+        still graded. A cell that blocks or catches the alarm runs into the grader's own limit, which ends it all."""
+        started = time.monotonic()
+        stop, end = started + LOAD_STOP * seconds, started + LOAD_END * seconds
+        if seconds > 0:
+            signal.signal(signal.SIGALRM, _stop_cell)
+        try:
+            for chunk in chunks:
+                now = time.monotonic()
+                if seconds > 0 and now >= end:
+                    self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": (
+                        f"not run: an earlier cell was still running after {LOAD_STOP * seconds:g} s and used up the "
+                        "time the notebook's definitions may take to load")})
+                    continue
+                if seconds > 0:
+                    signal.setitimer(signal.ITIMER_REAL, (stop if now < stop else end) - now)
+                self._load(chunk, LOAD_STOP * seconds)
+        finally:
+            if seconds > 0:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+    def _load(self, chunk: dict[str, Any], seconds: float = 0.0) -> None:
         filename = f"cell {chunk['cell']}"
         code = chunk["code"]
         # Several chunks can come from one cell: merge their lines so tracebacks can quote any of them.
@@ -255,6 +292,13 @@ class Session:
         linecache.cache[filename] = (len(code), None, lines, filename)
         try:
             exec(compile(code, filename, "exec", dont_inherit=True), self.namespace)  # not our __future__s
+        except _StoppedCell as error:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            where = _student_traceback(error).rsplit("\n", 1)[0]
+            self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": (
+                f"{where}\nstopped: this cell was still running after {seconds:g} s (a long loop or computation at the "
+                "top level?); the functions that need what it defines cannot be graded. Move that work into a "
+                "function, or out of the notebook.")})
         except BaseException as error:  # anything a chunk does wrong costs that chunk only
             self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": _student_traceback(error)})
 
