@@ -319,7 +319,8 @@ def test_a_cell_still_running_while_the_notebook_loads_costs_only_what_needs_it(
     assert time.monotonic() - started < 10 + 5  # stopped at 0.85 of the 10 s limit, not timed out at it
     data = results(out, "stuck")
     assert "could not be loaded" not in data["output"]
-    assert "still running after 8.5 s" in data["output"] and "time.sleep(0.01)" in data["output"], data["output"]
+    assert re.search(r"still running when the notebook had been loading for 8\.\d s", data["output"]), data["output"]
+    assert "time.sleep(0.01)" in data["output"]  # the line it was running
     assert outcomes(data, "zero_pad") == {"wrong"}  # SCALE stopped partway: the answer is scaled, not missing
     assert others_passed(data, "zero_pad") and data["score"] == 90  # conv_forward isolated from zero_pad
 

@@ -117,7 +117,13 @@ class _StoppedCell(BaseException):
     """Raised in a cell still running at its time (a BaseException: ``except Exception`` in the loop lets it pass)."""
 
 
+_cell_running = False  # whether the alarm would land in a cell's code (rather than the worker's own, between cells)
+
+
 def _stop_cell(signum: int, frame: Any) -> None:
+    if not _cell_running:
+        signal.setitimer(signal.ITIMER_REAL, 0.001)  # between cells: the next one is stopped as it starts
+        return
     raise _StoppedCell
 
 
@@ -248,6 +254,7 @@ class Session:
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         builtins.display = display  # type: ignore[attr-defined]  # as IPython puts it there
         self.load_errors: list[dict[str, Any]] = []
+        self.loading_since = time.monotonic()
         self.sources: dict[str, list[str]] = {}
         if request.get("course_dir"):  # helper modules and data files, as beside the notebook in Jupyter
             sys.path.insert(0, request["course_dir"])
@@ -259,7 +266,7 @@ class Session:
         earlier): a cell still running at LOAD_STOP of it (a long loop at the top level) is stopped and reported,
         and the cells after it share what is left until LOAD_END, so that the functions that do not need it are
         still graded. A cell that blocks or catches the alarm runs into the grader's own limit, which ends it all."""
-        started = time.monotonic()
+        started = self.loading_since = time.monotonic()
         stop, end = started + LOAD_STOP * seconds, started + LOAD_END * seconds
         if seconds > 0:
             signal.signal(signal.SIGALRM, _stop_cell)
@@ -273,13 +280,13 @@ class Session:
                     continue
                 if seconds > 0:
                     signal.setitimer(signal.ITIMER_REAL, (stop if now < stop else end) - now)
-                self._load(chunk, LOAD_STOP * seconds)
+                self._load(chunk)
         finally:
             if seconds > 0:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
-    def _load(self, chunk: dict[str, Any], seconds: float = 0.0) -> None:
+    def _load(self, chunk: dict[str, Any]) -> None:
         filename = f"cell {chunk['cell']}"
         code = chunk["code"]
         # Several chunks can come from one cell: merge their lines so tracebacks can quote any of them.
@@ -290,17 +297,22 @@ class Session:
             elif line.strip():
                 lines[index] = line
         linecache.cache[filename] = (len(code), None, lines, filename)
+        global _cell_running
         try:
+            _cell_running = True
             exec(compile(code, filename, "exec", dont_inherit=True), self.namespace)  # not our __future__s
         except _StoppedCell as error:
             signal.setitimer(signal.ITIMER_REAL, 0)
             where = _student_traceback(error).rsplit("\n", 1)[0]
             self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": (
-                f"{where}\nstopped: this cell was still running after {seconds:g} s (a long loop or computation at the "
-                "top level?); the functions that need what it defines cannot be graded. Move that work into a "
-                "function, or out of the notebook.")})
+                f"{where}\nstopped: this cell was still running when the notebook had been loading for "
+                f"{time.monotonic() - self.loading_since:.1f} s (a long loop or computation at the top level?); the "
+                "functions that need what it defines cannot be graded. Move that work into a function, or out of the "
+                "notebook.")})
         except BaseException as error:  # anything a chunk does wrong costs that chunk only
             self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": _student_traceback(error)})
+        finally:
+            _cell_running = False
 
     def _stub(self, name: str) -> Any:
         """Stands in for a graded function the submission got wrong: the reference answers, from its own process
