@@ -254,7 +254,6 @@ class Session:
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         builtins.display = display  # type: ignore[attr-defined]  # as IPython puts it there
         self.load_errors: list[dict[str, Any]] = []
-        self.loading_since = time.monotonic()
         self.sources: dict[str, list[str]] = {}
         if request.get("course_dir"):  # helper modules and data files, as beside the notebook in Jupyter
             sys.path.insert(0, request["course_dir"])
