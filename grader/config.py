@@ -213,7 +213,7 @@ class Assignment:
         return frozenset(path.stem for path in self.course_files if path.suffix == ".py")
 
     def allows_import(self, modules: tuple[str, ...]) -> bool:
-        allowed = {*self.allowed_imports, *self.helper_modules}
+        allowed = {*self.allowed_imports, *self.helper_modules, "__future__"}  # how the code compiles, nothing to run
         return not self.allowed_imports or set(modules) <= allowed
 
 

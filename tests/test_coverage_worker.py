@@ -100,6 +100,20 @@ def test_student_code_is_compiled_without_the_workers_future_imports(worker: Wor
     assert run(worker, code, "g").value is True
 
 
+def test_a_notebooks_future_imports_hold_for_its_later_cells(worker: Worker) -> None:
+    """IPython carries ``from __future__`` imports from cell to cell: an annotation naming what only a type checker
+    imports (``if TYPE_CHECKING: import numpy.typing as npt``) is never evaluated. Extraction keeps the import (it
+    binds nothing a graded function reads) and the worker compiles every later cell with its flag."""
+    future = "from __future__ import annotations\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import numpy.typing as npt"
+    graded = "def f(x: npt.NDArray) -> npt.NDArray:\n    return x + 1"
+    loaded = worker.load(submission(future, graded), ["f"])
+    try:
+        assert (loaded.defined, loaded.errors) == (("f",), ())
+        assert worker.call("f", (1,), {}).value == 2
+    finally:
+        worker.end()
+
+
 def test_every_child_draws_the_same_random_numbers(worker: Worker) -> None:
     """NumPy's random module is loaded in the zygote (not again in every child), and its global state is set as
     each child starts: a function that draws without a seed gets the same numbers in every grade, in any job."""

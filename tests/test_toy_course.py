@@ -70,6 +70,9 @@ MUTATING = {
     "scaled": "def scaled(factor, x):\n    x *= factor\n    return x.copy()",
 }
 IMPORTING = {
+    # a ``from __future__`` import is how the code compiles, not a module the course must allow
+    "hypot": "from __future__ import annotations\nimport math\ndef hypot(a: Length, b: Length) -> Length:\n"
+             "    return math.sqrt(a * a + b * b)",
     "here": "import os\ndef here():\n    return os.getcwd()",
     "erf_half": "from scipy.special import erf\ndef erf_half():\n    return float(erf(0.5))",
 }
@@ -114,7 +117,7 @@ def test_a_keyword_argument_changed_in_place_is_reported_as_modified(graded: dic
 def test_imports_the_course_does_not_allow_are_skipped_with_a_note(graded: dict) -> None:
     notes = graded["importing"]["output"]
     assert "`import os` was skipped (this assignment allows numpy, math)" in notes
-    assert "`import scipy` was skipped" in notes
+    assert "`import scipy` was skipped" in notes and "__future__" not in notes
     for function in ("here", "erf_half"):
         (check,) = _checks(graded["importing"], function)
         assert check["score"] == 0 and "NameError" in check["output"], check

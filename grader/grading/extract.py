@@ -314,7 +314,8 @@ def _needed(found: list[Found], wanted: Collection[str] = ()) -> list[Chunk]:
     for index, (chunk, _, _) in enumerate(found):
         for name in chunk.names:
             setting.setdefault(name, []).append(index)
-    kept = {index for index, (chunk, _, _) in enumerate(found) if chunk.kind == "def" or "*" in chunk.names}
+    kept = {index for index, (chunk, _, _) in enumerate(found)
+            if chunk.kind == "def" or "*" in chunk.names or chunk.modules == ("__future__",)}  # how later cells compile
     roots = list(wanted) or [name for chunk, _, _ in found if chunk.kind == "def" for name in chunk.names]
     roots += [name for index in kept for name in found[index][2]]  # what every kept definition needs to load
     waiting, followed, needed = deque(roots), set(), set()

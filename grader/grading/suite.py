@@ -6,6 +6,7 @@ into the sandbox.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import contextlib
@@ -14,6 +15,7 @@ import functools
 import importlib.util
 import inspect
 import json
+import operator
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ from grader.grading.seeds import course_key, submission_seed
 from grader.kept import keep, read_kept, version_key
 from grader.mistakes import Mistake, from_public_hints, public_hints
 from grader.model import Chunk, Submission
+
+#: Every ``from __future__`` feature's compiler flag.
+FUTURES = functools.reduce(operator.or_, (getattr(__future__, name).compiler_flag for name in __future__.all_feature_names))
 
 #: hidden-case builds kept per process, by seed: a regrade of the same notebook (or every mutant of an
 #: audit, which share their seeds) reuses the expected values; a batch of new notebooks gains nothing
@@ -119,10 +124,14 @@ def importable_from(folder: Path) -> Iterator[None]:
 def load_reference(assignment: Assignment) -> SimpleNamespace:
     """Run the master notebook's definitions (not its test or plot cells) into a namespace."""
     namespace: dict[str, Any] = {"__name__": f"reference_{assignment.name}"}
+    futures = 0  # the notebook's ``from __future__`` imports so far, carried from cell to cell as in IPython
     with importable_from(assignment.source_dir):
         for chunk in _master_chunks(assignment):
             try:
-                exec(compile(chunk.code, f"{assignment.master_notebook.name}, cell {chunk.cell}", "exec", dont_inherit=True), namespace)
+                code = compile(chunk.code, f"{assignment.master_notebook.name}, cell {chunk.cell}", "exec", flags=futures,
+                               dont_inherit=True)
+                futures |= code.co_flags & FUTURES
+                exec(code, namespace)
             except Exception as error:
                 raise GraderError(f"{assignment.master_notebook}, cell {chunk.cell}: the reference code failed to load "
                                   f"({type(error).__name__}: {error})") from error

@@ -22,13 +22,16 @@ child starts (the runner that served it is stopped), and its files are wiped.
 """
 
 from __future__ import annotations
+import __future__
 
 import builtins
 import contextlib
+import functools
 import hashlib
 import io
 import json
 import linecache
+import operator
 import os
 import resource
 import signal
@@ -107,6 +110,9 @@ def _digest(value: Any) -> str:
         return "unencodable"
     return hashlib.sha256(head + b"".join(blobs)).hexdigest()
 
+
+#: Every ``from __future__`` feature's compiler flag.
+FUTURES = functools.reduce(operator.or_, (getattr(__future__, name).compiler_flag for name in __future__.all_feature_names))
 
 #: Shares of the grader's limit on loading a notebook (``load_seconds``): when a cell still running is stopped, and
 #: when the cells after it must be done. The rest is the margin for the answer to reach the grader.
@@ -254,6 +260,7 @@ class Session:
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         builtins.display = display  # type: ignore[attr-defined]  # as IPython puts it there
         self.load_errors: list[dict[str, Any]] = []
+        self.futures = 0  # the compiler flags of the notebook's ``from __future__`` imports so far
         self.sources: dict[str, list[str]] = {}
         if request.get("course_dir"):  # helper modules and data files, as beside the notebook in Jupyter
             sys.path.insert(0, request["course_dir"])
@@ -299,7 +306,10 @@ class Session:
         global _cell_running
         try:
             _cell_running = True
-            exec(compile(code, filename, "exec", dont_inherit=True), self.namespace)  # not our __future__s
+            # not the worker's own __future__s, but the notebook's earlier ones, as IPython carries them from cell to cell
+            compiled = compile(code, filename, "exec", flags=self.futures, dont_inherit=True)
+            self.futures |= compiled.co_flags & FUTURES
+            exec(compiled, self.namespace)
         except _StoppedCell as error:
             signal.setitimer(signal.ITIMER_REAL, 0)
             where = _student_traceback(error).rsplit("\n", 1)[0]
