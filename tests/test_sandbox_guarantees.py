@@ -190,12 +190,16 @@ def bound_folders() -> Iterator[tuple[list[str], str]]:
 def test_bound_paths_cannot_be_written(tmp_path: Path, assignment: Assignment, solution_cells: dict[str, str],
                                        bound_folders: tuple[list[str], str]) -> None:
     """Fails when the interpreter, NumPy or the worker and course files are bound with ``--bind`` instead of
-    ``--ro-bind``: a file dropped in site-packages (a ``.pth``) would run in the grader's next process."""
+    ``--ro-bind``: a file dropped in site-packages (a ``.pth``) would run in the grader's next process; and when
+    /proc is writable: run as root, the sandbox's root is the host's, and wrote the host's kernel settings
+    (``kernel.core_pattern`` ran a command on the host). Each file is written with its own first byte: nothing
+    changes even where the write goes through."""
     folders, name = bound_folders
     files = {f"/opt/grader/{name}": grader.grading.sandbox.HERE / name for name in grader.grading.sandbox.WORKER_FILES}
     files |= {f"{grader.grading.sandbox.COURSE_DIR}/{path.name}": path for path in assignment.course_files}
     before = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in files.values()}
-    spy = WRITES_BOUND_PATHS.format(folders=folders, files=sorted(files), name=name, zero_pad=ZERO_PAD)
+    kernel = ["/proc/sys/kernel/core_uses_pid", "/proc/sys/vm/overcommit_memory", "/proc/self/oom_score_adj"]
+    spy = WRITES_BOUND_PATHS.format(folders=folders, files=[*sorted(files), *kernel], name=name, zero_pad=ZERO_PAD)
     submission = notebook(tmp_path, "writes_bound_paths", solution_cells, zero_pad=spy)
     out = tmp_path / "out"
     result = run_cli("grade", "cnn_step_by_step", submission, "--out", out, "--sandbox", "bwrap")
@@ -205,7 +209,7 @@ def test_bound_paths_cannot_be_written(tmp_path: Path, assignment: Assignment, s
     data = results(out, "writes_bound_paths")
     assert outcomes(data, "zero_pad") == {"error"}
     refused = inside_report(data, "zero_pad")
-    assert set(refused) == {*folders, *files}
+    assert set(refused) == {*folders, *files, *kernel}
     assert all("Read-only file system" in why for why in refused.values()), refused
     assert others_passed(data, "zero_pad")
 

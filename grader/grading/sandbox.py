@@ -148,8 +148,12 @@ COURSE_DIR = "/opt/course"  # the assignment's helper modules and data files, re
 def bwrap_command(data_fds: tuple[int, ...], files: tuple[Path, ...] = (), environment: Environment | None = None) -> list[str]:
     """The sandbox's command line. With ``environment``, its interpreter runs the worker, and only its folders (and
     its base Python's, whose own site-packages are hidden) are bound: none of the grader's packages can be seen."""
+    # /proc read-only: the sandbox's root is the host's root (a grader run as root maps it so), and the kernel lets that
+    # root write the host's /proc/sys without any capability (a notebook set kernel.core_pattern and ran a command on
+    # the host as root: red-team finding)
     command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-               "--proc", "/proc", "--dev", "/dev", "--size", str(16 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+               "--proc", "/proc", "--remount-ro", "/proc",
+               "--dev", "/dev", "--size", str(16 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
                "--size", str(TMPFS_MB << 20), "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     for link in ("lib", "lib64", "bin", "sbin"):
         if os.path.islink(f"/{link}"):
