@@ -152,7 +152,7 @@ def conv_forward(A_prev, W, b, hparameters):
 '''
 # A frame announcing 256 MB of array, and garbage: the grader must refuse both before reading them.
 FORGES_FRAMES = CHANNEL + '''
-import json, struct
+import json, struct, time
 def conv_single_step(a_slice_prev, W, b):
     header = json.dumps({"op": "returned", "value": {"$array": 0}, "changed": {}, "$blobs": [256 * 2**20]}).encode()
     out = channel()
@@ -162,6 +162,20 @@ def conv_single_step(a_slice_prev, W, b):
         os.write(out, chunk)
 def pool_forward(A_prev, hparameters, mode="max"):
     os.write(channel(), b"\\xff" * 100_000)
+def forge(header, blobs=()):
+    header = json.dumps({**header, "$blobs": [len(b) for b in blobs]}).encode() if isinstance(header, dict) else header
+    os.write(channel(), struct.pack("!I", len(header)) + header + b"".join(blobs))
+    time.sleep(1)
+def create_mask_from_window(x):  # one 1 MB array named 3,000 times: 3 GB if each name were read anew
+    import io
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(1 << 17), allow_pickle=False)
+    forge({"op": "returned", "value": [{"$array": 0}] * 3000, "changed": {}, "output": "", "seconds": 0.0},
+          [buffer.getvalue()])
+def distribute_value(dz, shape):  # brackets nested 100,000 deep: JSON's parser runs out of recursion
+    forge(b'{"op": "returned", "value": ' + b"[" * 100_000 + b"]" * 100_000 + b', "$blobs": []}')
+def pool_backward(dA, cache, mode="max"):  # a duration no float holds
+    forge({"op": "returned", "value": 1, "changed": {}, "output": "", "seconds": 10 ** 400})
 '''
 
 # While loading (a class body runs then), a frame saying the sandbox could not be locked down: the grader blamed itself.
@@ -269,7 +283,8 @@ def callbacks(tmp_path_factory: pytest.TempPathFactory, solution_cells: dict[str
     folder = tmp_path_factory.mktemp("callbacks")
     paths = [notebook(folder, "huge_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=HUGE_CALLBACK),
              notebook(folder, "stalls_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=STALLS_CALLBACK),
-             notebook(folder, "forges_frames", solution_cells, conv_single_step=FORGES_FRAMES, pool_forward=""),
+             notebook(folder, "forges_frames", solution_cells, conv_single_step=FORGES_FRAMES, pool_forward="",
+                      create_mask_from_window="", distribute_value="", pool_backward=""),
              notebook(folder, "odd_callback", solution_cells, zero_pad=ZERO_PAD_RAISES, conv_forward=ODD_CALLBACK),
              notebook(folder, "forges_unsafe", solution_cells, zero_pad=FORGES_UNSAFE + solution_cells["zero_pad"])]
     paths.append(folder / "alice.ipynb")
@@ -318,6 +333,12 @@ def test_forged_and_garbled_frames_cost_only_their_function(callbacks: dict) -> 
     assert {t["extra_data"]["outcome"] for t in function_tests(forged, "conv_single_step")} == {"crash"}
     assert "larger than" in function_tests(forged, "conv_single_step")[0]["output"]
     assert {t["extra_data"]["outcome"] for t in function_tests(forged, "pool_forward")} == {"crash"}
+    # none of these is the grader's failure (a RecursionError and an OverflowError escaped as "not your fault"); each
+    # forged frame is taken as an answer and the function's own return as the next one: the student's to sort out
+    later = [t for f in ("create_mask_from_window", "distribute_value", "pool_backward") for t in function_tests(forged, f)]
+    assert {t["extra_data"]["outcome"] for t in later} == {"wrong", "crash"}
+    said = " ".join(t["output"] for t in later)
+    assert "malformed array reference" in said and "RecursionError" in said and "Overflow" not in said
     assert function_passed(forged, "zero_pad") and function_passed(forged, "conv_backward")
     assert results(callbacks["out"], "alice")["score"] == 100
 

@@ -129,6 +129,10 @@ def test_the_decoder_refuses_oversized_and_forged_messages() -> None:
         wire.decode([[0] * 1000] * 200, [])
     with pytest.raises(wire.WireError, match="array reference"):
         wire.decode({"$array": 3}, [])
+    blobs: list[bytes] = []
+    one = wire.encode(np.zeros(4), blobs)
+    with pytest.raises(wire.WireError, match="array reference"):  # each blob once: 100,000 names were 100,000 copies
+        wire.decode([one, {"$tuple": [one]}], blobs)
 
 
 def test_an_array_header_that_lies_about_its_size_is_refused_before_allocation() -> None:
@@ -199,7 +203,9 @@ def test_the_encodings_that_are_well_formed_decode_to_their_value() -> None:
 
 
 @pytest.mark.parametrize("header", [b"\xff\xfe", b"{not json", b"[1, 2]", b'"text"', b'{"op": "x"}',
-                                    b'{"op": "x", "$blobs": [-1]}', b'{"op": "x", "$blobs": ["1"]}'])
+                                    b'{"op": "x", "$blobs": [-1]}', b'{"op": "x", "$blobs": ["1"]}',
+                                    # what json itself refuses with other errors than JSONDecodeError
+                                    b'{"v": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b'{"v": ' + b"9" * 5000 + b"}"])
 def test_a_frame_whose_header_is_not_a_message_is_refused(header: bytes) -> None:
     data = len(header).to_bytes(4, "big") + header
     chunks = iter([data[:4], data[4:]])

@@ -275,6 +275,16 @@ def _describe_exit(code: int) -> tuple[str, str]:
     return "crash", f"the process exited (exit code {code}): did the code call exit() or os._exit()?"
 
 
+def _seconds(value: Any) -> float:
+    """A duration that came out of the sandbox: a finite number of seconds, 0 for anything else (an int too large for
+    a float, NaN)."""
+    try:
+        seconds = float(value) if type(value) in (int, float) else 0.0
+    except OverflowError:
+        return 0.0
+    return seconds if 0.0 <= seconds < 1e9 else 0.0
+
+
 def _text(value: Any, limit: int = MESSAGE_CHARS) -> str:
     """A string that came out of the sandbox, as the grader may show it."""
     return clean_text(value if isinstance(value, str) else "", limit)
@@ -732,17 +742,17 @@ class Worker:
         from grader.grading import wire
 
         op = message.get("op")
-        seconds = message.get("seconds")
         common: dict[str, Any] = {"output": _text(message.get("output"), self.limits.output_kb * 1024 + 100),
-                                  "seconds": float(seconds) if isinstance(seconds, (int, float)) else 0.0}
+                                  "seconds": _seconds(message.get("seconds"))}
         if op == "returned":
             try:
-                value = wire.decode(message["value"], blobs)
+                taken: set[int] = set()  # each blob read once in the whole answer, not once per changed argument
+                value = wire.decode(message["value"], blobs, taken=taken)
                 changed = message["changed"]
                 if type(changed) is not dict or len(changed) > 64:
                     raise wire.WireError("malformed message")
-                changed = {int(k) if k.isdigit() else wire.clean_string(k): (None if v is None else wire.decode(v, blobs))
-                           for k, v in changed.items()}
+                changed = {int(k) if k.isdigit() else wire.clean_string(k):
+                           (None if v is None else wire.decode(v, blobs, taken=taken)) for k, v in changed.items()}
             except (wire.WireError, KeyError, ValueError, IndexError, TypeError) as error:
                 return CallOutcome("unencodable", message=f"the returned value could not be read: {error}", **common)
             return CallOutcome("returned", value=value, changed=changed, **common)
