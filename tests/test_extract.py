@@ -44,6 +44,22 @@ def test_keeps_imports_definitions_and_the_constants_they_read() -> None:
     assert found == [("import", ("np",)), ("assign", ("EPS",)), ("def", ("f",)), ("def", ("Helper",))]
 
 
+def test_a_call_of_a_notebook_function_that_sets_what_a_graded_one_reads_is_kept() -> None:
+    """``register("max", np.max)`` fills POOLING, ``setup()`` sets through ``configure()`` what it declares global:
+    the graded function reads both, so the calls load (they lost 40 points in the style pass); a call that sets only
+    what nothing graded reads, and a test call, are still dropped."""
+    cells = [
+        "import numpy as np\nPOOLING = {}\ndef register(name, fn):\n    POOLING[name] = fn\nregister('max', np.max)",
+        "def configure():\n    global PAD\n    PAD = 'constant'\ndef setup():\n    configure()\nsetup()",
+        "LOG = []\ndef note(x):\n    LOG.append(x)\nnote(1)",
+        "def pool(A, mode):\n    return POOLING[mode](A) if PAD else None\npool(np.ones(3), 'max')",
+    ]
+    chunks, _, _ = extract_cells(list(enumerate(cells, 1)), ["pool"])
+    kept = [(c.kind, c.names, c.code.strip()) for c in chunks if c.kind != "def"]
+    assert kept == [("import", ("np",), "import numpy as np"), ("assign", ("POOLING",), "POOLING = {}"),
+                    ("assign", ("POOLING",), "register('max', np.max)"), ("assign", ("PAD",), "setup()")]
+
+
 def test_constants_that_depend_on_constants_are_kept() -> None:
     assert ("assign", ("BASE",)) in names(["BASE = 2\nSCALE = BASE * 3", "def f():\n    return SCALE"])
 

@@ -3,8 +3,9 @@
 Keeps what a graded function can depend on when the notebook runs top to bottom: imports,
 function and class definitions, and every statement that sets a name a definition reads (as
 Python resolves names: ``symtable``), the graded functions' names included, and what those
-statements read in turn; drops the rest (test calls, plots, prints, exploration). A cell that
-cannot be parsed costs that cell only.
+statements read in turn (a call of a notebook function that sets module names counts:
+``register("max", np.max)``, ``configure()`` with ``global``); drops the rest (test calls, plots,
+prints, exploration). A cell that cannot be parsed costs that cell only.
 
 Every step is linear in the notebook's size, and the sizes are capped, because a submission
 can be built to stall a parser; ``extract_bounded`` also runs the whole extraction in a
@@ -218,11 +219,58 @@ def _root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _set_names(node: ast.stmt, modules: set[str]) -> tuple[str, ...]:
+#: How many functions a call is followed through, and how many names it may set (``_set_by_calling``).
+MAX_EFFECTS = 64
+#: A notebook function → (the module names a call of it sets, the names it calls): see ``_effects``.
+Effects = dict[str, tuple[frozenset[str], frozenset[str]]]
+
+
+def _effects(node: ast.FunctionDef | ast.AsyncFunctionDef, modules: set[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """What calling a notebook function does to the module's names: those it declares ``global`` and binds, and the
+    globals it changes in place (``POOLING[name] = fn``, ``HISTORY.append(x)`` as a statement), with the names it
+    calls (a ``setup()`` that calls ``register(...)``), so that a top-level ``register("max", np.max)`` or
+    ``configure()`` is loaded when a graded function reads what it sets."""
+    declared, bound, changed, calls = set(), set(), set(), set()
+    arguments = node.args
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+    parameters = {argument.arg for argument in every if argument is not None}
+    for part in ast.walk(node):
+        if isinstance(part, ast.Global):
+            declared.update(part.names)
+        elif isinstance(part, ast.Name) and isinstance(part.ctx, (ast.Store, ast.Del)):
+            bound.add(part.id)
+        elif isinstance(part, (ast.Attribute, ast.Subscript)) and isinstance(part.ctx, (ast.Store, ast.Del)):
+            changed.add(_root(part))
+        elif isinstance(part, ast.Expr) and isinstance(part.value, ast.Call) and isinstance(part.value.func, ast.Attribute):
+            changed.add(_root(part.value.func.value))
+        elif isinstance(part, ast.Call) and isinstance(part.func, ast.Name):
+            calls.add(part.func.id)
+    local = (parameters | bound) - declared
+    sets = (declared & bound) | {name for name in changed if name and name not in local and name not in modules}
+    return frozenset(sets), frozenset(calls)
+
+
+def _set_by_calling(name: str, effects: Effects) -> list[str]:
+    """The module names a call of the notebook function ``name`` sets, through the functions it calls too (at most
+    MAX_EFFECTS of each, so that every call costs a bounded step and extraction stays linear)."""
+    found: set[str] = set()
+    waiting, seen = [name], set[str]()
+    while waiting and len(seen) < MAX_EFFECTS and len(found) < MAX_EFFECTS:
+        current = waiting.pop()
+        if current in effects and current not in seen:
+            seen.add(current)
+            found |= effects[current][0]
+            waiting.extend(effects[current][1])
+    return sorted(found)[:MAX_EFFECTS]
+
+
+def _set_names(node: ast.stmt, modules: set[str], effects: Effects | None = None) -> tuple[str, ...]:
     """The names a top-level statement binds (assignment, loop and ``with`` targets, ``except ... as``, walrus,
     patterns, and definitions and imports inside it) or changes in place (``D[k] = v``, ``obj.x = v``, and
-    ``L.append(x)`` as a statement of its own), in order. A module is never changed in place here:
-    ``np.random.seed(1)`` and ``plt.plot(x)`` are not settings a definition needs."""
+    ``L.append(x)`` as a statement of its own), or sets by calling a notebook function (``effects``), in order. A
+    module is never changed in place here: ``np.random.seed(1)`` and ``plt.plot(x)`` are not settings a definition
+    needs."""
+    effects = effects or {}
     found: dict[str, None] = {}
     waiting: deque[ast.AST] = deque([node])
     while waiting:
@@ -245,14 +293,17 @@ def _set_names(node: ast.stmt, modules: set[str]) -> tuple[str, ...]:
             changed = _root(part)
         elif isinstance(part, ast.Expr) and isinstance(part.value, ast.Call) and isinstance(part.value.func, ast.Attribute):
             changed = _root(part.value.func.value)
+        elif isinstance(part, ast.Call) and isinstance(part.func, ast.Name) and part.func.id in effects:
+            found.update(dict.fromkeys(_set_by_calling(part.func.id, effects)))
         if changed is not None and changed not in modules:
             found[changed] = None
         waiting.extend(ast.iter_child_nodes(part))
     return tuple(found)
 
 
-def _keep(node: ast.stmt, modules: set[str]) -> tuple[str, tuple[str, ...]] | None:
-    """(kind, names) for a statement that may be loaded, None for one that sets nothing (a call, a print, a plot)."""
+def _keep(node: ast.stmt, modules: set[str], effects: Effects | None = None) -> tuple[str, tuple[str, ...]] | None:
+    """(kind, names) for a statement that may be loaded, None for one that sets nothing (a print, a plot, a call of
+    a function that changes no module name)."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return "import", _imported_names(node)
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -262,7 +313,7 @@ def _keep(node: ast.stmt, modules: set[str]) -> tuple[str, tuple[str, ...]] | No
         for s in [*node.body, *(s for h in node.handlers for s in h.body), *node.orelse, *node.finalbody]
     ):
         return "import", _set_names(node, modules)  # the flags it sets too: ``except ImportError: HAVE_SCIPY = False``
-    names = _set_names(node, modules)
+    names = _set_names(node, modules, effects)
     return ("assign", names) if names else None
 
 
@@ -456,6 +507,7 @@ def read_cells(cells: list[tuple[int, str]], wanted: Collection[str] = ()) -> Ex
     notes: list[tuple[int, str]] = []
     unparsed: list[tuple[str, int, str]] = []
     modules: set[str] = set()
+    effects: Effects = {}
     loaded = 0
     for number, source in cells:
         parsed = skipped.get(number) or _parse(number, source)
@@ -465,7 +517,9 @@ def read_cells(cells: list[tuple[int, str]], wanted: Collection[str] = ()) -> Ex
             continue
         tree, lines = parsed
         for node in tree.body:
-            kept = _keep(node, modules)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                effects[node.name] = _effects(node, modules)
+            kept = _keep(node, modules, effects)
             if kept is None:
                 continue
             kind, names = kept
