@@ -355,8 +355,10 @@ BURNS = Submission("x.ipynb", (Chunk(1, 1, "def", ("burn", "spin", "renamed", "i
         while True:
             pass
     def renamed():
-        with open("/proc/self/comm", "w") as name:  # the name in /proc/<pid>/stat, before the times
-            name.write(") 9 9 9 9 9 9 9")
+        import ctypes  # the name in /proc/<pid>/stat, before the times (prctl: /proc is read-only in bubblewrap)
+        assert ctypes.CDLL(None).prctl(15, ctypes.c_char_p(b") 9 9 9 9 9 9 9"), 0, 0, 0) == 0  # PR_SET_NAME
+        with open("/proc/self/comm") as name:
+            assert name.read().startswith(") 9 9"), "not renamed"
         spin()
     def in_threads():
         workers = [threading.Thread(target=spin, daemon=True) for _ in range(2)]
