@@ -214,11 +214,25 @@ def test_load_keeps_only_well_formed_names_and_errors(fake: Callable[..., Worker
 
 
 def test_a_load_that_never_answers_is_a_timeout(fake: Callable[..., Worker], monkeypatch: pytest.MonkeyPatch) -> None:
-    worker = fake("def on_load(count):\n    pass\n")
+    worker = fake('def on_load(count):\n    send(data_out, {"op": "locked"})\n')  # its code runs, and runs
     monkeypatch.setattr(grader.grading.sandbox, "time", SimpleNamespace(monotonic=lambda: time.monotonic() - 9.5))
     loaded = worker.load(SUBMISSION, ["f"])  # the load's deadline is 10 s; this clock leaves half a second of it
-    assert loaded.failure == "loading the notebook's definitions took longer than 10 s"
+    assert (loaded.failure, loaded.unsafe) == ("loading the notebook's definitions took longer than 10 s", False)
     assert not worker.child_alive
+
+
+def test_a_sandbox_that_never_forks_the_notebooks_process_is_started_again_not_the_notebooks_fault(
+        fake: Callable[..., Worker], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No word of a child by the deadline (a zygote stopped by a signal a submission aimed at it): nothing of the
+    notebook ran, so it cannot be its timeout. A new sandbox loads it; one that says nothing either is the grader's."""
+    starts = tmp_path / "starts"
+    worker = fake(f'def on_start():\n    open({str(starts)!r}, "a").write("x")\n    send(control_out, {{"op": "ready"}})\n'
+                  'def on_load(count):\n    pass\n')
+    monkeypatch.setattr(grader.grading.sandbox, "time", SimpleNamespace(monotonic=lambda: time.monotonic() - 9.5))
+    loaded = worker.load(SUBMISSION, ["f"])
+    assert loaded.unsafe and loaded.failure.startswith("the sandbox did not start (no process for the notebook"), loaded
+    assert starts.read_text() == "xx"  # started again once
+    worker.close()
 
 
 # --- calls whose answers are wrong ------------------------------------------------------------------------------

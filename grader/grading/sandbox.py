@@ -499,7 +499,10 @@ class Worker:
     def _load_seconds(self) -> float:
         return max(10.0, 2 * self.limits.call_seconds)
 
-    def finish_load(self) -> Loaded:
+    def finish_load(self, again: bool = True) -> Loaded:
+        """The answer to ``begin_load``. A sandbox that never forked the notebook's process (no word from it by the
+        deadline: a zygote stopped or wedged, whatever did it) is the grader's failure, never the notebook's: it is
+        started anew and the notebook loaded once more (``again``)."""
         if not self.ready:
             try:
                 self._await_ready()
@@ -508,6 +511,7 @@ class Worker:
             self._loading = time.monotonic() + self._load_seconds()  # the zygote reads the definitions now
         assert self.control and self.data and self.current
         deadline, seconds, functions = self._loading, self._load_seconds(), self.current[1]
+        locked = False
         try:
             message, _ = self.data.receive(deadline)
             if message.get("op") == "unsafe":  # said before any student code ran: only the worker's own word
@@ -515,8 +519,14 @@ class Worker:
                 return Loaded((), (), failure="the sandbox could not be locked down "
                                               f"({_text(message.get('message'), 300)}); no student code was run", unsafe=True)
             if message.get("op") == "locked":
+                locked = True
                 message, _ = self.data.receive(deadline)
         except TimeoutError:
+            if not locked:
+                self.stop()
+                if again:
+                    return self.begin_load(*self.current) or self.finish_load(again=False)
+                return self._not_started(TimeoutError(f"no process for the notebook within {seconds:.0f} s"))
             self._end_child()
             return Loaded((), (), failure=f"loading the notebook's definitions took longer than {seconds:.0f} s")
         except Interrupted:
