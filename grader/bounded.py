@@ -51,7 +51,12 @@ def start_bounded(work: Callable[[], bytes], seconds: float, memory_mb: int) -> 
     for it (``Running.finish``), doing its own work meanwhile."""
     read_end, write_end = os.pipe()
     deadline = time.monotonic() + seconds
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # the machine out of PIDs or memory: the caller says what it could not do
+        os.close(read_end)
+        os.close(write_end)
+        raise
     if pid == 0:
         os.close(read_end)
         _child(work, write_end, seconds, memory_mb, deadline)

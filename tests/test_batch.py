@@ -186,3 +186,22 @@ def test_calls_queued_ahead_change_no_result(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(grade, "first_calls", lambda checks: [None] * len(checks))
     taken.clear()
     assert queued == outcomes() and len(queued) > 100 and not any(taken)
+
+
+def test_a_machine_out_of_processes_costs_the_annotated_views_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """No process can be forked for the views' writer (a machine out of PIDs: a thread bomb did it where nothing
+    capped threads): the grade, the other reports and the rest of the batch stand, and the problem is said."""
+    import grader.reporting.annotate
+
+    def no_fork(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(grader.reporting.annotate, "start_bounded", no_fork)
+    monkeypatch.setattr(grader.reporting.annotate, "Ahead", no_fork)
+    assignment = load_assignment("cnn_step_by_step", ROOT)
+    named = batch.grade_all(assignment, [EXAMPLE], tmp_path / "out", sandbox_mode(), progress=False)
+    assert named[0][1].score == 100
+    folder = tmp_path / "out" / EXAMPLE.stem
+    assert (folder / "feedback.html").is_file() and not (folder / "feedback.ipynb").exists()
+    assert "no process could be started to write them (Resource temporarily unavailable)" in capsys.readouterr().out

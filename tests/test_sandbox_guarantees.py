@@ -264,6 +264,11 @@ DEATHS = {  # name → (zero_pad's source, its outcome, words of the message)
     # Python ignores SIGXFSZ, so a write past the limit is an ordinary error; with the default action, a death
     "file_too_large": ("def zero_pad(X, pad):\n    with open('/tmp/big', 'wb') as out:\n        out.write(bytes(17 * 2**20))\n",
                        "error", "File too large"),
+    # the kernel never applies RLIMIT_NPROC to the host's root, the sandbox's when the grader runs as root
+    "too_many_threads": ("import threading, time\ndef zero_pad(X, pad):\n    threading.stack_size(1 << 16)\n"
+                         "    for _ in range(200):\n"
+                         "        threading.Thread(target=time.sleep, args=(3,), daemon=True).start()\n"
+                         "    time.sleep(0.5)\n", "crash", "threads at once"),
     "killed_by_file_size": ("import signal\ndef zero_pad(X, pad):\n    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)\n"
                             "    with open('/tmp/big', 'wb') as out:\n        out.write(bytes(17 * 2**20))\n",
                             "crash", "wrote a file larger than allowed"),

@@ -129,6 +129,9 @@ def test_the_decoder_refuses_oversized_and_forged_messages() -> None:
         wire.decode([[0] * 1000] * 200, [])
     with pytest.raises(wire.WireError, match="array reference"):
         wire.decode({"$array": 3}, [])
+    structured = {"names": ["a"], "formats": ["f8"], "offsets": [2**70]}  # np.dtype raised OverflowError on it
+    with pytest.raises(wire.WireError, match="malformed scalar"):
+        wire.decode({"$scalar": structured, "value": "1"}, [])
     blobs: list[bytes] = []
     one = wire.encode(np.zeros(4), blobs)
     with pytest.raises(wire.WireError, match="array reference"):  # each blob once: 100,000 names were 100,000 copies

@@ -262,6 +262,10 @@ class WorkerDied(Exception):
 
 
 def _describe_exit(code: int) -> tuple[str, str]:
+    from grader.grading import wire
+
+    if code == wire.TOO_MANY_THREADS:
+        return "crash", f"it ran more than {wire.MAX_THREADS} threads at once, more than the sandbox allows"
     if code == -signal.SIGXCPU:
         return "timeout", "it used more CPU time than the limit allows (an infinite loop?)"
     if code == -signal.SIGXFSZ:
@@ -763,7 +767,7 @@ class Worker:
                     raise wire.WireError("malformed message")
                 changed = {int(k) if k.isdigit() else wire.clean_string(k):
                            (None if v is None else wire.decode(v, blobs, taken=taken)) for k, v in changed.items()}
-            except (wire.WireError, KeyError, ValueError, IndexError, TypeError) as error:
+            except Exception as error:  # whatever a forged answer makes the decoder raise is the answer's fault
                 return CallOutcome("unencodable", message=f"the returned value could not be read: {error}", **common)
             return CallOutcome("returned", value=value, changed=changed, **common)
         if op in ("raised", "memory"):

@@ -31,6 +31,11 @@ MAX_DEPTH = 32
 MAX_ITEMS = 100_000  # values in one decoded message, all containers together
 MAX_INT_BITS = 13_000  # about 3,900 digits: what decode takes
 MAX_STRING = 100_000  # characters of one string
+#: Threads a child may run at once, counted by the zygote: the kernel never applies RLIMIT_NPROC to the host's root,
+#: which the sandbox's root is when the grader runs as root, and a notebook started thousands with small stacks,
+#: enough to take every PID of the host (red-team finding). A child past it is killed and its exit reported to the
+#: grader as TOO_MANY_THREADS (no signal's number).
+MAX_THREADS, TOO_MANY_THREADS = 64, -1000
 _NDARRAY = np.ndarray  # kept before any student code could rebind numpy names
 #: Characters that break a UTF-8 file, a terminal, XML or a log line: replaced wherever text crosses.
 UNSAFE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -189,9 +194,11 @@ def decode(data: Any, blobs: list[bytes], depth: int = 0, budget: list[int] | No
         taken.add(index)
         return _array(blobs[index])
     if keys == {"$scalar", "value"}:
+        if type(data["$scalar"]) is not str or len(data["$scalar"]) > 100:  # a dict is a structured dtype's spec
+            raise WireError("malformed scalar")
         try:
             dtype = np.dtype(data["$scalar"])
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, OverflowError) as error:
             raise WireError("malformed scalar") from error
         if dtype.kind not in "biufc" or type(data["value"]) is not str or len(data["value"]) > 100:
             raise WireError("malformed scalar")

@@ -508,10 +508,21 @@ def _serve_child(own: tuple[int, int, int], fds: tuple[int, int, int, int], requ
     import select
 
     exited = os.pidfd_open(child)
+    try:
+        stat_file = os.open(f"/proc/{child}/stat", os.O_RDONLY)
+    except OSError:
+        stat_file = -1
+    too_many = False
     while True:
-        ready = select.select([exited, control_in], [], [])[0]
+        ready = select.select([exited, control_in], [], [], THREADS_EVERY)[0]
         if exited in ready:
             break
+        if not ready:
+            too_many = _threads(stat_file) > wire.MAX_THREADS
+            if too_many:
+                os.kill(child, signal.SIGKILL)
+                break
+            continue
         try:
             message, _ = wire.receive(control_in)
         except (EOFError, wire.WireError):
@@ -523,8 +534,23 @@ def _serve_child(own: tuple[int, int, int], fds: tuple[int, int, int, int], requ
             os.kill(child, signal.SIGKILL)
             break
     os.close(exited)
+    if stat_file >= 0:
+        os.close(stat_file)
     _, status = os.waitpid(child, 0)
-    return os.waitstatus_to_exitcode(status)
+    return wire.TOO_MANY_THREADS if too_many else os.waitstatus_to_exitcode(status)
+
+
+#: How often the zygote counts a running child's threads (wire.MAX_THREADS).
+THREADS_EVERY = 0.005
+
+
+def _threads(stat_file: int) -> int:
+    """A child's number of threads, from its stat file (0 if it cannot be read)."""
+    try:
+        line = os.pread(stat_file, 1024, 0)
+        return int(line[line.rfind(b")") + 2:].split()[17])  # num_threads, after the name the child may set
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _reset_pipe(fd: int) -> None:

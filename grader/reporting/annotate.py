@@ -552,7 +552,12 @@ def start_annotated_bounded(report: GradeReport, path: Path, folder: Path, secon
             remove_annotated(folder)
             problem = _cannot_render(error)
             return lambda: (False, problem)
-        running = start_bounded(lambda: _annotated(report, path, folder, memory_mb), seconds, memory_mb)
+        try:
+            running = start_bounded(lambda: _annotated(report, path, folder, memory_mb), seconds, memory_mb)
+        except OSError as error:  # no process could be forked (the machine out of PIDs or memory): never a stopped batch
+            remove_annotated(folder)
+            problem = f"no process could be started to write them ({error.strerror or error})"
+            return lambda: (False, problem)
 
     def finish() -> tuple[bool, str]:
         try:

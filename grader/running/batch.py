@@ -261,10 +261,10 @@ def _reports_ahead(release: Path | None, path: Path, submission: Submission) -> 
 
     with contextlib.suppress(Exception):  # met again, and reported, when the reports are written
         warm_up()
-    if release is not None:
-        from grader.reporting.annotate import annotate_ahead, places_of
+        if release is not None:
+            from grader.reporting.annotate import annotate_ahead, places_of
 
-        annotate_ahead(release, path, places_of(submission))
+            annotate_ahead(release, path, places_of(submission))
 
 
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
