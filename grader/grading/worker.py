@@ -285,24 +285,25 @@ class Session:
         and the cells after it share what is left until LOAD_END, so that the functions that do not need it are
         still graded. A cell that blocks or catches the alarm runs into the grader's own limit, which ends it all."""
         started = self.loading_since = time.monotonic()
+        if seconds <= 0:  # no limit given
+            for chunk in chunks:
+                self._load(chunk)
+            return
         stop, end = started + LOAD_STOP * seconds, started + LOAD_END * seconds
-        if seconds > 0:
-            signal.signal(signal.SIGALRM, _stop_cell)
+        signal.signal(signal.SIGALRM, _stop_cell)
         try:
             for chunk in chunks:
                 now = time.monotonic()
-                if seconds > 0 and now >= end:
+                if now >= end:
                     self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": (
                         f"not run: an earlier cell was still running after {LOAD_STOP * seconds:g} s and used up the "
                         "time the notebook's definitions may take to load")})
                     continue
-                if seconds > 0:
-                    signal.setitimer(signal.ITIMER_REAL, (stop if now < stop else end) - now)
+                signal.setitimer(signal.ITIMER_REAL, (stop if now < stop else end) - now)
                 self._load(chunk)
         finally:
-            if seconds > 0:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
     def _load(self, chunk: dict[str, Any]) -> None:
         filename = f"cell {chunk['cell']}"
