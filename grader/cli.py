@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = build_parser(argv[0] if argv else None).parse_args(argv)
+        if args.run not in (cmd_grade, cmd_check) and not gc.isenabled():  # see grader/__main__.py
+            gc.freeze()
+            gc.enable()
         return int(args.run(args))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

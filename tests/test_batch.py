@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,19 +144,43 @@ def test_a_grade_starts_without_the_garbage_collector_and_grades_with_it(tmp_pat
     from grader import cli
 
     real = batch.grade_submission
-    during: list[bool] = []
+    during: list[tuple[bool, int]] = []
 
     def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
-        during.append(gc.isenabled())
+        during.append((gc.isenabled(), gc.get_threshold()[0]))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(batch, "grade_submission", watched)
     monkeypatch.setattr(cli, "_prestart", lambda *args: None)  # nothing left running in this test's process
     monkeypatch.chdir(ROOT)
+    threshold = gc.get_threshold()
     try:
         code = cli.main(["grade", "cnn_step_by_step", str(EXAMPLE), "--out", str(tmp_path / "out"), "--no-annotate",
                          "--sandbox", sandbox_mode()])
-        assert (code, during, gc.get_freeze_count() > 0) == (0, [True], True)
+        assert (code, during, gc.get_freeze_count() > 0) == (0, [(True, batch.YOUNG_OBJECTS)], True)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        gc.enable()
+
+
+def test_the_command_loads_without_the_collector_and_runs_other_commands_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m grader`` (and the ``grader`` script, which imports the same module) turns the collector off before
+    the command's modules load; every command but those that grade (which turn it on when grading starts) then runs
+    with it on, what loading made frozen: a long audit's cyclic garbage is collected."""
+    import gc
+
+    from grader import cli
+
+    loaded = subprocess.run([sys.executable, "-c", "import gc, grader.__main__; print(gc.isenabled())"], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False"
+    during: list[bool] = []
+    monkeypatch.setattr(cli, "cmd_audit", lambda args: during.append(gc.isenabled()) or 0)
+    gc.disable()
+    try:
+        assert cli.main(["audit", "cnn_step_by_step"]) == 0
+        assert (during, gc.get_freeze_count() > 0) == ([True], True)
     finally:
         gc.unfreeze()
         gc.enable()

@@ -191,8 +191,9 @@ def bwrap_command(data_fds: tuple[int, ...], files: tuple[Path, ...] = (), envir
 
 
 #: worker.py imported as a module rather than run as a script (whose code Python always compiles), from its folder
-#: as a script would be.
-LAUNCH = "import sys; sys.path[0] = '/opt/grader'; import worker; worker.main()"
+#: as a script would be; the garbage collector off while it imports NumPy (some forty collections, ~8 ms of the
+#: sandbox's start): worker.main turns it back on, all that was imported frozen, before any child is forked.
+LAUNCH = "import gc; gc.disable(); import sys; sys.path[0] = '/opt/grader'; import worker; worker.main()"
 
 
 def worker_bytecode() -> Path | None:

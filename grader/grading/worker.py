@@ -27,6 +27,7 @@ import __future__
 import builtins
 import contextlib
 import functools
+import gc
 import hashlib
 import io
 import json
@@ -599,6 +600,8 @@ def main() -> None:
     except Unsafe as error:
         wire.send(control_out, {"op": "unsafe", "message": str(error)})
         return
+    gc.freeze()  # what the zygote imported: the children's collections never scan it (nor copy its pages doing so)
+    gc.enable()
     wire.send(control_out, {"op": "ready", "pid": os.getpid()})
     scratch = os.getcwd()
     folders = (scratch, "/dev/shm") if IN_PID_NAMESPACE else (scratch,)

@@ -92,7 +92,13 @@ def collect_from_here() -> None:
     views' writer, the reference's runner, a pool's jobs) never copy its pages by scanning it."""
     if not gc.isenabled():
         gc.freeze()
+        gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
         gc.enable()
+
+
+#: Objects that may be allocated (and not yet freed) between two young collections: a grade allocates some 25,000
+#: short-lived containers (frames, answers, check results), and Python's default of 700 made 36 collections of them.
+YOUNG_OBJECTS = 10_000
 
 
 def _refuse_on_cluster(assignment: Assignment, mode: str) -> None:
@@ -265,6 +271,7 @@ def _reports_ahead(release: Path | None, path: Path, submission: Submission) -> 
             from grader.reporting.annotate import annotate_ahead, places_of
 
             annotate_ahead(release, path, places_of(submission))
+    gc.freeze()
 
 
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
