@@ -6,8 +6,6 @@ check pass rates, where they would only drag every check down alike. The roster 
 score first (who needs help), already sorted on the server: the page has no script and works where scripts are refused.
 """
 
-from __future__ import annotations
-
 import math
 import re
 from collections import Counter

@@ -234,7 +234,7 @@ def _pool_backward(dA: np.ndarray, cache: tuple, mode: str) -> np.ndarray:
 
 
 def _conv_loss(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict, G: np.ndarray) -> float:
-    """sum(Z * G) for Z the convolution of A_prev (the finite differences below evaluate it 30 times a submission)."""
+    """sum(Z * G) for Z the convolution of A_prev (the finite differences below evaluate it 18 times a submission)."""
     return float(np.sum(_conv_forward(A_prev, W, b, hparameters) * G))
 
 
@@ -244,16 +244,16 @@ def _pool_loss(A_prev: np.ndarray, hparameters: dict, mode: str, G: np.ndarray) 
 
 
 def _numerical_gradient(loss: Callable[[], float], array: np.ndarray, picks: list[tuple], eps: float = 1e-6) -> np.ndarray:
-    """Central differences of ``loss`` at a few entries of ``array`` (changed in place, then restored)."""
+    """Forward differences of ``loss`` at a few entries of ``array`` (changed in place, then restored): exact but for
+    rounding here, the losses being linear in each array (convolution) or piecewise linear with no ties among random
+    inputs (pooling), in half the evaluations of central differences (worked out for every submission)."""
+    base = loss()
     grads = []
     for where in picks:
         saved = array[where]
         array[where] = saved + eps
-        up = loss()
-        array[where] = saved - eps
-        down = loss()
+        grads.append((loss() - base) / eps)
         array[where] = saved
-        grads.append((up - down) / (2 * eps))
     return np.array(grads)
 
 
