@@ -3,7 +3,8 @@
 Times (a) the floor of bench_cohort.py (one plain Python process that imports NumPy and runs the eight reference
 functions through the public tests), (b) ``grader grade`` of the full-marks example, with and without
 ``--no-annotate``, and ``grader check`` of it. The commands take turns (floor, grade, grade --no-annotate, check, floor,
-...), so that a change in the machine's load hits every one alike; the median of ``--repeats`` turns is shown, wall
+...; every other turn in the reverse order, since two copies of one tree timed in a fixed order differed by 4%), so
+that a change in the machine's load hits every one alike; the median of ``--repeats`` turns is shown, wall
 clock and CPU seconds, and the wall ratio to the floor. The CPU seconds are those of the processes the command waited
 for: the sandbox's own (Python and NumPy inside bubblewrap, ~0.13 s here) are not among them, since its PID namespace
 is killed rather than waited for and the kernel adds that time to nobody's account. The row ``check --sandbox none``
@@ -83,9 +84,10 @@ def main() -> None:
             run(*command)
             shutil.rmtree(out, ignore_errors=True)
         timings: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-        for _ in range(args.repeats):
-            for name, command in commands.items():
-                timings[name].append(run(*command))
+        for turn in range(args.repeats):
+            names = list(commands) if turn % 2 == 0 else list(reversed(commands))  # no command always runs just after another
+            for name in names:
+                timings[name].append(run(*commands[name]))
                 shutil.rmtree(out, ignore_errors=True)
     floor = statistics.median(w for w, _ in timings["(a) floor"])
     print(f"{'':<34}{'wall s':>8}{'cpu s':>8}{'x floor':>9}")
