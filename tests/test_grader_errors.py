@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli, sandbox_mode, write_notebook
 
 TOML = """title = "Toy"
@@ -95,3 +97,35 @@ def test_a_raising_test_and_a_raising_recogniser_are_the_graders_errors(tmp_path
     assert "grader error" in (out / "odd" / "feedback.html").read_text()
     assert "Grader errors" in (out / "summary.html").read_text()
     assert json.loads((out / "right" / "results.json").read_text())["score"] == 2
+
+
+def test_a_reference_checked_once_is_checked_again_when_its_files_or_the_grader_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mark of a reference that passed its checks is named by the instructor's files' content and by the grader's
+    files' size and modification time: a broken edit of a test is caught, and an upgraded grader checks again."""
+    import os
+
+    import grader.errors
+    from grader.authoring.reference_check import _cache_marker, verify_reference
+    from grader.config import load_assignment
+    from grader.errors import GraderError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = course(tmp_path)
+    assignment = load_assignment(source)
+    verify_reference(assignment)
+    marked = _cache_marker(assignment)
+    assert marked.exists()
+    (source / "public_tests.py").write_text(PUBLIC.replace("(2, 3)", "(2, 30)"))
+    with pytest.raises(GraderError, match="fails its own checks"):
+        verify_reference(assignment)
+    (source / "public_tests.py").write_text(PUBLIC)
+    assert _cache_marker(assignment) == marked
+    upgraded = Path(grader.errors.__file__)
+    before = upgraded.stat()
+    os.utime(upgraded, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    try:
+        assert _cache_marker(assignment) != marked
+    finally:
+        os.utime(upgraded, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert _cache_marker(assignment) == marked
