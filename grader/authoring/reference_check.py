@@ -12,8 +12,8 @@ import contextlib
 import dataclasses
 import hashlib
 import io
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from grader.checks import CheckFailed
 from grader.config import Assignment, files_below, user_cache
@@ -25,35 +25,41 @@ from grader.running.environments import Environment
 SEEDS = 2
 
 
-def _instructor_files(assignment: Assignment) -> Iterator[tuple[Path, Path]]:
-    """(root, file) for the instructor's files and the course key, which picks the hidden inputs."""
+def _instructor_digest(assignment: Assignment) -> Any:
+    """A sha256 of the instructor's files and the course key (which picks the hidden inputs), by content."""
+    digest = hashlib.sha256()
     for root, files in ((assignment.source_dir, files_below(assignment.source_dir)),
                         (key_path(assignment).parent, [key_path(assignment)])):
-        yield from ((root, path) for path in files if path.is_file())
+        for path in files:
+            if path.is_file():
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest
+
+
+def _grader_files() -> tuple[Path, list[Path]]:
+    root = Path(__file__).resolve().parent.parent
+    return root, sorted(root.rglob("*.py"))
 
 
 def suite_version(assignment: Assignment) -> str:
     """A hash of the instructor's files and of the grader's own code, by content: the same on every machine that has
     the same files (a Dask worker checks its bundle against the client's with it)."""
-    digest = hashlib.sha256()
-    grader_root = Path(__file__).resolve().parent.parent
-    grader = ((grader_root, path) for path in sorted(grader_root.rglob("*.py")))
-    for root, path in (*_instructor_files(assignment), *grader):
+    digest = _instructor_digest(assignment)
+    root, files = _grader_files()
+    for path in files:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 def _cache_marker(assignment: Assignment) -> Path:
     """The mark of a reference that passed its checks, on this machine: named by the instructor's files' content and
     the grader's files' size and modification time, as grader/kept.py names what it keeps (an edit or an upgrade
     changes them; reading and hashing the grader's 600 KB of source took ~5 ms of every grade)."""
-    digest = hashlib.sha256()
-    for root, path in _instructor_files(assignment):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    grader_root = Path(__file__).resolve().parent.parent
-    for path in sorted(grader_root.rglob("*.py")):
+    digest = _instructor_digest(assignment)
+    root, files = _grader_files()
+    for path in files:
         status = path.stat()
-        digest.update(f"{path.relative_to(grader_root).as_posix()}:{status.st_size}:{status.st_mtime_ns}\0".encode())
+        digest.update(f"{path.relative_to(root).as_posix()}:{status.st_size}:{status.st_mtime_ns}\0".encode())
     return user_cache("reference-checked", f"{assignment.name}-{digest.hexdigest()}")
 
 

@@ -96,8 +96,9 @@ def collect_from_here() -> None:
         gc.enable()
 
 
-#: Objects that may be allocated (and not yet freed) between two young collections: a grade allocates some 25,000
-#: short-lived containers (frames, answers, check results), and Python's default of 700 made 36 collections of them.
+#: Objects that may be allocated (and not yet freed) between two young collections: a grade allocates thousands of
+#: short-lived containers (frames, answers, check results), and Python's default of 700 made a dozen collections of
+#: them in one grade, each older one scanning again what the grade keeps.
 YOUNG_OBJECTS = 10_000
 
 
@@ -271,7 +272,7 @@ def _reports_ahead(release: Path | None, path: Path, submission: Submission) -> 
             from grader.reporting.annotate import annotate_ahead, places_of
 
             annotate_ahead(release, path, places_of(submission))
-    gc.freeze()
+    gc.freeze()  # what the warm-up loaded (Jinja, the templates) lives as long as the command: collections skip it
 
 
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
