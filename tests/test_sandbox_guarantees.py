@@ -316,7 +316,7 @@ def test_a_submission_that_fails_while_loading_gets_a_clear_error(failures: Path
 def test_a_cell_still_running_while_the_notebook_loads_costs_only_what_needs_it(tmp_path: Path,
                                                                                solution_cells: dict[str, str]) -> None:
     """A top-level loop that never ends, in a cell a graded function needs (extraction keeps it), is stopped and
-    named with its line; the functions that do not need it are graded as usual, and nothing waits for the grader's
+    named by its statement; the functions that do not need it are graded as usual, and nothing waits for the grader's
     own limit on loading."""
     stuck = "import time\nSCALE = 0\nwhile True:\n    time.sleep(0.01)\n    SCALE += 1\n"
     zero_pad = "def zero_pad(X, pad):\n    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0))) * SCALE\n"
@@ -328,8 +328,8 @@ def test_a_cell_still_running_while_the_notebook_loads_costs_only_what_needs_it(
     assert time.monotonic() - started < 10 + 5  # stopped at 0.85 of the 10 s limit, not timed out at it
     data = results(out, "stuck")
     assert "could not be loaded" not in data["output"]
-    assert re.search(r"still running when the notebook had been loading for 8\.\d s", data["output"]), data["output"]
-    assert "time.sleep(0.01)" in data["output"]  # the line it was running
+    assert "still running when the notebook had been loading for 8.5 s" in data["output"], data["output"]
+    assert "line 3, in <module>\n    while True:" in data["output"]  # the statement, not wherever in it the alarm landed
     assert outcomes(data, "zero_pad") == {"wrong"}  # SCALE stopped partway: the answer is scaled, not missing
     assert others_passed(data, "zero_pad") and data["score"] == 90  # conv_forward isolated from zero_pad
 

@@ -275,6 +275,7 @@ class Session:
         self.load_errors: list[dict[str, Any]] = []
         self.futures = 0  # the compiler flags of the notebook's ``from __future__`` imports so far
         self.sources: dict[str, list[str]] = {}
+        self.stopping_after = 0.0  # seconds into loading when a cell still running is stopped (the alarm set last)
         if request.get("course_dir"):  # helper modules and data files, as beside the notebook in Jupyter
             sys.path.insert(0, request["course_dir"])
             os.chdir(request["course_dir"])
@@ -285,7 +286,7 @@ class Session:
         earlier): a cell still running at LOAD_STOP of it (a long loop at the top level) is stopped and reported,
         and the cells after it share what is left until LOAD_END, so that the functions that do not need it are
         still graded. A cell that blocks or catches the alarm runs into the grader's own limit, which ends it all."""
-        started = self.loading_since = time.monotonic()
+        started = time.monotonic()
         if seconds <= 0:  # no limit given
             for chunk in chunks:
                 self._load(chunk)
@@ -300,7 +301,9 @@ class Session:
                         f"not run: an earlier cell was still running after {LOAD_STOP * seconds:g} s and used up the "
                         "time the notebook's definitions may take to load")})
                     continue
-                signal.setitimer(signal.ITIMER_REAL, (stop if now < stop else end) - now)
+                alarm = stop if now < stop else end
+                self.stopping_after = alarm - started
+                signal.setitimer(signal.ITIMER_REAL, alarm - now)
                 self._load(chunk)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -324,14 +327,17 @@ class Session:
             compiled = compile(code, filename, "exec", flags=self.futures, dont_inherit=True)
             self.futures |= compiled.co_flags & FUTURES
             exec(compiled, self.namespace)
-        except _StoppedCell as error:
+        except _StoppedCell:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            where = _student_traceback(error).rsplit("\n", 1)[0]
+            # The statement and the limit, not the line the alarm landed on nor the time it took to land: both differ
+            # from one run to the next, and the same notebook must always get the same feedback.
+            lineno, first = next(((n, line.strip()) for n, line in enumerate(code.splitlines(), 1) if line.strip()),
+                                 (chunk["line"], ""))
             self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": (
-                f"{where}\nstopped: this cell was still running when the notebook had been loading for "
-                f"{time.monotonic() - self.loading_since:.1f} s (a long loop or computation at the top level?); the "
-                "functions that need what it defines cannot be graded. Move that work into a function, or out of the "
-                "notebook.")})
+                f'  File "{filename}", line {lineno}, in <module>\n    {first}\nstopped: this statement was still running '
+                f"when the notebook had been loading for {self.stopping_after:.1f} s (a long loop or computation at the "
+                "top level?); the functions that need what it defines cannot be graded. Move that work into a function, "
+                "or out of the notebook.")})
         except BaseException as error:  # anything a chunk does wrong costs that chunk only
             self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": _student_traceback(error)})
         finally:
