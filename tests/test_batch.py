@@ -154,6 +154,7 @@ def test_a_grade_starts_without_the_garbage_collector_and_grades_with_it(tmp_pat
     monkeypatch.setattr(cli, "_prestart", lambda *args: None)  # nothing left running in this test's process
     monkeypatch.chdir(ROOT)
     threshold = gc.get_threshold()
+    gc.unfreeze()  # what an earlier test froze is not this command's doing
     try:
         code = cli.main(["grade", "cnn_step_by_step", str(EXAMPLE), "--out", str(tmp_path / "out"), "--no-annotate",
                          "--sandbox", sandbox_mode()])
@@ -177,6 +178,7 @@ def test_the_command_loads_without_the_collector_and_runs_other_commands_with_it
     assert loaded.stdout.strip() == "False"
     during: list[bool] = []
     monkeypatch.setattr(cli, "cmd_audit", lambda args: during.append(gc.isenabled()) or 0)
+    gc.unfreeze()  # what an earlier test froze is not this command's doing
     gc.disable()
     try:
         assert cli.main(["audit", "cnn_step_by_step"]) == 0

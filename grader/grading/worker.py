@@ -275,7 +275,6 @@ class Session:
         self.load_errors: list[dict[str, Any]] = []
         self.futures = 0  # the compiler flags of the notebook's ``from __future__`` imports so far
         self.sources: dict[str, list[str]] = {}
-        self.stopping_after = 0.0  # seconds into loading when a cell still running is stopped (the alarm set last)
         if request.get("course_dir"):  # helper modules and data files, as beside the notebook in Jupyter
             sys.path.insert(0, request["course_dir"])
             os.chdir(request["course_dir"])
@@ -302,14 +301,14 @@ class Session:
                         "time the notebook's definitions may take to load")})
                     continue
                 alarm = stop if now < stop else end
-                self.stopping_after = alarm - started
                 signal.setitimer(signal.ITIMER_REAL, alarm - now)
-                self._load(chunk)
+                self._load(chunk, stopped_after=alarm - started)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
-    def _load(self, chunk: dict[str, Any]) -> None:
+    def _load(self, chunk: dict[str, Any], stopped_after: float = 0.0) -> None:
+        """Run one chunk; ``stopped_after``: how far into loading the alarm that may stop it is set (``_load_all``)."""
         filename = f"cell {chunk['cell']}"
         code = chunk["code"]
         # Several chunks can come from one cell: merge their lines so tracebacks can quote any of them.
@@ -335,7 +334,7 @@ class Session:
                                  (chunk["line"], ""))
             self.load_errors.append({"cell": chunk["cell"], "line": chunk["line"], "error": (
                 f'  File "{filename}", line {lineno}, in <module>\n    {first}\nstopped: this statement was still running '
-                f"when the notebook had been loading for {self.stopping_after:.1f} s (a long loop or computation at the "
+                f"when the notebook had been loading for {stopped_after:.1f} s (a long loop or computation at the "
                 "top level?); the functions that need what it defines cannot be graded. Move that work into a function, "
                 "or out of the notebook.")})
         except BaseException as error:  # anything a chunk does wrong costs that chunk only

@@ -260,10 +260,11 @@ def _progress(total: int, progress: bool) -> Any:
     return tqdm(total=total, unit="notebook", leave=False)
 
 
-def _reports_ahead(release: Path | None, path: Path, submission: Submission) -> None:
+def _reports_ahead(release: Path | None, path: Path, freeze: bool, submission: Submission) -> None:
     """While the sandbox loads the first notebook (at ``path``, extracted as ``submission``): Jinja and the feedback
     page's template, then the views' writer (for the ``release`` notebook: None when there are no views), forked with
-    Jinja in it and told where the feedback goes."""
+    Jinja in it and told where the feedback goes; all it loaded frozen if ``freeze`` (a command managing its collector,
+    never a caller's own process)."""
     from grader.reporting.report import warm_up
 
     with contextlib.suppress(Exception):  # met again, and reported, when the reports are written
@@ -272,7 +273,8 @@ def _reports_ahead(release: Path | None, path: Path, submission: Submission) -> 
             from grader.reporting.annotate import annotate_ahead, places_of
 
             annotate_ahead(release, path, places_of(submission))
-    gc.freeze()  # what the warm-up loaded (Jinja, the templates) lives as long as the command: collections skip it
+    if freeze:  # what the warm-up loaded (Jinja, the templates) lives as long as the command: collections skip it
+        gc.freeze()
 
 
 def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode: str, jobs: int = 1,
@@ -292,7 +294,8 @@ def grade_all(assignment: Assignment, paths: Sequence[Path], out_dir: Path, mode
                 bar.write(clean_line(f"{name}: {trouble}", 500))
 
     release = assignment.student_notebook if annotate else None
-    meanwhile = None if cluster or not paths else functools.partial(_reports_ahead, release, Path(paths[0]))
+    command = not gc.isenabled()  # a command that started without the collector manages it (collect_from_here)
+    meanwhile = None if cluster or not paths else functools.partial(_reports_ahead, release, Path(paths[0]), command)
     try:
         for index, report in grade_stream(assignment, paths, mode, jobs, cluster=cluster, meanwhile=meanwhile):
             name = names[index]
