@@ -201,15 +201,28 @@ import json, sys
 import numpy as np
 sys.path.insert(0, {folder!r})
 notebook = json.load(open({master!r}))
-namespace = {{}}
+namespace = {{"np": np}}
 for cell in notebook["cells"]:
     source = "".join(cell["source"])
-    if cell["cell_type"] == "code" and source.startswith(("# GRADED FUNCTION:", "import")):
+    if cell["cell_type"] == "code" and source.startswith("# GRADED FUNCTION:"):
         exec(source, namespace)
 import public_tests
 for name in {functions!r}:
     getattr(public_tests, name + "_test")(namespace[name])
+print({done!r})
 """
+#: What the floor prints once every reference passed its public test: a floor that stopped early would be no floor.
+FLOOR_DONE = "floor: the eight references passed their public tests"
+
+
+def floor_command(env: dict[str, str]) -> list[str]:
+    """The floor's command, run once (untimed: it fills the bytecode cache) to see that it gets through every test."""
+    code = FLOOR.format(folder=str(SOLUTION), master=str(SOLUTION / f"{ASSIGNMENT}.ipynb"), functions=FUNCTIONS,
+                        done=FLOOR_DONE)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False, env=env)
+    if FLOOR_DONE not in done.stdout:
+        raise SystemExit(f"the floor stopped before its last test ({done.returncode}): {done.stderr[-2000:]}")
+    return [sys.executable, "-c", code]
 
 
 def main() -> None:
@@ -226,11 +239,10 @@ def main() -> None:
     if args.keep_env:
         ENV.update(os.environ)
     grader = str(Path(sys.executable).parent / "grader")
-    floor_code = FLOOR.format(folder=str(SOLUTION), master=str(SOLUTION / f"{ASSIGNMENT}.ipynb"), functions=FUNCTIONS)
+    floor_cmd = floor_command(ENV)
     call_seconds = float(tomllib.loads((SOLUTION / "assignment.toml").read_text())["limits"]["call_seconds"])
     with tempfile.TemporaryDirectory(prefix="bench-cohort-") as tmp:
         work = Path(tmp)
-        subprocess.run([sys.executable, "-c", floor_code], cwd=ROOT, capture_output=True, check=False, env=ENV)  # warm
         out = work / "out"
         reset = lambda: shutil.rmtree(out, ignore_errors=True)
         one = [grader, "grade", ASSIGNMENT, str(FULL_MARKS), "--out", str(out)]
@@ -248,7 +260,7 @@ def main() -> None:
         spinning = [path for path in mixed if _times_out(out / path.stem / "results.json")]
         calm = [path for path in mixed if path not in spinning]
         timed = in_turns({
-            "floor": ([sys.executable, "-c", floor_code], lambda: None),
+            "floor": (floor_cmd, lambda: None),
             "sandbox floor": ([sys.executable, "-c", SANDBOX_FLOOR.format(root=str(ROOT), assignment=ASSIGNMENT)],
                               lambda: None),
             "single": (one, reset), "bare": ([*one, "--no-annotate"], reset), "check": ([grader, *check_args], lambda: None),

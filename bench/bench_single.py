@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cohort import ASSIGNMENT, FLOOR, FULL_MARKS, FUNCTIONS, ROOT, SOLUTION
+from bench_cohort import ASSIGNMENT, FULL_MARKS, ROOT, floor_command
 
 #: Python without the current folder first on sys.path (3.11's -P), so that PYTHONPATH decides which tree runs.
 PYTHON = [sys.executable, "-P"] if sys.version_info >= (3, 11) else [sys.executable]
@@ -60,7 +60,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.against and len(PYTHON) == 1:
         parser.error("--against needs Python 3.11 or later (-P)")
-    floor_code = FLOOR.format(folder=str(SOLUTION), master=str(SOLUTION / f"{ASSIGNMENT}.ipynb"), functions=FUNCTIONS)
     trees = {"": (ENV, ROOT)}
     for tree in args.against:
         env = {**ENV, "PYTHONPATH": str(tree.resolve())}
@@ -74,7 +73,7 @@ def main() -> None:
         grade = [*PYTHON, "-m", "grader", "grade", ASSIGNMENT, str(FULL_MARKS), "--out", str(out)]
         check = [*PYTHON, "-m", "grader", "check", str(FULL_MARKS), "--assignment", ASSIGNMENT]
         commands: dict[str, tuple[list[str], dict[str, str], Path]] = {
-            "(a) floor": ([sys.executable, "-c", floor_code], ENV, ROOT)}
+            "(a) floor": (floor_command(ENV), ENV, ROOT)}
         for tag, (env, cwd) in trees.items():
             commands[f"{tag}(b) grade"] = (grade, env, cwd)
             commands[f"{tag}(b) grade --no-annotate"] = ([*grade, "--no-annotate"], env, cwd)

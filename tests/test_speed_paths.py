@@ -444,3 +444,18 @@ def test_a_batch_extracts_each_next_notebook_ahead_and_leaves_no_child(assignmen
     graded = dict(grade_stream(assignment, paths, sandbox_mode()))
     assert [graded[i].score for i in range(3)] == [graded[0].score, 100, graded[0].score] and graded[0].score < 100
     assert extract._started == {}
+
+
+def test_the_benchmarks_floor_runs_every_reference_through_its_public_test() -> None:
+    """Issue 14's ratios are to this floor: one that stopped early (until session 11 it stopped at the master's first
+    cell, whose ``%matplotlib inline`` is no Python) made every grade look slower than it was."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from bench_cohort import floor_command
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    try:
+        command = floor_command({**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    except SystemExit as stopped:
+        pytest.fail(str(stopped))
+    assert command[0] == sys.executable
