@@ -33,7 +33,6 @@ from grader import model, notebooks
 from grader.bounded import AnswerTooLarge, Running, start_bounded
 from grader.config import Assignment
 from grader.errors import NotebookError
-from grader.kept import keep, read_kept, version_key
 from grader.model import Chunk, Submission
 from grader.notebooks import read_code_cells, read_regular_file
 
@@ -556,6 +555,8 @@ def extract_submission(path: Path, wanted: Collection[str] = ()) -> Submission:
 def extract_kept(path: Path) -> Submission:
     """``extract_submission`` of an instructor's notebook (the master), kept per version of the notebook and of this
     code (grader/kept.py): each grade reads it back instead of parsing the notebook again (~0.015 s)."""
+    from grader.kept import keep, read_kept, version_key  # here: hashlib loads OpenSSL (~3 ms) before extract_ahead
+
     key = version_key(read_regular_file(path), __file__, model.__file__, notebooks.__file__)
     kept = read_kept("extracted", key)
     if kept is not None:

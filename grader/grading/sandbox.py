@@ -28,12 +28,12 @@ from grader import ONE_BLAS_THREAD
 from grader.config import Limits
 from grader.errors import UsageError
 from grader.grading.channel import Channel, ChannelClosed, Interrupted
-from grader.model import Submission
-from grader.running.environments import Environment
 from grader.text import clean_text
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: prestart needs neither module (grader.model's dataclasses took ~6 ms before it)
     from grader.grading.callbacks import ReferenceRunner
+    from grader.model import Submission
+    from grader.running.environments import Environment
 
 # NumPy (through wire and callbacks) is imported where a call is made, not here: ``prestart`` starts the sandbox
 # before the grader imports NumPy, so that the two imports (here and in the sandbox) overlap.
