@@ -81,6 +81,28 @@ class MistakeMatch:
 
 
 @dataclass(frozen=True)
+class Places:
+    """Where a submission's feedback goes, by 1-based cell number of the notebook as submitted."""
+
+    graded: dict[str, int] = field(default_factory=dict)  # function → the cell whose (last) definition was graded
+    unreadable: dict[str, int] = field(default_factory=dict)  # function → a skipped cell defining it
+    skipped: dict[int, str] = field(default_factory=dict)  # cell → why it could not be read
+    problem: str = ""  # set when extraction refused the whole notebook
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Places:
+        return cls(dict(data["graded"]), dict(data["unreadable"]), {int(cell): why for cell, why in data["skipped"].items()},
+                   data["problem"])
+
+
+def places_of(found: Any) -> Places:
+    """The places an extraction gives (a Submission, or extract.Extraction: their chunks, unparsed cells and skipped
+    cells): the last definition of each name wins."""
+    graded = {name: chunk.cell for chunk in found.chunks if chunk.kind == "def" for name in chunk.names}
+    return Places(graded, dict(found.unparsed_cells), dict(found.skipped))
+
+
+@dataclass(frozen=True)
 class GradeReport:
     assignment: str
     title: str
@@ -96,6 +118,9 @@ class GradeReport:
     extra: dict[str, Any] = field(default_factory=dict)
     scoring: str = ""  # how optional functions count (config.OPTIONAL_POLICIES); "" in reports from before it existed
     edited: tuple[str, ...] = ()  # graded functions whose code is not the release's template: never "not started"
+    #: where the annotated notebook's feedback goes, from the grading's own extraction (None: not known, e.g. a report
+    #: from before it was kept): the views' writer need not parse every cell again (~25 ms of CPU a notebook)
+    places: Places | None = None
 
     @property
     def grader_errors(self) -> int:
@@ -115,5 +140,6 @@ class GradeReport:
                 "notes": tuple(data["notes"]),
                 "edited": tuple(data.get("edited", ())),
                 "mistakes": tuple(MistakeMatch(**m) for m in data.get("mistakes", ())),
+                "places": Places.from_dict(data["places"]) if data.get("places") else None,
             }
         )

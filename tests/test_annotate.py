@@ -369,6 +369,25 @@ def test_the_places_the_grader_hands_the_writer_are_those_it_would_find(tmp_path
         assert set(places.skipped) == {2}
 
 
+def test_a_graded_report_carries_its_places_and_the_writer_parses_no_cell_again(tmp_path: Path, monkeypatch: Any) -> None:
+    """Every report, not only the first of a batch, tells the views' writer where the feedback goes (the grading's own
+    extraction): a writer forked for a later notebook, or a report from a cluster or a course's records (JSON), does
+    not parse every cell again (~25 ms of CPU a notebook)."""
+    from grader.config import load_assignment
+    from grader.notebooks import read_nodes
+    from grader.running.batch import grade_all
+
+    path = _unparsable(tmp_path)
+    [(_, report)] = grade_all(load_assignment("cnn_step_by_step"), [path], tmp_path / "out", sandbox_mode(),
+                              progress=False, annotate=False)
+    assert report.places == find_places(read_nodes(path)) and report.places.skipped == {2: report.places.skipped[2]}
+    again = GradeReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again.places == report.places  # the skipped cell's number is a number again
+    monkeypatch.setattr(annotate, "find_places", lambda notebook: pytest.fail("the writer parsed the cells again"))
+    assert annotate.write_annotated(again, path, tmp_path / "views")
+    assert "zero_pad" in (tmp_path / "views" / annotate.NOTEBOOK_FILE).read_text()
+
+
 def test_one_unreadable_notebook_graded_alone_gets_no_views_and_no_link(tmp_path: Path) -> None:
     """Alone, the views are written by the child forked ahead while the page is written, assuming them: when they
     cannot be, the page is written again without the link."""

@@ -24,7 +24,7 @@ from grader.grading.extract import allowed_chunks, chunk_labels, cite_cells, edi
 from grader.grading.sandbox import CallOutcome, Worker
 from grader.grading.suite import Suite
 from grader.mistakes import Call, Mistake, recognise
-from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission
+from grader.model import CheckResult, FunctionScore, GradeReport, MistakeMatch, Submission, places_of
 from grader.text import clean_text
 
 
@@ -378,4 +378,5 @@ def grade_submission(path: Path, assignment: Assignment, suite: Suite, worker: W
     problem = f"The notebook's definitions could not be loaded: {loaded.failure}." if loaded.failure else ""
     return GradeReport(assignment.name, assignment.title, str(path), total, assignment.max_score, functions, tuple(checks),
                        tuple(notes), tuple(mistakes), error=problem, execution_time=round(time.perf_counter() - started, 3),
-                       scoring=assignment.optional_scoring, edited=_edited(submission, assignment))
+                       scoring=assignment.optional_scoring, edited=_edited(submission, assignment),
+                       places=places_of(submission))

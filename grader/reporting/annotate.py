@@ -18,16 +18,15 @@ import pickle
 import re
 import string
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from grader.bounded import Ahead, AnswerTooLarge, start_bounded
 from grader.errors import NotebookError
-from grader.grading.extract import Extraction, read_cells
+from grader.grading.extract import read_cells
 from grader.kept import keep, read_kept, version_key
-from grader.model import IMAGE_MIME, FunctionScore, GradeReport, Submission
+from grader.model import IMAGE_MIME, FunctionScore, GradeReport, Places, places_of
 from grader.notebooks import Node, code_cells, nodes, read_nodes, read_regular_file, writes
 from grader.reporting.report import bounded, failure_groups, fence, fmt, scoring_rule, write_atomic
 from grader.text import clean_line, clean_text
@@ -97,29 +96,12 @@ def inline(text: str) -> str:
     return "".join(f"&#{ord(c)};" if c in _MARKUP else c for c in line)
 
 
-@dataclass(frozen=True)
-class Places:
-    """Where the feedback goes, by 1-based cell number of the submitted notebook."""
-
-    graded: dict[str, int] = field(default_factory=dict)  # function → the cell whose (last) definition was graded
-    unreadable: dict[str, int] = field(default_factory=dict)  # function → a skipped cell defining it
-    skipped: dict[int, str] = field(default_factory=dict)  # cell → why it could not be read
-    problem: str = ""  # set when extraction refused the whole notebook
-
-
 def find_places(notebook: Node) -> Places:
     """The places the grader's own extraction gives: the last definition wins; skipped cells by their notes."""
     try:
         return places_of(read_cells(code_cells(notebook)))
     except NotebookError as error:
         return Places(problem=str(error))
-
-
-def places_of(found: Extraction | Submission) -> Places:
-    """``find_places`` from an extraction already made (the grader's own of the submission, when it forks the views'
-    writer: ~5 ms of parsing every cell again spared)."""
-    graded = {name: chunk.cell for chunk in found.chunks if chunk.kind == "def" for name in chunk.names}
-    return Places(graded, dict(found.unparsed_cells), dict(found.skipped))
 
 
 # nbformat's own constructors (nbformat.v4.new_*) validate every cell against the JSON schema, whose first use
@@ -446,7 +428,7 @@ def write_annotated(report: GradeReport, path: Path, folder: Path) -> bool:
     cannot be read as a notebook: the feedback page already says why. Runs unbounded: see ``write_annotated_bounded``."""
     known = _read_ahead.pop(path, None)
     try:
-        notebook, places = known or _read(path)
+        notebook, places = known or _read(path, report.places)
     except NotebookError:
         remove_annotated(folder)
         return False
@@ -460,9 +442,10 @@ def write_annotated(report: GradeReport, path: Path, folder: Path) -> bool:
     return True
 
 
-def _read(path: Path) -> tuple[Node, Places]:
+def _read(path: Path, places: Places | None = None) -> tuple[Node, Places]:
+    """The notebook, and where its feedback goes (``places``, the grading's own, if known)."""
     notebook = read_nodes(path)
-    return notebook, find_places(notebook)
+    return notebook, find_places(notebook) if places is None else places
 
 
 #: In the child forked ahead: the submission, read (and its own cells rendered) while it was graded.

@@ -26,7 +26,7 @@ from grader.grading.extract import extract_ahead
 from grader.grading.grade import GRADER_ERROR, grade_submission, not_graded
 from grader.grading.sandbox import Worker, take_started
 from grader.grading.suite import Suite, load_suite, split_kind
-from grader.model import GradeReport, Submission
+from grader.model import GradeReport, Submission, places_of
 from grader.reporting.report import fmt, unwritten_results, write_atomic, write_reports
 from grader.running.environments import describe, prepare
 from grader.text import clean_line
@@ -270,7 +270,7 @@ def _reports_ahead(release: Path | None, path: Path, freeze: bool, submission: S
     with contextlib.suppress(Exception):  # met again, and reported, when the reports are written
         warm_up()
         if release is not None:
-            from grader.reporting.annotate import annotate_ahead, places_of
+            from grader.reporting.annotate import annotate_ahead
 
             annotate_ahead(release, path, places_of(submission))
     if freeze:  # what the warm-up loaded (Jinja, the templates) lives as long as the command: collections skip it
