@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import errno
 import json
 import os
 import re
@@ -423,6 +424,20 @@ def test_nothing_a_submission_does_to_what_it_shares_reaches_the_next(tmp_path: 
     correct = notebook(tmp_path, "correct", solution_cells)
     reports = list(grade_paths(assignment, [hostile, correct, correct], "bwrap"))
     assert [r.score for r in reports[1:]] == [100, 100], [c.message for c in reports[1].checks if not c.passed][:2]
+
+
+def test_a_child_can_neither_read_nor_set_the_zygotes_resource_limits(tmp_path: Path, assignment: Assignment,
+                                                                       solution_cells: dict[str, str]) -> None:
+    """prlimit is allowed on the child itself only. The test above catches a zygote whose limits a child set only
+    when the zygote's failure shows in the next grades: one that died of it and was started again graded them right
+    (CI's selftest saw the mutation that allows the zygote's PID survive it once). This asks the kernel directly."""
+    asks = ("import os, resource\ndef zero_pad(X, pad):\n    try:\n"
+            "        resource.prlimit(os.getppid(), resource.RLIMIT_CPU, (12, 12))\n"
+            "    except OSError as error:\n        raise ValueError(f'refused: errno {error.errno}') from None\n"
+            "    raise ValueError(f'the limit of {os.getppid()} was set')\n")
+    (report,) = grade_paths(assignment, [notebook(tmp_path, "asks", solution_cells, zero_pad=asks)], "bwrap")
+    said = next(c.message for c in report.checks if c.function == "zero_pad")
+    assert f"refused: errno {errno.EPERM}" in said, said
 
 
 def test_the_sandboxs_pid_1_holds_nothing_of_the_graders(tmp_path: Path, assignment: Assignment,
